@@ -1,0 +1,71 @@
+"""System checks with stable ids: bad configuration is caught at start, not at first sync."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography.fernet import Fernet
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+
+
+@register("lightningsync")
+def check_encryption_keys(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    keys = list(getattr(settings, "LIGHTNINGSYNC_ENCRYPTION_KEYS", []))
+    if not keys:
+        return [
+            Error(
+                "LIGHTNINGSYNC_ENCRYPTION_KEYS is not set: secrets cannot be encrypted at rest.",
+                hint="Set it to one or more comma-separated Fernet keys, newest first.",
+                id="lightningsync.E001",
+            )
+        ]
+    errors = []
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            errors.append(
+                Error(
+                    f"Key {position} of LIGHTNINGSYNC_ENCRYPTION_KEYS is not a valid Fernet key.",
+                    hint="A Fernet key is 32 bytes, url-safe base64 encoded (44 characters).",
+                    id="lightningsync.E002",
+                )
+            )
+    return errors
+
+
+@register("lightningsync")
+def check_sync_interval(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    minutes = settings.LIGHTNINGSYNC_SYNC_INTERVAL_MINUTES
+    if not 1 <= minutes <= 1440:
+        return [
+            Error(
+                f"LIGHTNINGSYNC_SYNC_INTERVAL_MINUTES is {minutes}; it must be 1 to 1440.",
+                id="lightningsync.E003",
+            )
+        ]
+    return []
+
+
+@register("lightningsync")
+def check_task_queue(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
+    q = settings.Q_CLUSTER
+    problems: list[Error | Warning] = []
+    if q.get("timeout", 0) >= q.get("retry", 0):
+        problems.append(
+            Error(
+                "Q_TIMEOUT must be smaller than Q_RETRY, or tasks are handed out twice while "
+                "still running.",
+                id="lightningsync.E004",
+            )
+        )
+    redis_url = getattr(settings, "REDIS_URL", "")
+    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        problems.append(
+            Error(
+                "REDIS_URL must start with redis://, rediss:// or unix://.",
+                id="lightningsync.E005",
+            )
+        )
+    return problems

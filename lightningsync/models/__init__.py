@@ -1,0 +1,21 @@
+"""The public data model: `from lightningsync.models import Contact, Event, ...`."""
+
+from .audit import SetupAuditTrail
+from .configuration import ConfigurationProfile, ConfigurationUser, ContactFilter, SyncConfiguration
+from .crm import Account, Contact, Event, Lead, Profile, User
+from .setup import LightningSyncSetup
+
+__all__ = [
+    "Account",
+    "ConfigurationProfile",
+    "ConfigurationUser",
+    "Contact",
+    "ContactFilter",
+    "Event",
+    "Lead",
+    "LightningSyncSetup",
+    "Profile",
+    "SetupAuditTrail",
+    "SyncConfiguration",
+    "User",
+]
