@@ -1,0 +1,78 @@
+"""Settings read from the environment: the knobs the README documents behave as it says."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "n1Qm2nXl0V7p3Xw9bWQy8hC7mYc5dH0sYxZ3kq8UrtE="
+
+
+def _settings(env: dict[str, str], expr: str) -> subprocess.CompletedProcess[str]:
+    ours = {
+        "DATABASE_URL",
+        "DEBUG",
+        "REDIS_URL",
+        "SECRET_KEY",
+        "LIGHTNINGSYNC_ENCRYPTION_KEYS",
+        "ALLOWED_HOSTS",
+        "SECURE_SSL_REDIRECT",
+    }
+    base = {k: v for k, v in os.environ.items() if k not in ours}
+    base.update({"DJANGO_SETTINGS_MODULE": "lightningsync.settings", "PYTHONPATH": str(ROOT)})
+    base.update(env)
+    code = (
+        "import json, django; django.setup(); from django.conf import settings as s; "
+        f"print(json.dumps({expr}, default=str))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], env=base, cwd="/", capture_output=True, text=True, timeout=60
+    )
+
+
+def test_it_refuses_to_start_without_a_secret_key_outside_debug():
+    result = _settings({"SECRET_KEY": ""}, "s.DEBUG")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_it_has_a_development_key_and_sqlite_only_when_debugging():
+    result = _settings({"DEBUG": "true"}, "[s.SECRET_KEY, s.DATABASES['default']['ENGINE']]")
+    assert result.returncode == 0, result.stderr
+    secret, engine = json.loads(result.stdout)
+    assert secret.startswith("dev-only-insecure")
+    assert engine == "django.db.backends.sqlite3"
+
+
+def test_it_uses_the_database_broker_by_default_and_redis_when_configured():
+    env = {"SECRET_KEY": "s" * 50, "LIGHTNINGSYNC_ENCRYPTION_KEYS": KEY}
+    default = _settings(env, "s.Q_CLUSTER")
+    assert default.returncode == 0, default.stderr
+    q = json.loads(default.stdout)
+    assert q["orm"] == "default" and "redis" not in q
+    assert q["timeout"] < q["retry"]
+
+    redis = _settings({**env, "REDIS_URL": "redis://127.0.0.1:6379/3"}, "s.Q_CLUSTER")
+    q = json.loads(redis.stdout)
+    assert q["redis"] == "redis://127.0.0.1:6379/3" and "orm" not in q
+
+
+def test_it_reads_the_database_time_zone_and_interval_from_the_environment():
+    env = {
+        "SECRET_KEY": "s" * 50,
+        "LIGHTNINGSYNC_ENCRYPTION_KEYS": KEY,
+        "DATABASE_URL": "postgres://u:p@db.example:5433/crm",
+        "TIME_ZONE": "Europe/Paris",
+        "LIGHTNINGSYNC_SYNC_INTERVAL_MINUTES": "15",
+    }
+    result = _settings(
+        env,
+        "[s.DATABASES['default']['HOST'], s.DATABASES['default']['PORT'], s.TIME_ZONE, "
+        "s.USE_TZ, s.LIGHTNINGSYNC_SYNC_INTERVAL_MINUTES]",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == ["db.example", 5433, "Europe/Paris", True, 15]
