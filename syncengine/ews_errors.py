@@ -1,0 +1,139 @@
+"""EWS failures classified once: every exchangelib/requests exception becomes an ErrorKind.
+
+The runner acts on the kind (retry, back off, pause the user, resync); nothing above the
+transport ever sees an exchangelib exception.
+"""
+
+from __future__ import annotations
+
+import requests
+from exchangelib import errors as ews
+
+from .transport import ErrorKind, ItemFailure, TransportError
+
+# Per-item response codes: the item is refused, the rest of the batch went through.
+_ITEM_CONFLICT = (ews.ErrorIrresolvableConflict, ews.ErrorStaleObject)
+_ITEM_NOT_FOUND = (ews.ErrorItemNotFound, ews.ErrorInvalidIdMalformed)
+
+_AUTHENTICATION = (ews.UnauthorizedError,)
+_CONFIGURATION = (
+    ews.ErrorImpersonateUserDenied,
+    ews.ErrorImpersonationDenied,
+    ews.ErrorImpersonationFailed,
+    ews.ErrorNonExistentMailbox,
+    ews.ErrorAccessDenied,
+    ews.ErrorInvalidServerVersion,
+    ews.ErrorInvalidSchemaVersionForMailboxVersion,
+    ews.ErrorQuotaExceeded,
+    ews.CASError,
+)
+_INVALID_CURSOR = (ews.ErrorInvalidSyncStateData,)
+_FOLDER_GONE = (ews.ErrorFolderNotFound, ews.ErrorSyncFolderNotFound)
+_TRANSIENT = (
+    ews.ErrorInternalServerError,
+    ews.ErrorInternalServerTransientError,
+    ews.ErrorTimeoutExpired,
+    ews.ErrorMailboxStoreUnavailable,
+    ews.ErrorMailboxMoveInProgress,
+    ews.ErrorConnectionFailed,
+    ews.ErrorTooManyObjectsOpened,
+    ews.ErrorNoRespondingCASInDestinationSite,
+    ews.ErrorExceededConnectionCount,
+    ews.ErrorBatchProcessingStopped,
+    ews.MalformedResponseError,
+    ews.SOAPError,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    ConnectionError,
+    TimeoutError,
+)
+
+_SUGGESTED_FIX = {
+    ErrorKind.AUTHENTICATION: (
+        "Check the service account user name and password in Lightning Sync Setup."
+    ),
+    ErrorKind.CONFIGURATION: (
+        "Check that the mailbox exists and that the service account may impersonate it "
+        "(its ApplicationImpersonation management scope)."
+    ),
+}
+
+
+def classify(exc: BaseException) -> ErrorKind:
+    """The kind of an exception raised by exchangelib or requests."""
+    if isinstance(exc, ews.RateLimitError):
+        return ErrorKind.THROTTLED
+    if isinstance(exc, ews.ErrorServerBusy):
+        # exchangelib re-raises HTTP 500/503, timeouts and resets as ErrorServerBusy "Reraised
+        # from ..." with a made-up back-off: only the server's own ErrorServerBusy is throttling.
+        return ErrorKind.TRANSIENT if _reraised(exc) else ErrorKind.THROTTLED
+    if isinstance(exc, _AUTHENTICATION):
+        return ErrorKind.AUTHENTICATION
+    if isinstance(exc, _INVALID_CURSOR):
+        return ErrorKind.INVALID_CURSOR
+    if isinstance(exc, _ITEM_CONFLICT):
+        return ErrorKind.CONFLICT
+    if isinstance(exc, _ITEM_NOT_FOUND + _FOLDER_GONE):
+        return ErrorKind.NOT_FOUND
+    if isinstance(exc, _CONFIGURATION):
+        return ErrorKind.CONFIGURATION
+    if isinstance(exc, _TRANSIENT):
+        return ErrorKind.TRANSIENT
+    if isinstance(exc, ews.ResponseMessageError):
+        # Any other per-item response code (ErrorItemSave, invalid property values...): the
+        # item is refused as it is and waits for someone to fix it.
+        return ErrorKind.PERMANENT_ITEM
+    if isinstance(exc, ews.TransportError):
+        return ErrorKind.TRANSIENT
+    return ErrorKind.TRANSIENT if isinstance(exc, OSError) else ErrorKind.PERMANENT_ITEM
+
+
+# What a transport call may raise for reasons outside our code; anything else is a bug and
+# must surface as one, not be filed as an Exchange problem.
+EXTERNAL_ERRORS: tuple[type[BaseException], ...] = (
+    ews.EWSError,
+    requests.exceptions.RequestException,
+    OSError,
+)
+
+
+def _message(exc: BaseException) -> str:
+    name = type(exc).__name__
+    text = str(exc).strip()
+    return f"{name}: {text}" if text and text != name else name
+
+
+def _reraised(exc: BaseException) -> bool:
+    return str(exc).startswith("Reraised from")
+
+
+def back_off_seconds(exc: BaseException) -> float | None:
+    if isinstance(exc, ews.ErrorServerBusy) and not _reraised(exc):
+        return float(exc.back_off) if exc.back_off else None
+    if isinstance(exc, ews.RateLimitError):
+        return float(exc.wait)
+    return None
+
+
+def to_transport_error(exc: BaseException) -> TransportError:
+    kind = classify(exc)
+    message = _message(exc)
+    fix = _SUGGESTED_FIX.get(kind)
+    return TransportError(
+        kind, f"{message}. {fix}" if fix else message, back_off_seconds=back_off_seconds(exc)
+    )
+
+
+# Kinds that concern the whole mailbox even when EWS reports them item by item.
+WHOLE_CALL_KINDS = frozenset(
+    {ErrorKind.AUTHENTICATION, ErrorKind.CONFIGURATION, ErrorKind.THROTTLED, ErrorKind.TRANSIENT}
+)
+
+
+def item_failure(item_id: str | None, exc: BaseException) -> ItemFailure:
+    """A per-item exception as an ItemFailure; raises when it really concerns the whole call."""
+    kind = classify(exc)
+    if kind in WHOLE_CALL_KINDS:
+        raise to_transport_error(exc) from exc
+    return ItemFailure(item_id, kind, _message(exc))

@@ -1,0 +1,61 @@
+"""A rep working in Outlook on a simulated mailbox, in the transport's field names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from syncengine.ews_contacts import ADDRESS_LABELS, EMAIL_LABELS, PHONE_LABELS
+from syncengine.transport import Address
+
+SYNC_FOLDER = "contacts/Salesforce_Sync"
+
+
+def to_sim_fields(fields: dict[str, Any], current: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Transport field names -> the simulator's EWS element names (indexed as dicts)."""
+    current = current or {}
+    out: dict[str, Any] = {}
+    emails = dict(current.get("EmailAddresses") or {})
+    phones = dict(current.get("PhoneNumbers") or {})
+    addresses = dict(current.get("PhysicalAddresses") or {})
+    for name, value in fields.items():
+        if name in EMAIL_LABELS:
+            emails[name] = value
+            out["EmailAddresses"] = emails
+        elif name in PHONE_LABELS:
+            phones[name] = value
+            out["PhoneNumbers"] = phones
+        elif name in ADDRESS_LABELS:
+            a = value if isinstance(value, Address) else Address()
+            addresses[ADDRESS_LABELS[name]] = {
+                "Street": a.street,
+                "City": a.city,
+                "State": a.state,
+                "PostalCode": a.postal_code,
+                "CountryOrRegion": a.country,
+            }
+            out["PhysicalAddresses"] = addresses
+        else:
+            out[name] = value
+    return out
+
+
+class SimRep:
+    def __init__(self, sim: Any, mailbox: str) -> None:
+        self.sim = sim
+        self.mailbox = mailbox
+
+    def create(self, fields: dict[str, Any], folder: str = SYNC_FOLDER) -> str:
+        return self.sim.create_contact(self.mailbox, folder=folder, **to_sim_fields(fields))
+
+    def update(self, item_id: str, **fields: Any) -> None:
+        current = self.sim.item(self.mailbox, item_id)
+        self.sim.update_item(self.mailbox, item_id, **to_sim_fields(fields, current))
+
+    def delete(self, item_id: str) -> None:
+        self.sim.delete_item(self.mailbox, item_id)
+
+    def move_out(self, item_id: str) -> None:
+        self.sim.move_item(self.mailbox, item_id, "contacts")
+
+    def touch(self, item_id: str) -> None:
+        self.sim.update_item(self.mailbox, item_id)
