@@ -6,12 +6,7 @@ import pytest
 
 from tests.factories import StaffUserFactory
 
-import importlib.util
-
-# TEMPORARY while exchangesim is being written: load its fixtures once the module exists.
-pytest_plugins = (
-    ["exchangesim.pytest_plugin"] if importlib.util.find_spec("exchangesim.pytest_plugin") else []
-)
+pytest_plugins = ["exchangesim.pytest_plugin"]
 
 PERSONA_GROUPS = {
     "admin": ["Lightning Sync Administrators"],

@@ -1,0 +1,150 @@
+"""pytest fixtures: a simulator per test, on a free loopback port, over HTTP or HTTPS.
+
+    def test_it_syncs(exchange_sim):
+        exchange_sim.sim.add_mailbox("rep@example.com")
+        account = exchange_sim.account("rep@example.com")   # a configured exchangelib Account
+
+`exchange_sim_tls` is the same over https with a throwaway CA (`ca_pem` is its PEM path).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .control import Simulator
+from .server import SimServer
+
+SERVICE_USER = "svc-sync@example.com"
+SERVICE_PASSWORD = "Sync-Pa55!"
+
+
+@dataclass
+class RunningSim:
+    """What a test gets: URLs, the control API (`sim`) and service-account credentials."""
+
+    server: SimServer
+    username: str = SERVICE_USER
+    password: str = SERVICE_PASSWORD
+    ca_pem: str | None = None
+    _accounts: list[Any] = field(default_factory=list)
+
+    @property
+    def sim(self) -> Simulator:
+        return self.server.sim
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    @property
+    def ews_url(self) -> str:
+        return self.server.ews_url
+
+    @property
+    def autodiscover_url(self) -> str:
+        return self.sim.autodiscover_url
+
+    def account(
+        self,
+        smtp: str,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """An exchangelib Account configured the way the sync engine configures it."""
+        from exchangelib import (
+            BASIC,
+            IMPERSONATION,
+            Account,
+            Build,
+            Configuration,
+            Credentials,
+            FailFast,
+            Version,
+        )
+
+        config = Configuration(
+            service_endpoint=self.ews_url,
+            credentials=Credentials(username or self.username, password or self.password),
+            auth_type=BASIC,
+            version=Version(build=Build(*self.sim.build)),
+            retry_policy=FailFast(),
+        )
+        account = Account(
+            primary_smtp_address=smtp, config=config, autodiscover=False, access_type=IMPERSONATION
+        )
+        if timeout is not None:
+            account.protocol.TIMEOUT = timeout
+        if self.ca_pem:
+            _trust(account.protocol, self.ca_pem)
+        self._accounts.append(account)
+        return account
+
+    def close(self) -> None:
+        for acc in self._accounts:
+            with contextlib.suppress(Exception):
+                acc.protocol.close()
+        self.server.stop()
+
+
+def _trust(protocol: Any, ca_pem: str) -> None:
+    """Make an exchangelib protocol's sessions verify against our CA only.
+
+    REQUESTS_CA_BUNDLE is exported on these machines and would override Session.verify,
+    hence trust_env = False (see ARCHITECTURE.md, "TLS and tokens").
+    """
+    original = protocol.create_session
+
+    def create_session() -> Any:
+        session = original()
+        session.trust_env = False
+        session.verify = ca_pem
+        return session
+
+    protocol.create_session = create_session
+
+
+def start_sim(tls_dir: Path | None = None, **kwargs: Any) -> RunningSim:
+    sim = Simulator(**kwargs)
+    sim.add_service_account(SERVICE_USER, SERVICE_PASSWORD)
+    if tls_dir is None:
+        return RunningSim(SimServer(sim, "127.0.0.1", 0).start())
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    ca_pem = tls_dir / "exchangesim-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_pem))
+    cert_pem, key_pem = tls_dir / "exchangesim-cert.pem", tls_dir / "exchangesim-key.pem"
+    cert.cert_chain_pems[0].write_to_path(str(cert_pem))
+    for extra in cert.cert_chain_pems[1:]:
+        extra.write_to_path(str(cert_pem), append=True)
+    cert.private_key_pem.write_to_path(str(key_pem))
+    server = SimServer(sim, "127.0.0.1", 0, certfile=str(cert_pem), keyfile=str(key_pem)).start()
+    return RunningSim(server, ca_pem=str(ca_pem))
+
+
+@pytest.fixture
+def exchange_sim() -> Iterator[RunningSim]:
+    """A fresh simulator over http://127.0.0.1:<free port> with one service account."""
+    running = start_sim()
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+@pytest.fixture
+def exchange_sim_tls(tmp_path: Path) -> Iterator[RunningSim]:
+    """The same over https, certificate from a throwaway trustme CA (`.ca_pem`)."""
+    running = start_sim(tls_dir=tmp_path)
+    try:
+        yield running
+    finally:
+        running.close()
