@@ -1,11 +1,89 @@
-"""The Setup site: Django's admin, presented as Salesforce-style Setup."""
+"""The Setup site: Django's admin, presented as Salesforce-style Setup.
+
+Custom Setup pages are mounted here (before the model pages) through `admin_view`, so they
+get the admin's login, staff check and CSRF handling; every page receives the Setup menu for
+the sidebar, and the home page is the Setup menu with its Quick Find.
+"""
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, URLResolver, path
+
+from lightningsync import permissions as perms
+from lightningsync.models import SetupAuditTrail
+from setupui import setup_views, status_views
+from setupui.access import can_view_setup
+from setupui.menu import build_menu, quick_find
+
+
+def recent_setup_changes(request: HttpRequest, limit: int = 6) -> list[SetupAuditTrail]:
+    """The latest audit entries, for those allowed to read the Setup Audit Trail."""
+    if not (request.user.has_perm(perms.VIEW_AUDIT_TRAIL) or can_view_setup(request.user)):
+        return []
+    return list(SetupAuditTrail.objects.all()[:limit])
 
 
 class SetupSite(admin.AdminSite):
     site_header = "Lightning Sync Setup"
     site_title = "Lightning Sync"
     index_title = "Setup"
+
+    def get_urls(self) -> list[URLResolver | URLPattern]:
+        def view(func: Any) -> Any:
+            return self.admin_view(partial(func, site=self))
+
+        custom = [
+            path(
+                "setup/lightning-sync/",
+                view(setup_views.setup_page),
+                name="lightningsync_setup",
+            ),
+            path(
+                "setup/lightning-sync/oauth-access/",
+                view(setup_views.accept_oauth_access),
+                name="lightningsync_setup_oauth_access",
+            ),
+            path(
+                "setup/lightning-sync/configuration/download/",
+                view(setup_views.download_configuration),
+                name="lightningsync_config_download",
+            ),
+            path(
+                "setup/lightning-sync/configuration/upload/",
+                view(setup_views.upload_configuration),
+                name="lightningsync_config_upload",
+            ),
+            path(
+                "setup/lightning-sync-status/",
+                view(status_views.status_page),
+                name="lightningsync_status",
+            ),
+        ]
+        return custom + super().get_urls()
+
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        context = super().each_context(request)
+        context["setup_menu"] = build_menu(request, context["available_apps"])
+        return context
+
+    def index(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> TemplateResponse:
+        """The Setup home: the menu, filtered server-side by `?q=` (Quick Find without JS)."""
+        query = request.GET.get("q", "").strip()[:100]
+        context = {
+            **(extra_context or {}),
+            "quick_find_query": query,
+            "recent_setup_changes": recent_setup_changes(request),
+        }
+        response = super().index(request, context)
+        if response.context_data is not None:
+            menu = response.context_data["setup_menu"]
+            response.context_data["setup_menu_found"] = quick_find(menu, query)
+        return response

@@ -1,0 +1,22 @@
+'use strict';
+// Lightning Sync Setup: show the section of the chosen connection method (both stay in the
+// page, and both are shown when JavaScript is off).
+{
+    const radios = document.querySelectorAll('input[name="connection_method"]');
+    const sections = document.querySelectorAll('fieldset[data-method]');
+    const oauthForm = document.getElementById('oauth-access-form');
+    const update = function() {
+        const chosen = document.querySelector('input[name="connection_method"]:checked');
+        if (chosen === null) {
+            return;
+        }
+        for (const section of sections) {
+            section.hidden = section.dataset.method !== chosen.value;
+        }
+        if (oauthForm !== null) {
+            oauthForm.hidden = chosen.value !== 'oauth2';
+        }
+    };
+    radios.forEach((radio) => radio.addEventListener('change', update));
+    update();
+}

@@ -1,0 +1,82 @@
+"""System checks lightningsync.E001-E005, and `check --deploy` with production settings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from django.conf import settings
+from django.test import override_settings
+
+from lightningsync.checks import check_encryption_keys, check_sync_interval, check_task_queue
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ids(messages) -> list[str]:
+    return [m.id for m in messages]
+
+
+def test_it_passes_with_the_test_settings():
+    assert check_encryption_keys() == []
+    assert check_sync_interval() == []
+    assert check_task_queue() == []
+
+
+@override_settings(LIGHTNINGSYNC_ENCRYPTION_KEYS=[])
+def test_it_reports_missing_encryption_keys():
+    assert ids(check_encryption_keys()) == ["lightningsync.E001"]
+
+
+def test_it_reports_each_invalid_encryption_key():
+    keys = [Fernet.generate_key().decode(), "not-a-key", "short"]
+    with override_settings(LIGHTNINGSYNC_ENCRYPTION_KEYS=keys):
+        problems = check_encryption_keys()
+    assert ids(problems) == ["lightningsync.E002", "lightningsync.E002"]
+    assert problems[0].msg.startswith("Key 2 of")
+    assert problems[1].msg.startswith("Key 3 of")
+
+
+@override_settings(LIGHTNINGSYNC_SYNC_INTERVAL_MINUTES=0)
+def test_it_reports_a_sync_interval_out_of_range():
+    assert ids(check_sync_interval()) == ["lightningsync.E003"]
+
+
+def test_it_reports_a_timeout_not_below_retry():
+    with override_settings(Q_CLUSTER={**settings.Q_CLUSTER, "timeout": 700, "retry": 700}):
+        assert ids(check_task_queue()) == ["lightningsync.E004"]
+
+
+@override_settings(REDIS_URL="http://127.0.0.1:6379")
+def test_it_reports_a_redis_url_with_a_wrong_scheme():
+    assert ids(check_task_queue()) == ["lightningsync.E005"]
+
+
+def test_it_passes_check_deploy_with_production_settings():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "lightningsync.settings",
+            "DEBUG": "false",
+            "SECRET_KEY": "prod-" + "q7W!x9#Lm2@vR4$tZ8^kP1&nB6*yC3(" * 2,
+            "ALLOWED_HOSTS": "sync.example.com",
+            "LIGHTNINGSYNC_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    for name in ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
+        env.pop(name, None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "WARNING" not in result.stderr + result.stdout
+    assert "System check identified no issues" in result.stdout

@@ -1,0 +1,118 @@
+"""Each permission set signs in and is allowed or refused, page by page (SPEC §11)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from lightningsync.models import LightningSyncSetup, SetupAuditTrail
+
+pytestmark = pytest.mark.django_db
+
+PERSONAS = ("admin", "viewer", "config_manager", "reporter", "nobody")
+
+
+def allowed(*who: str) -> list[tuple[str, bool]]:
+    return [(name, name in who) for name in PERSONAS]
+
+
+SETUP_READERS = ("admin", "viewer", "config_manager")
+
+PAGES = {
+    "admin:lightningsync_setup": SETUP_READERS,
+    "admin:lightningsync_status": SETUP_READERS,
+    "admin:lightningsync_config_download": SETUP_READERS,
+    "admin:lightningsync_config_upload": ("admin",),
+    "admin:lightningsync_setupaudittrail_changelist": SETUP_READERS,
+    "admin:lightningsync_account_changelist": SETUP_READERS,
+    "admin:lightningsync_contact_changelist": SETUP_READERS,
+    "admin:lightningsync_lead_changelist": SETUP_READERS,
+    "admin:lightningsync_event_changelist": SETUP_READERS,
+    "admin:lightningsync_user_changelist": SETUP_READERS,
+    "admin:lightningsync_profile_changelist": SETUP_READERS,
+}
+
+
+@pytest.mark.parametrize(
+    ("url_name", "persona_name", "ok"),
+    [(url, name, ok) for url, who in PAGES.items() for name, ok in allowed(*who)],
+)
+def test_it_allows_or_refuses_each_page(client, persona, url_name, persona_name, ok):
+    client.force_login(persona(persona_name))
+    response = client.get(reverse(url_name))
+    assert response.status_code == (200 if ok else 403)
+
+
+@pytest.mark.parametrize("url_name", [*PAGES, "admin:lightningsync_setup_oauth_access"])
+def test_it_sends_anonymous_visitors_to_the_login_page(client, url_name):
+    url = reverse(url_name)
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_it_sends_non_staff_users_to_the_login_page(client, persona):
+    user = persona("admin")
+    user.is_staff = False
+    user.save()
+    client.force_login(user)
+    response = client.get(reverse("admin:lightningsync_setup"))
+    assert response.status_code == 302
+
+
+@pytest.mark.parametrize(("persona_name", "ok"), allowed("admin"))
+def test_it_lets_only_customize_application_save_setup(client, persona, persona_name, ok):
+    client.force_login(persona(persona_name))
+    response = client.post(
+        reverse("admin:lightningsync_setup"),
+        {"connection_method": "service_account", "auth_type": "basic", "event_category": "CRM"},
+    )
+    assert response.status_code == (302 if ok else 403)
+    assert (LightningSyncSetup.load().event_category == "CRM") is ok
+
+
+@pytest.mark.parametrize(("persona_name", "ok"), allowed("admin"))
+def test_it_lets_only_customize_application_accept_oauth_access(client, persona, persona_name, ok):
+    client.force_login(persona(persona_name))
+    response = client.post(reverse("admin:lightningsync_setup_oauth_access"))
+    assert response.status_code == (302 if ok else 403)
+
+
+@pytest.mark.parametrize(("persona_name", "ok"), allowed("admin"))
+def test_it_lets_only_full_admins_upload(client, persona, persona_name, ok):
+    client.force_login(persona(persona_name))
+    document = {
+        "version": 1,
+        "setup": {"event_selection": {"category": "CRM"}},
+        "configurations": [],
+    }
+    file = SimpleUploadedFile("c.json", json.dumps(document).encode(), "application/json")
+    response = client.post(reverse("admin:lightningsync_config_upload"), {"file": file})
+    assert response.status_code == (302 if ok else 403)
+    assert (LightningSyncSetup.load().event_category == "CRM") is ok
+
+
+def test_it_lets_nobody_add_change_or_delete_audit_entries(client, persona):
+    entry = SetupAuditTrail.objects.create(actor="x", section="s", action="a")
+    client.force_login(persona("admin"))
+    assert client.get(reverse("admin:lightningsync_setupaudittrail_add")).status_code == 403
+    delete = reverse("admin:lightningsync_setupaudittrail_delete", args=[entry.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    change = reverse("admin:lightningsync_setupaudittrail_change", args=[entry.pk])
+    assert client.get(change).status_code == 200  # read-only view
+    assert client.post(change, {"actor": "forged"}).status_code == 403
+    assert SetupAuditTrail.objects.get(pk=entry.pk).actor == "x"
+
+
+def test_it_lets_setup_readers_view_but_not_change_crm_records(client, persona):
+    from tests.factories import ContactFactory
+
+    contact = ContactFactory()
+    client.force_login(persona("viewer"))
+    change = reverse("admin:lightningsync_contact_change", args=[contact.pk])
+    assert client.get(change).status_code == 200
+    assert client.post(change, {"last_name": "Forged"}).status_code == 403
+    assert client.get(reverse("admin:lightningsync_contact_add")).status_code == 403
