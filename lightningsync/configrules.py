@@ -187,6 +187,13 @@ def normalize_date_filter(value: str) -> str:
             code="date_filter_range",
             params={"days": days, "max": MAX_LAST_N_DAYS},
         )
+    if value.startswith("LAST_N_DAYS"):
+        # The admin chose LAST N DAYS but N is missing or not a number (a form's empty box).
+        raise ValidationError(
+            "LAST N DAYS needs a whole number of days from 1 to %(max)s.",
+            code="date_filter_days",
+            params={"max": MAX_LAST_N_DAYS},
+        )
     raise ValidationError(
         "“%(value)s” is not an event date filter. Use TODAY, LAST_MONTH or LAST_N_DAYS:N "
         "(N from 1 to 180).",

@@ -10,7 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Lower
+from django.db.models.lookups import GreaterThan, LessThan
 
 OPERATORS = ("equals", "not_equals", "contains", "starts_with", "in", "less_than", "greater_than")
 TEXT_OPERATORS = frozenset(OPERATORS)
@@ -129,8 +131,12 @@ def filter_q(rows: Iterable[tuple[str, str, str]]) -> Q:
                 for item in items:
                     alternatives |= Q(**{f"{lookup}__iexact": item})
                 q &= alternatives
-        elif operator == "less_than":
-            q &= Q(**{f"{lookup}__lt": typed})
-        elif operator == "greater_than":
-            q &= Q(**{f"{lookup}__gt": typed})
+        elif operator in ("less_than", "greater_than"):
+            compare = LessThan if operator == "less_than" else GreaterThan
+            if field.is_date:
+                q &= Q(compare(F(lookup), typed))
+            else:
+                # Text orders ignoring case, like every other text operator here (and so
+                # the same on SQLite and PostgreSQL whatever the column's collation).
+                q &= Q(compare(Lower(lookup), value.lower()))
     return q
