@@ -4,6 +4,7 @@ from .audit import SetupAuditTrail
 from .configuration import ConfigurationProfile, ConfigurationUser, ContactFilter, SyncConfiguration
 from .crm import Account, Contact, Event, Lead, Profile, User
 from .setup import LightningSyncSetup
+from .sync import ContactLink, FolderCursor, LightningSyncError, UserSyncState
 
 __all__ = [
     "Account",
@@ -11,11 +12,15 @@ __all__ = [
     "ConfigurationUser",
     "Contact",
     "ContactFilter",
+    "ContactLink",
     "Event",
+    "FolderCursor",
     "Lead",
+    "LightningSyncError",
     "LightningSyncSetup",
     "Profile",
     "SetupAuditTrail",
     "SyncConfiguration",
     "User",
+    "UserSyncState",
 ]

@@ -1,0 +1,94 @@
+"""The CRM side of one page, written in bulk: new and changed contacts, links, detachments.
+
+Collected while a page is planned, saved by `PageWrites.save()` inside the page's
+transaction with a constant number of queries whatever the page size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lightningsync.models import Contact, ContactLink, User
+
+LINK_FIELDS = ["contact", "state", "exchange_id", "change_key", "snapshot", "snapshot_hash",
+               "origin", "pushed_by_filter", "seen_generation", "updated_at"]
+
+
+@dataclass
+class PendingLink:
+    link: ContactLink | None  # the existing link, if any
+    contact: Contact  # may still lack a pk: saved first
+    exchange_id: str
+    change_key: str
+    snapshot: dict[str, Any]
+    snapshot_hash: str
+    origin: str
+    pushed_by_filter: bool
+    reuse_link_id: int | None = None  # a detached link of this contact to take over
+    needs_stamp: bool = False
+
+
+@dataclass
+class Counts:
+    created: int = 0
+    updated: int = 0
+    detached: int = 0
+
+
+@dataclass
+class PageWrites:
+    new_contacts: list[Contact] = field(default_factory=list)
+    changed_contacts: dict[int, tuple[Contact, set[str]]] = field(default_factory=dict)
+    links: list[PendingLink] = field(default_factory=list)
+    detach: list[ContactLink] = field(default_factory=list)
+
+    def save(self, user: User, generation: int) -> Counts:
+        counts = Counts()
+        if self.new_contacts:
+            Contact.objects.bulk_create(self.new_contacts)
+            counts.created = len(self.new_contacts)
+        if self.changed_contacts:
+            fields = sorted(set().union(*(f for _, f in self.changed_contacts.values())))
+            Contact.objects.bulk_update([c for c, _ in self.changed_contacts.values()], fields)
+            counts.updated = len(self.changed_contacts)
+        self._save_links(user, generation)
+        counts.detached = self._detach()
+        return counts
+
+    def _save_links(self, user: User, generation: int) -> None:
+        create: list[ContactLink] = []
+        update: list[ContactLink] = []
+        for p in self.links:
+            link = p.link or ContactLink(user=user)
+            if p.link is None and p.reuse_link_id is not None:
+                link.pk = p.reuse_link_id
+            link.contact = p.contact
+            link.state = ContactLink.State.ACTIVE
+            link.exchange_id = p.exchange_id
+            link.change_key = p.change_key
+            link.snapshot = p.snapshot
+            link.snapshot_hash = p.snapshot_hash
+            link.seen_generation = generation
+            if p.link is None:
+                link.origin = p.origin
+                link.pushed_by_filter = p.pushed_by_filter
+            (update if link.pk else create).append(link)
+        if update:
+            ContactLink.objects.bulk_update(update, LINK_FIELDS)
+        if create:
+            ContactLink.objects.bulk_create(create)
+
+    def _detach(self) -> int:
+        """Deleted or moved out of Salesforce_Sync: keep the CRM contact, never push it back."""
+        if not self.detach:
+            return 0
+        orphans = [lk.pk for lk in self.detach if lk.contact_id is None]
+        keep = [lk.pk for lk in self.detach if lk.contact_id is not None]
+        if orphans:
+            ContactLink.objects.filter(pk__in=orphans).delete()
+        if keep:
+            ContactLink.objects.filter(pk__in=keep).update(
+                state=ContactLink.State.DETACHED, exchange_id=None, change_key=""
+            )
+        return len(self.detach)

@@ -1,0 +1,153 @@
+"""Writing the error report: entries are buffered, folded by fingerprint and flushed in bulk.
+
+The engine reports an error as it meets it; the rows are written with the page they belong
+to (same transaction), so a crash neither loses nor double-counts them. A repeat of an
+unresolved entry bumps its count; a repeat of a resolved one reopens it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from lightningsync.models import LightningSyncError, User
+
+Kind = LightningSyncError.Kind
+Direction = LightningSyncError.Direction
+ObjectType = LightningSyncError.Object
+
+# Entries about one item that a later successful sync of that item makes obsolete.
+ITEM_KINDS_RESOLVED_BY_SYNC = (
+    Kind.ITEM_REJECTED,
+    Kind.OTHER_ORG,
+    Kind.INTERNAL,
+    Kind.FILTER,
+)
+# Entries about the connection that a completed cycle makes obsolete.
+CYCLE_KINDS_RESOLVED_BY_SUCCESS = (
+    Kind.CONNECTION,
+    Kind.AUTHENTICATION,
+    Kind.IMPERSONATION,
+    Kind.THROTTLED,
+)
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str
+    direction: str
+    message: str
+    suggestion: str = ""
+    exchange_item_id: str = ""
+    contact_id: int | None = None
+    crm_record_id: str = ""
+    # What makes two entries "the same error" beyond kind, item and record.
+    detail: str = ""
+    object: str = ObjectType.CONTACT
+
+    def fingerprint(self) -> str:
+        key = "\x1f".join(
+            (self.object, self.kind, self.direction, self.exchange_item_id,
+             self.crm_record_id or str(self.contact_id or ""), self.detail)
+        )
+        return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ErrorLog:
+    """Buffers entries and resolutions for one user; `flush()` writes them."""
+
+    def __init__(self, user: User) -> None:
+        self.user = user
+        self.pending: dict[str, Entry] = {}
+        self.repeats: dict[str, int] = {}
+        self.synced_items: set[str] = set()
+        self.synced_contacts: set[int] = set()
+        self.written = 0
+
+    def add(self, entry: Entry) -> None:
+        fp = entry.fingerprint()
+        self.repeats[fp] = self.repeats.get(fp, 0) + 1
+        self.pending[fp] = entry
+
+    def item_synced(self, exchange_id: str | None, contact_id: int | None) -> None:
+        if exchange_id:
+            self.synced_items.add(exchange_id)
+        if contact_id:
+            self.synced_contacts.add(contact_id)
+
+    def flush(self, *, may_have_open: bool = True) -> None:
+        """Write pending entries and resolutions. Call inside the page's transaction."""
+        now = timezone.now()
+        if self.pending:
+            self._write(now)
+        if may_have_open and (self.synced_items or self.synced_contacts):
+            self._resolve(now)
+        self.pending.clear()
+        self.repeats.clear()
+        self.synced_items.clear()
+        self.synced_contacts.clear()
+
+    def _write(self, now: dt.datetime) -> None:
+        existing = {
+            e.fingerprint: e
+            for e in LightningSyncError.objects.filter(
+                user=self.user, fingerprint__in=list(self.pending)
+            )
+        }
+        new, changed = [], []
+        for fp, entry in self.pending.items():
+            row = existing.get(fp)
+            if row is None:
+                new.append(LightningSyncError(
+                    user=self.user, object=entry.object, direction=entry.direction,
+                    kind=entry.kind, exchange_item_id=entry.exchange_item_id,
+                    contact_id=entry.contact_id,
+                    crm_record_id=entry.crm_record_id or str(entry.contact_id or ""),
+                    message=entry.message, suggestion=entry.suggestion,
+                    first_occurred_at=now, last_occurred_at=now, count=self.repeats[fp],
+                    fingerprint=fp,
+                ))
+            else:
+                row.count += self.repeats[fp]
+                row.last_occurred_at = now
+                row.message = entry.message
+                row.resolved = False
+                row.resolved_at = None
+                changed.append(row)
+        LightningSyncError.objects.bulk_create(new)
+        LightningSyncError.objects.bulk_update(
+            changed, ["count", "last_occurred_at", "message", "resolved", "resolved_at"]
+        )
+        self.written += len(new) + len(changed)
+        # An item that failed in this page is not "synced" in it.
+        for entry in self.pending.values():
+            self.synced_items.discard(entry.exchange_item_id)
+            if entry.contact_id:
+                self.synced_contacts.discard(entry.contact_id)
+
+    def _resolve(self, now: dt.datetime) -> None:
+        from django.db.models import Q
+
+        which = Q(exchange_item_id__in=list(self.synced_items)) | Q(
+            contact_id__in=list(self.synced_contacts)
+        )
+        LightningSyncError.objects.filter(
+            which, user=self.user, resolved=False, kind__in=ITEM_KINDS_RESOLVED_BY_SYNC
+        ).update(resolved=True, resolved_at=now)
+
+
+def resolve_cycle_errors(user: User) -> int:
+    """A cycle completed: connection-level entries of the user are resolved."""
+    return LightningSyncError.objects.filter(
+        user=user, resolved=False, kind__in=CYCLE_KINDS_RESOLVED_BY_SUCCESS
+    ).update(resolved=True, resolved_at=timezone.now())
+
+
+def record_now(user: User, entry: Entry) -> None:
+    """Write one entry immediately (outside any page), folding it like any other."""
+    log = ErrorLog(user)
+    log.add(entry)
+    log.flush(may_have_open=False)

@@ -1,0 +1,165 @@
+"""CRM contact ⇄ normalized mapped fields ⇄ Exchange fields. Pure: no database, no transport.
+
+The normalized form is what the engine compares, merges, snapshots and hashes: a dict keyed
+by CRM field name (`first_name`, `account_name`, `mailing_address`, ...) whose values are
+JSON-native (str, None, or a dict for an address; dates as ISO strings). Normalizing makes
+a round trip stable: surrounding blanks and empty strings mean None, line endings are `\\n`,
+values read from Exchange are cut to what the CRM column holds, so reading back what was
+written never looks like a change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Any
+
+from lightningsync.fieldmaps import CONTACTS, MAILING_ADDRESS_PARTS, Kind
+from lightningsync.models import Contact
+
+from .transport import Address, FieldValue
+
+Normalized = dict[str, Any]
+ADDRESS_KEYS = ("street", "city", "state", "postal_code", "country")
+# Compared without regard to case: an email or an account name differing only in case is
+# the same value (account names resolve case-insensitively).
+CASELESS_FIELDS = frozenset({"email", "account_name"})
+
+
+def _max_length(attribute: str) -> int | None:
+    return getattr(Contact._meta.get_field(attribute), "max_length", None)
+
+
+_MAX_LENGTH = {
+    name: _max_length(name)
+    for field in CONTACTS.crm_fields.values()
+    for name in field.attributes
+    if name != "account"
+}
+_MAX_LENGTH["account_name"] = 255
+
+
+def _text(value: object, limit: int | None = None) -> str | None:
+    if value is None:
+        return None
+    text = str(value).replace("\r\n", "\n").replace("\r", "\n").strip()
+    if limit is not None:
+        text = text[:limit].strip()
+    return text or None
+
+
+def _date(value: object) -> str | None:
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str) and value.strip():
+        return dt.date.fromisoformat(value.strip()[:10]).isoformat()
+    return None
+
+
+def _address(
+    parts: dict[str, object], limits: dict[str, int | None]
+) -> dict[str, str | None] | None:
+    cleaned = {key: _text(parts.get(key), limits.get(key)) for key in ADDRESS_KEYS}
+    return cleaned if any(cleaned.values()) else None
+
+
+_ADDRESS_LIMITS = {
+    key: _MAX_LENGTH[attr] for key, attr in zip(ADDRESS_KEYS, MAILING_ADDRESS_PARTS, strict=True)
+}
+
+
+def normalize(crm_field: str, value: object) -> Any:
+    """One value in the normalized form of `crm_field`, from either side."""
+    kind = CONTACTS.crm_fields[crm_field].kind
+    if kind == Kind.DATE:
+        return _date(value)
+    if kind == Kind.ADDRESS:
+        if isinstance(value, Address):
+            value = {key: getattr(value, key) for key in ADDRESS_KEYS}
+        return _address(value, _ADDRESS_LIMITS) if isinstance(value, dict) else None
+    return _text(value, _MAX_LENGTH.get(crm_field))
+
+
+def comparable(crm_field: str, value: Any) -> Any:
+    """The form two values are compared in: equal here means "no change"."""
+    if crm_field in CASELESS_FIELDS and isinstance(value, str):
+        return value.casefold()
+    return value
+
+
+def same(crm_field: str, a: Any, b: Any) -> bool:
+    return comparable(crm_field, a) == comparable(crm_field, b)
+
+
+def crm_values(contact: Contact, mapping: dict[str, str]) -> Normalized:
+    """The mapped fields of a CRM contact (reads `contact.account`: select_related it)."""
+    values: Normalized = {}
+    for crm_field in mapping:
+        if crm_field == "account_name":
+            raw: object = contact.account.name if contact.account is not None else None
+        elif crm_field == "mailing_address":
+            raw = {
+                key: getattr(contact, attr)
+                for key, attr in zip(ADDRESS_KEYS, MAILING_ADDRESS_PARTS, strict=True)
+            }
+        else:
+            raw = getattr(contact, crm_field)
+        values[crm_field] = normalize(crm_field, raw)
+    return values
+
+
+def exchange_values(fields: dict[str, FieldValue], mapping: dict[str, str]) -> Normalized:
+    """The mapped fields of an Exchange item, keyed by CRM field name."""
+    return {crm: normalize(crm, fields.get(ews)) for crm, ews in mapping.items()}
+
+
+def to_exchange(values: Normalized, mapping: dict[str, str]) -> dict[str, FieldValue]:
+    """Normalized values (a whole record or a patch) as Exchange fields."""
+    result: dict[str, FieldValue] = {}
+    for crm_field, value in values.items():
+        ews = mapping[crm_field]
+        kind = CONTACTS.exchange_fields[ews].kind
+        if value is None:
+            result[ews] = None
+        elif kind == Kind.ADDRESS:
+            result[ews] = Address(**value)
+        elif kind == Kind.DATE:
+            result[ews] = dt.date.fromisoformat(value)
+        else:
+            result[ews] = value
+    return result
+
+
+def apply_to_contact(contact: Contact, patch: Normalized) -> list[str]:
+    """Set the patched fields on `contact` (all but `account_name`, which the caller resolves);
+    returns the model attributes it changed."""
+    changed: list[str] = []
+    for crm_field, value in patch.items():
+        if crm_field == "account_name":
+            continue
+        if crm_field == "mailing_address":
+            parts = value or {}
+            for key, attr in zip(ADDRESS_KEYS, MAILING_ADDRESS_PARTS, strict=True):
+                setattr(contact, attr, parts.get(key) or "")
+                changed.append(attr)
+        elif crm_field == "birthdate":
+            contact.birthdate = dt.date.fromisoformat(value) if value else None
+            changed.append("birthdate")
+        else:
+            setattr(contact, crm_field, value or "")
+            changed.append(crm_field)
+    return changed
+
+
+def content_hash(values: Normalized) -> str:
+    """A stable digest of the compared form: equal hashes mean "nothing to sync"."""
+    canonical = {k: comparable(k, v) for k, v in values.items()}
+    blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def exchange_field_names(mapping: dict[str, str]) -> list[str]:
+    return sorted(set(mapping.values()))

@@ -1,0 +1,138 @@
+"""First sight of an Exchange contact: which CRM contact it is (SPEC §4), and accounts by name.
+
+Candidates for a whole page are read with one query; the rules are then applied in memory,
+in order: the CRM id stamped on the item (the engine's own earlier write, also after a
+crash or a reset), the same email (case-insensitive), the same first + last name + account
+name. A CRM contact already linked to another item of the user is never taken twice, so
+matching never makes two links to one record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Lower
+
+from lightningsync.models import Account, Contact, ContactLink, User
+
+from .mapping import Normalized
+
+
+@dataclass
+class Candidate:
+    contact: Contact
+    in_scope: bool
+    detached_link_id: int | None  # a detached link of the user to reuse when relinking
+
+
+def scope_annotation(scope: Q | None) -> ExpressionWrapper | Value:
+    """`in_scope` for a queryset of contacts: do they pass the configuration's filters?"""
+    if scope is None or not scope:
+        return Value(True, output_field=BooleanField())
+    return ExpressionWrapper(scope, output_field=BooleanField())
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None
+
+
+class Matcher:
+    """Matches a page of unlinked Exchange contacts against the CRM."""
+
+    def __init__(self, user: User, scope: Q | None) -> None:
+        self.user = user
+        self.scope = scope
+        self.by_id: dict[int, Candidate] = {}
+        self.taken: set[int] = set()
+
+    def load(self, items: Iterable[tuple[str | None, Normalized]]) -> None:
+        """Read every candidate for (crm stamp, exchange values) pairs in one query."""
+        stamps, emails, last_names = set(), set(), set()
+        for stamp, values in items:
+            if (pk := _int(stamp)) is not None:
+                stamps.add(pk)
+            if values.get("email"):
+                emails.add(values["email"].casefold())
+            if values.get("last_name"):
+                last_names.add(values["last_name"].casefold())
+        if not (stamps or emails or last_names):
+            return
+        links = ContactLink.objects.filter(user=self.user, contact=OuterRef("pk"))
+        rows = (
+            Contact.objects.annotate(email_ci=Lower("email"), last_ci=Lower("last_name"))
+            .filter(Q(pk__in=stamps) | Q(email_ci__in=emails) | Q(last_ci__in=last_names))
+            .exclude(Exists(links.filter(state=ContactLink.State.ACTIVE)))
+            .annotate(
+                in_scope=scope_annotation(self.scope),
+                detached_link_id=Subquery(links.values("pk")[:1]),
+            )
+            .select_related("account")
+            .order_by("pk")
+        )
+        for contact in rows:
+            self.by_id[contact.pk] = Candidate(
+                contact, bool(contact.in_scope), contact.detached_link_id
+            )
+
+    def match(
+        self, stamp: str | None, values: Normalized, *, in_scope_only: bool
+    ) -> Candidate | None:
+        """The CRM contact for one Exchange contact, or None; claims it for this page."""
+        found = self._by_stamp(stamp) or self._by_email(values, in_scope_only)
+        found = found or self._by_name(values, in_scope_only)
+        if found is not None:
+            self.taken.add(found.contact.pk)
+        return found
+
+    def _ordered(self, in_scope_only: bool) -> list[Candidate]:
+        free = [
+            c for c in self.by_id.values()
+            if c.contact.pk not in self.taken and (c.in_scope or not in_scope_only)
+        ]
+        free.sort(key=lambda c: (c.contact.owner_id != self.user.pk, c.contact.pk))
+        return free
+
+    def _by_stamp(self, stamp: str | None) -> Candidate | None:
+        pk = _int(stamp)
+        found = self.by_id.get(pk) if pk is not None else None
+        return found if found is not None and pk not in self.taken else None
+
+    def _by_email(self, values: Normalized, in_scope_only: bool) -> Candidate | None:
+        email = (values.get("email") or "").casefold()
+        if not email:
+            return None
+        return next(
+            (c for c in self._ordered(in_scope_only) if c.contact.email.casefold() == email), None
+        )
+
+    def _by_name(self, values: Normalized, in_scope_only: bool) -> Candidate | None:
+        last = (values.get("last_name") or "").casefold()
+        if not last:
+            return None
+        first = (values.get("first_name") or "").casefold()
+        account = (values.get("account_name") or "").casefold()
+        for c in self._ordered(in_scope_only):
+            contact = c.contact
+            name = contact.account.name.casefold() if contact.account is not None else ""
+            if (contact.last_name.strip().casefold() == last
+                    and contact.first_name.strip().casefold() == first
+                    and name.strip() == account):
+                return c
+        return None
+
+
+def resolve_accounts(names: Iterable[str]) -> dict[str, Account]:
+    """{casefolded name: account} for the names that exist (the oldest account wins)."""
+    wanted = {n.casefold() for n in names if n}
+    if not wanted:
+        return {}
+    found: dict[str, Account] = {}
+    rows = Account.objects.annotate(name_ci=Lower("name")).filter(name_ci__in=wanted).order_by("pk")
+    for account in rows:
+        found.setdefault(account.name.casefold(), account)
+    return found

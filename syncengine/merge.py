@@ -1,0 +1,127 @@
+"""Per-field three-way merge of one contact against its last synced snapshot. Pure.
+
+Peers resolve whole records and lose the other side's edits; we merge field by field so a
+rep's phone change in Outlook and a colleague's title change in the CRM both survive. Only
+a field changed on both sides to different values is a conflict; the policy picks the
+winner and the losing value is returned so the caller can keep it in the error report.
+
+One-way directions are mirrors: the source side's values win every field, and the
+destination is corrected when either side is next examined.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from .mapping import Normalized, same
+
+
+class Side(StrEnum):
+    CRM = "crm"
+    EXCHANGE = "exchange"
+
+
+class Policy(StrEnum):
+    CRM_WINS = "crm_wins"
+    EXCHANGE_WINS = "exchange_wins"
+    MOST_RECENT = "most_recent"
+
+
+class Mode(StrEnum):
+    """Who may change whom: the contacts direction of the configuration."""
+
+    BOTH = "both"
+    EXCHANGE_TO_CRM = "exchange_to_crm"
+    CRM_TO_EXCHANGE = "crm_to_exchange"
+
+
+@dataclass(frozen=True)
+class Conflict:
+    field: str
+    crm_value: Any
+    exchange_value: Any
+    winner: Side
+
+    @property
+    def losing_value(self) -> Any:
+        return self.exchange_value if self.winner == Side.CRM else self.crm_value
+
+
+@dataclass
+class MergeResult:
+    merged: Normalized
+    crm_patch: Normalized = field(default_factory=dict)
+    exchange_patch: Normalized = field(default_factory=dict)
+    conflicts: list[Conflict] = field(default_factory=list)
+
+    @property
+    def writes_nothing(self) -> bool:
+        return not self.crm_patch and not self.exchange_patch
+
+
+_MISSING = object()
+
+
+def _winner(policy: Policy, crm_modified: dt.datetime | None,
+            exchange_modified: dt.datetime | None) -> Side:
+    if policy == Policy.EXCHANGE_WINS:
+        return Side.EXCHANGE
+    if policy == Policy.MOST_RECENT and crm_modified and exchange_modified:
+        return Side.EXCHANGE if exchange_modified > crm_modified else Side.CRM
+    return Side.CRM
+
+
+def merge(
+    base: Normalized | None,
+    crm: Normalized,
+    exchange: Normalized,
+    *,
+    mode: Mode = Mode.BOTH,
+    policy: Policy = Policy.CRM_WINS,
+    crm_modified: dt.datetime | None = None,
+    exchange_modified: dt.datetime | None = None,
+) -> MergeResult:
+    """Merge the fields of `crm` (the mapping's fields) given both sides and the base.
+
+    `base` is the last synced snapshot; None (or a field missing from it) means first sight:
+    an empty side takes the other side's value, two different values are a conflict.
+    """
+    result = MergeResult(merged={})
+    for name, c in crm.items():
+        e = exchange.get(name)
+        b = _MISSING if base is None else base.get(name, _MISSING)
+        value = _merge_field(name, b, c, e, mode, policy, crm_modified, exchange_modified,
+                             result.conflicts)
+        result.merged[name] = value
+        if not same(name, value, c):
+            result.crm_patch[name] = value
+        if not same(name, value, e):
+            result.exchange_patch[name] = value
+    return result
+
+
+def _merge_field(name: str, b: Any, c: Any, e: Any, mode: Mode, policy: Policy,
+                 crm_modified: dt.datetime | None, exchange_modified: dt.datetime | None,
+                 conflicts: list[Conflict]) -> Any:
+    if same(name, c, e):
+        return c
+    if mode == Mode.CRM_TO_EXCHANGE:
+        return c
+    if mode == Mode.EXCHANGE_TO_CRM:
+        return e
+    if b is _MISSING:
+        if c is None:
+            return e
+        if e is None:
+            return c
+    else:
+        if same(name, e, b):
+            return c  # only the CRM changed
+        if same(name, c, b):
+            return e  # only Exchange changed
+    winner = _winner(policy, crm_modified, exchange_modified)
+    conflicts.append(Conflict(name, c, e, winner))
+    return c if winner == Side.CRM else e

@@ -1,0 +1,252 @@
+"""One sync cycle of one user: claim, decide whether to run, run, classify failures, release.
+
+The transports classify errors; this is the one place that decides what to do about them
+(SPEC §9, §12): throttling → persisted back-off for the mailbox; transient → a few retries
+with exponential back-off now, and an attempts counter across cycles (at most 10, then an
+error entry); authentication/configuration → the user pauses until Setup changes; an
+invalid cursor → a full listing that matches existing links.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+
+from lightningsync.effective import effective_configuration
+from lightningsync.models import (
+    FolderCursor,
+    LightningSyncSetup,
+    SyncConfiguration,
+    User,
+    UserSyncState,
+)
+
+from . import claims
+from .connect import TransportFactory, transport_for
+from .contacts import Checkpoint, ContactReport, ContactSync, Progress
+from .errorlog import Direction, Entry, ErrorLog, Kind, record_now, resolve_cycle_errors
+from .reset import perform_reset
+from .transport import ErrorKind, MailboxTransport, TransportError
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 10  # transient failures in a row before the error report shows one
+RETRIES_IN_CYCLE = 3
+DEFAULT_THROTTLE_SECONDS = 60.0
+MAX_BACKOFF = dt.timedelta(hours=1)
+
+
+class Outcome:
+    SYNCED = "synced"
+    SKIPPED = "skipped"
+    BUSY = "busy"
+    PAUSED = "paused"
+    BACKING_OFF = "backing_off"
+    FAILED = "failed"
+
+
+@dataclass
+class SyncReport:
+    user_id: int
+    outcome: str
+    reason: str = ""
+    contacts: ContactReport | None = None
+    error_kind: str = ""
+
+    def summary(self) -> str:
+        if self.contacts is None or self.outcome != Outcome.SYNCED:
+            return f"{self.outcome}: {self.reason}".rstrip(": ")
+        c = self.contacts
+        return (
+            f"synced: listed {c.listed}, fetched {c.fetched}, CRM +{c.crm_created} "
+            f"~{c.crm_updated}, Exchange +{c.exchange_created} ~{c.exchange_updated} "
+            f"-{c.exchange_deleted}, unlinked {c.unlinked}, conflicts {c.conflicts}"
+        )
+
+
+@dataclass
+class _Cycle:
+    state: UserSyncState
+    token: str
+    now: dt.datetime
+    release: dict[str, Any] = field(default_factory=dict)
+
+
+def sync_user(
+    user_id: int,
+    *,
+    transport_factory: TransportFactory | None = None,
+    checkpoint: Checkpoint | None = None,
+    progress: Progress | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    page_size: int = 512,
+) -> SyncReport:
+    """Run one cycle for the user, unless another worker holds the user or a rule says no."""
+    now = timezone.now()
+    claimed = claims.claim(user_id, now)
+    if claimed is None:
+        return SyncReport(user_id, Outcome.BUSY, "Another worker is syncing this user.")
+    state, token = claimed
+    cycle = _Cycle(state, token, now, {"last_sync_finished_at": now})
+    try:
+        return _run(cycle, transport_factory or transport_for, checkpoint, progress, sleep,
+                    page_size)
+    except Exception as exc:
+        log.exception("Sync of user %s failed", user_id)
+        record_now(state.user, Entry(
+            Kind.INTERNAL, Direction.BOTH, f"The sync stopped on an unexpected error: {exc}",
+            "The cycle is retried at the next schedule; report this if it repeats.",
+            detail=type(exc).__name__,
+        ))
+        cycle.release["last_error"] = str(exc)[:1000]
+        return SyncReport(user_id, Outcome.FAILED, str(exc), error_kind=Kind.INTERNAL)
+    finally:
+        cycle.release["last_sync_finished_at"] = timezone.now()
+        claims.release(state, token, **cycle.release)
+
+
+def _run(cycle: _Cycle, factory: TransportFactory, checkpoint: Checkpoint | None,
+         progress: Progress | None, sleep: Callable[[float], None],
+         page_size: int) -> SyncReport:
+    state, now = cycle.state, cycle.now
+    user = state.user
+    if state.reset_state == UserSyncState.ResetState.MARKED:
+        perform_reset(state)
+    setup = LightningSyncSetup.load()
+    config = effective_configuration(user)
+    reason = _why_not(state, setup, config, now)
+    if reason:
+        return SyncReport(user.pk, reason[0], reason[1])
+    if state.paused_reason:  # Setup changed since the pause: try again
+        cycle.release.update(paused_reason="", paused_message="", paused_at=None)
+    assert config is not None
+    transport: MailboxTransport | None = None
+    try:
+        for retry in range(RETRIES_IN_CYCLE + 1):
+            try:
+                transport = transport or factory(user, setup)
+                contacts = ContactSync(
+                    user=user, config=config, state=state, org_id=str(setup.org_id),
+                    transport=transport, errors=ErrorLog(user), checkpoint=checkpoint,
+                    progress=progress, page_size=page_size,
+                ).run()
+                return _succeeded(cycle, contacts)
+            except TransportError as exc:
+                outcome = _failed(cycle, exc, retry)
+                if outcome is not None:
+                    return outcome
+                sleep(min(2.0**retry, 30.0))
+    finally:
+        if transport is not None:
+            transport.close()
+    raise AssertionError("unreachable: the last retry always returns")
+
+
+def _why_not(state: UserSyncState, setup: LightningSyncSetup,
+             config: SyncConfiguration | None, now: dt.datetime) -> tuple[str, str] | None:
+    if not setup.enabled:
+        return Outcome.SKIPPED, "Lightning Sync is not enabled in Setup."
+    if config is None:
+        return Outcome.SKIPPED, "The user is in no active sync configuration."
+    if state.paused_reason and state.paused_at and setup.updated_at <= state.paused_at and (
+        config.updated_at <= state.paused_at
+    ):
+        return Outcome.PAUSED, state.paused_message
+    if state.backoff_until and state.backoff_until > now:
+        return Outcome.BACKING_OFF, f"Exchange asked to wait until {state.backoff_until:%H:%M:%S}."
+    return None
+
+
+def _succeeded(cycle: _Cycle, contacts: ContactReport) -> SyncReport:
+    state = cycle.state
+    cycle.release.update(
+        attempts=0, last_error="", last_success_at=timezone.now(),
+        contacts_initial_sync_done=state.contacts_initial_sync_done,
+        contacts_crm_watermark=state.contacts_crm_watermark,
+    )
+    if state.attempts or state.last_error:
+        resolve_cycle_errors(state.user)
+    if state.reset_state:
+        cycle.release["reset_state"] = UserSyncState.ResetState.NONE
+    if contacts.skipped:
+        return SyncReport(state.user_id, Outcome.PAUSED if state.contacts_paused_reason
+                          else Outcome.SKIPPED, contacts.skipped, contacts)
+    return SyncReport(state.user_id, Outcome.SYNCED, contacts=contacts)
+
+
+def _failed(cycle: _Cycle, exc: TransportError, retry: int) -> SyncReport | None:
+    """Decide about a failed attempt; None means "retry now"."""
+    state, user_id = cycle.state, cycle.state.user_id
+    if exc.kind == ErrorKind.THROTTLED:
+        seconds = exc.back_off_seconds or DEFAULT_THROTTLE_SECONDS
+        until = timezone.now() + dt.timedelta(seconds=seconds)
+        cycle.release.update(backoff_until=until, last_error=exc.message)
+        _report(state, Kind.THROTTLED, f"Exchange is busy and asked to wait {seconds:.0f} s.",
+                "Nothing to do: the sync resumes by itself after the wait.")
+        return SyncReport(user_id, Outcome.BACKING_OFF, exc.message, error_kind=Kind.THROTTLED)
+    if exc.kind in (ErrorKind.AUTHENTICATION, ErrorKind.CONFIGURATION, ErrorKind.OTHER_ORG):
+        return _pause(cycle, exc)
+    if exc.kind == ErrorKind.INVALID_CURSOR and retry == 0:
+        FolderCursor.objects.filter(user_id=user_id).update(cursor="", full_listing=True)
+        return None
+    if exc.kind == ErrorKind.TRANSIENT:
+        return _transient(cycle, exc, retry)
+    _report(state, Kind.INTERNAL, exc.message, "Report this if it repeats.")
+    cycle.release["last_error"] = exc.message
+    return SyncReport(user_id, Outcome.FAILED, exc.message, error_kind=Kind.INTERNAL)
+
+
+def _transient(cycle: _Cycle, exc: TransportError, retry: int) -> SyncReport | None:
+    state = cycle.state
+    state.attempts += 1
+    UserSyncState.objects.filter(pk=state.pk).update(attempts=state.attempts)
+    cycle.release.update(attempts=state.attempts, last_error=exc.message)
+    if state.attempts >= MAX_ATTEMPTS:
+        _report(state, Kind.CONNECTION,
+                f"Exchange could not be reached {MAX_ATTEMPTS} times in a row: {exc.message}",
+                "Check that the Exchange server is up and reachable from this server "
+                "(Setup → Connection test).")
+        until = timezone.now() + MAX_BACKOFF
+        cycle.release.update(attempts=0, backoff_until=until)
+        return SyncReport(state.user_id, Outcome.FAILED, exc.message, error_kind=Kind.CONNECTION)
+    if retry < RETRIES_IN_CYCLE:
+        return None
+    delay = min(dt.timedelta(seconds=30 * 2**state.attempts), MAX_BACKOFF)
+    cycle.release["backoff_until"] = timezone.now() + delay
+    return SyncReport(state.user_id, Outcome.BACKING_OFF, exc.message,
+                      error_kind=Kind.CONNECTION)
+
+
+def _pause(cycle: _Cycle, exc: TransportError) -> SyncReport:
+    reasons = {
+        ErrorKind.AUTHENTICATION: (UserSyncState.PauseReason.AUTHENTICATION, Kind.AUTHENTICATION,
+                                   "Check the service account's credentials in Setup."),
+        ErrorKind.CONFIGURATION: (UserSyncState.PauseReason.CONFIGURATION, Kind.IMPERSONATION,
+                                  "Check Setup and the user's access (impersonation or "
+                                  "application access), then run the connection test."),
+        ErrorKind.OTHER_ORG: (UserSyncState.PauseReason.OTHER_ORG, Kind.OTHER_ORG,
+                              "Remove the user from one org's sync configurations."),
+    }
+    reason, kind, suggestion = reasons[exc.kind]
+    cycle.release.update(paused_reason=reason, paused_message=exc.message,
+                         paused_at=timezone.now(), last_error=exc.message)
+    _report(cycle.state, kind, exc.message, suggestion)
+    return SyncReport(cycle.state.user_id, Outcome.PAUSED, exc.message, error_kind=kind)
+
+
+def _report(state: UserSyncState, kind: str, message: str, suggestion: str) -> None:
+    record_now(state.user, Entry(kind, Direction.BOTH, message, suggestion, detail="cycle"))
+
+
+def sync_users(user_ids: list[int], **kwargs: Any) -> list[SyncReport]:
+    return [sync_user(uid, **kwargs) for uid in user_ids]
+
+
+def user_label(user: User) -> str:
+    return user.email or user.get_username()

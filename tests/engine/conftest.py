@@ -1,0 +1,81 @@
+"""Engine fixtures: an enabled org, a rep in a configuration, a memory mailbox, `sync()`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lightningsync.fieldmaps import DEFAULT_CONTACT_MAPPING
+from lightningsync.models import Contact, LightningSyncSetup
+from syncengine import mapping
+from syncengine.memory import MemoryTransport
+from syncengine.runner import SyncReport, sync_user
+from tests.factories import SyncConfigurationFactory, UserFactory
+
+
+@pytest.fixture
+def org(db):  # type: ignore[no-untyped-def]
+    setup = LightningSyncSetup.load()
+    setup.enabled = True
+    setup.save()
+    return setup
+
+
+@pytest.fixture
+def rep(db):  # type: ignore[no-untyped-def]
+    return UserFactory(username="rep", email="rep@example.com", first_name="Rita", last_name="Rep")
+
+
+@pytest.fixture
+def config(rep):  # type: ignore[no-untyped-def]
+    return SyncConfigurationFactory(name="Reps", users=[rep], contacts_direction="both")
+
+
+@pytest.fixture
+def mailbox(org) -> MemoryTransport:  # type: ignore[no-untyped-def]
+    return MemoryTransport(org_id=str(org.org_id))
+
+
+@pytest.fixture
+def sync(mailbox, rep, config):  # type: ignore[no-untyped-def]
+    """sync() runs one cycle of the rep (or of `user=`) against the memory mailbox."""
+
+    def run(
+        user: Any = None, transport: MemoryTransport | None = None, **kwargs: Any
+    ) -> SyncReport:
+        target = transport or mailbox
+        return sync_user(
+            (user or rep).pk, transport_factory=lambda u, s: target, sleep=lambda s: None, **kwargs
+        )
+
+    return run
+
+
+def crm_state() -> list[dict[str, Any]]:
+    """Every CRM contact as {owner, mapped fields that are set}, sorted."""
+    rows = []
+    for c in Contact.objects.select_related("account", "owner"):
+        values = mapping.crm_values(c, DEFAULT_CONTACT_MAPPING)
+        rows.append(
+            {"owner": c.owner.username, **{k: v for k, v in values.items() if v is not None}}
+        )
+    return sorted(rows, key=repr)
+
+
+def exchange_state(transport: MemoryTransport, folder: str | None = None) -> list[dict[str, Any]]:
+    """Every item of Salesforce_Sync as its set fields, sorted."""
+    rows = [
+        {k: v for k, v in i.fields.items() if v is not None} for i in transport.folder_items(folder)
+    ]
+    return sorted(rows, key=repr)
+
+
+def crm_contact(owner: Any, **fields: Any) -> Contact:
+    """A CRM contact with only the given fields set (the factory fills several)."""
+    from tests.factories import ContactFactory
+
+    for blank in ("first_name", "email", "title"):
+        fields.setdefault(blank, "")
+    fields.setdefault("account", None)
+    return ContactFactory(owner=owner, **fields)

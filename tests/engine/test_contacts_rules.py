@@ -1,0 +1,237 @@
+"""SPEC §4 over the memory mailbox: matching, accounts, changes, merge, deletes, guards."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from lightningsync.models import Contact, ContactLink, LightningSyncError, UserSyncState
+from syncengine import contacts as contacts_module
+from syncengine.reset import reset_user
+from tests.factories import AccountFactory, UserFactory
+
+from .conftest import crm_contact, crm_state, exchange_state
+
+
+def _errors(kind: str | None = None) -> list[LightningSyncError]:
+    qs = LightningSyncError.objects.order_by("pk")
+    return list(qs.filter(kind=kind) if kind else qs)
+
+
+# --- first sight --------------------------------------------------------------------------
+def test_first_sight_matches_by_email_case_insensitively(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
+    other = UserFactory(username="other")
+    existing = crm_contact(other, first_name="Ann", last_name="Lee", email="Ann@Acme.test")
+    mailbox.rep_create({"GivenName": "Ann", "Surname": "Lee", "EmailAddress1": "ann@acme.TEST",
+                        "BusinessPhone": "555"})
+    sync()
+    assert crm_state() == [{"owner": "other", "first_name": "Ann", "last_name": "Lee",
+                            "email": "Ann@Acme.test", "phone": "555"}]
+    assert ContactLink.objects.get().contact == existing
+
+
+def test_first_sight_matches_by_name_and_account(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
+    acme = AccountFactory(name="Acme")
+    existing = crm_contact(rep, first_name="Bo", last_name="Diddley", account=acme)
+    crm_contact(rep, first_name="Bo", last_name="Diddley", account=AccountFactory(name="Other Co"))
+    mailbox.rep_create({"GivenName": "bo", "Surname": "DIDDLEY", "CompanyName": "acme"})
+    sync()
+    assert ContactLink.objects.get(exchange_id__isnull=False,
+                                   contact__account=acme).contact == existing
+    assert Contact.objects.count() == 2
+
+
+def test_first_sight_creates_a_contact_owned_by_the_user(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
+    mailbox.rep_create({"GivenName": "New", "Surname": "Person", "Birthday": dt.date(1990, 2, 3),
+                        "Body": "Met at the fair\r\n"})
+    sync()
+    assert crm_state() == [{"owner": "rep", "first_name": "New", "last_name": "Person",
+                            "birthdate": "1990-02-03", "description": "Met at the fair"}]
+
+
+def test_two_exchange_duplicates_never_share_one_crm_contact(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
+    crm_contact(rep, last_name="Twin", email="twin@x.test")
+    mailbox.rep_create({"Surname": "Twin", "EmailAddress1": "twin@x.test"})
+    mailbox.rep_create({"Surname": "Twin", "EmailAddress1": "twin@x.test"})
+    sync()
+    assert Contact.objects.count() == 2
+    assert ContactLink.objects.filter(exchange_id__isnull=False).count() == 2
+    assert len(mailbox.folder_items()) == 2
+
+
+def test_reset_relinks_without_duplicates(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
+    crm_contact(rep, first_name="Crm", last_name="Side", email="crm@x.test")
+    mailbox.rep_create({"GivenName": "Ex", "Surname": "Side", "EmailAddress1": "ex@x.test"})
+    sync()
+    before_crm, before_ex = crm_state(), exchange_state(mailbox)
+    state = reset_user(rep)
+    assert state.reset_state == "marked"
+    report = sync()
+    assert report.outcome == "synced"
+    assert crm_state() == before_crm and exchange_state(mailbox) == before_ex
+    assert ContactLink.objects.count() == 2
+    assert UserSyncState.objects.get(user=rep).reset_state == ""
+
+
+# --- accounts -----------------------------------------------------------------------------
+def test_company_resolves_to_an_account_case_insensitively(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
+    acme = AccountFactory(name="Acme Corp")
+    mailbox.rep_create({"Surname": "Worker", "CompanyName": "ACME corp"})
+    sync()
+    assert Contact.objects.get().account == acme
+    assert _errors() == []
+
+
+def test_an_unknown_company_leaves_the_account_empty_and_reports_it(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
+    item = mailbox.rep_create({"Surname": "Worker", "CompanyName": "Nowhere Ltd"})
+    sync()
+    assert crm_state() == [{"owner": "rep", "last_name": "Worker"}]
+    (error,) = _errors()
+    assert (error.kind, error.exchange_item_id) == ("unresolved_account", item)
+    assert "Nowhere Ltd" in error.message
+    assert mailbox.mailbox.items[item].fields["CompanyName"] == "Nowhere Ltd"  # not cleared
+    mailbox.reset_counters()
+    sync()
+    assert not mailbox.writes and _errors()[0].count == 1
+
+
+# --- changes ------------------------------------------------------------------------------
+def test_a_change_key_bump_alone_writes_nothing(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
+    item = mailbox.rep_create({"Surname": "Opened"})
+    sync()
+    contact = Contact.objects.get()
+    mailbox.touch(item)
+    mailbox.reset_counters()
+    report = sync()
+    assert report.contacts.fetched == 1 and report.contacts.written == 0
+    assert not mailbox.writes
+    assert Contact.objects.get().updated_at == contact.updated_at
+
+
+def test_edits_on_both_sides_to_different_fields_both_survive(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
+    contact = crm_contact(rep, last_name="Merge", title="Buyer", phone="1")
+    sync()
+    (item,) = mailbox.folder_items()
+    mailbox.rep_update(item.id, BusinessPhone="2")
+    contact.title = "Chief Buyer"
+    contact.save()
+    sync()
+    assert crm_state() == [{"owner": "rep", "last_name": "Merge", "title": "Chief Buyer",
+                            "phone": "2"}]
+    assert exchange_state(mailbox) == [{"Surname": "Merge", "JobTitle": "Chief Buyer",
+                                        "BusinessPhone": "2"}]
+    assert _errors() == []
+
+
+@pytest.mark.parametrize(("policy", "winner"), [("crm_wins", "crm"), ("exchange_wins", "ex"),
+                                                ("most_recent", "ex")])
+def test_a_conflict_follows_the_policy_and_keeps_the_losing_value(
+        sync, rep, mailbox, config, policy, winner) -> None:  # type: ignore[no-untyped-def]
+    config.conflict_policy = policy
+    config.save()
+    contact = crm_contact(rep, last_name="Clash", title="Buyer")
+    sync()
+    (item,) = mailbox.folder_items()
+    contact.title = "CRM title"
+    contact.save()
+    mailbox.mailbox.clock = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    mailbox.rep_update(item.id, JobTitle="Exchange title")
+    sync()
+    kept, lost = ("CRM title", "Exchange title") if winner == "crm" else (
+        "Exchange title", "CRM title")
+    assert crm_state() == [{"owner": "rep", "last_name": "Clash", "title": kept}]
+    assert exchange_state(mailbox) == [{"Surname": "Clash", "JobTitle": kept}]
+    (error,) = _errors()
+    assert error.kind == "conflict" and lost in error.message and kept in error.message
+    mailbox.reset_counters()
+    assert sync().contacts.written == 0 and not mailbox.writes
+
+
+# --- deletes ------------------------------------------------------------------------------
+@pytest.mark.parametrize("how", ["delete", "move_out"])
+def test_removed_from_salesforce_sync_unlinks_keeps_and_never_pushes_back(
+        sync, rep, mailbox, how) -> None:  # type: ignore[no-untyped-def]
+    contact = crm_contact(rep, last_name="Kept")
+    sync()
+    (item,) = mailbox.folder_items()
+    getattr(mailbox, f"rep_{how}")(item.id)
+    sync()
+    contact.title = "Edited later"
+    contact.save()
+    sync()
+    assert crm_state() == [{"owner": "rep", "last_name": "Kept", "title": "Edited later"}]
+    assert exchange_state(mailbox) == []
+    assert ContactLink.objects.get().state == ContactLink.State.DETACHED
+
+
+def test_a_deleted_crm_contact_goes_to_deleted_items(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
+    contact = crm_contact(rep, last_name="Doomed")
+    crm_contact(rep, last_name="Survivor")
+    sync()
+    contact.delete()
+    sync()
+    assert exchange_state(mailbox) == [{"Surname": "Survivor"}]
+    assert [i.fields["Surname"] for i in mailbox.deleted_items()] == ["Doomed"]
+    assert ContactLink.objects.count() == 1
+    mailbox.reset_counters()
+    assert sync().contacts.written == 0
+
+
+# --- safety rails -------------------------------------------------------------------------
+@pytest.mark.parametrize("how", ["empty", "missing"])
+def test_the_mass_delete_guard_pauses_and_propagates_nothing(sync, rep, mailbox, how) -> None:  # type: ignore[no-untyped-def]
+    for n in range(20):
+        crm_contact(rep, last_name=f"Guarded{n:02}")
+    sync()
+    before = crm_state()
+    if how == "empty":
+        for item in mailbox.folder_items():
+            mailbox.rep_delete(item.id)
+    else:
+        mailbox.rep_delete_folder()
+    report = sync()
+    assert report.outcome == "paused"
+    assert crm_state() == before
+    assert ContactLink.objects.filter(state="active").count() == 20
+    state = UserSyncState.objects.get(user=rep)
+    assert state.contacts_paused_reason == "mass_delete"
+    assert "20" in _errors("limit")[0].message
+    assert sync().outcome == "paused"
+    reset_user(rep)
+    assert sync().outcome == "synced"
+    assert len(exchange_state(mailbox)) == 20  # the reset restored them from the CRM
+
+
+def test_below_the_guard_threshold_deletes_propagate(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
+    for n in range(19):
+        crm_contact(rep, last_name=f"Few{n:02}")
+    sync()
+    for item in mailbox.folder_items():
+        mailbox.rep_delete(item.id)
+    assert sync().outcome == "synced"
+    assert ContactLink.objects.filter(state="detached").count() == 19
+    assert Contact.objects.count() == 19
+
+
+def test_the_contact_limit_stops_new_contacts(sync, rep, mailbox, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(contacts_module, "MAX_SYNCED_CONTACTS", 3)
+    for n in range(2):
+        crm_contact(rep, last_name=f"Crm{n}")
+    for n in range(2):
+        mailbox.rep_create({"Surname": f"Ex{n}"})
+    sync()
+    assert ContactLink.objects.filter(state="active").count() == 3
+    assert Contact.objects.count() == 4  # nothing of the CRM's is deleted
+    assert sorted(i.fields["Surname"] for i in mailbox.folder_items()) == ["Crm0", "Ex0", "Ex1"]
+    (error,) = _errors("limit")
+    assert "3" in error.message
+
+
+def test_items_of_another_org_are_refused(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
+    item = mailbox.rep_create({"Surname": "Foreign"}, org_stamp="other-org-id")
+    sync()
+    assert Contact.objects.count() == 0
+    (error,) = _errors("other_org")
+    assert "other-org-id" in error.message and error.exchange_item_id == item
+    assert "remove this user" in error.suggestion

@@ -1,0 +1,137 @@
+"""mbsync's test: interrupt a cycle after every step, resume, and expect the uninterrupted
+result; then sync again and expect no writes at all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import transaction
+
+from lightningsync.models import Contact, ContactLink
+from syncengine.memory import MemoryTransport
+from syncengine.runner import sync_user
+from tests.factories import UserFactory
+
+from .conftest import crm_contact, crm_state, exchange_state
+
+
+class SimulatedCrash(BaseException):
+    """A worker killed mid-cycle: no handler of the engine catches it."""
+
+
+class CrashAfterWrite:
+    """The transport applies a write, then the connection dies before the answer arrives."""
+
+    def __init__(self, inner: MemoryTransport, at: int) -> None:
+        self.inner, self.at, self.writes = inner, at, 0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if name not in ("create_items", "update_items", "delete_items"):
+            return attr
+
+        def call(*args: Any) -> Any:
+            result = attr(*args)
+            self.writes += 1
+            if self.writes == self.at:
+                raise SimulatedCrash(name)
+            return result
+
+        return call
+
+
+def _initial(rep, mailbox: MemoryTransport) -> None:  # type: ignore[no-untyped-def]
+    for n in range(5):
+        crm_contact(rep, last_name=f"Crm{n}", title="Buyer")
+    for n in range(3):
+        mailbox.rep_create({"Surname": f"Ex{n}", "BusinessPhone": f"55{n}"})
+
+
+def _changes(rep, mailbox: MemoryTransport) -> None:  # type: ignore[no-untyped-def]
+    Contact.objects.filter(last_name="Crm0").update(title="Chief")
+    Contact.objects.filter(last_name="Crm1").delete()
+    crm_contact(rep, last_name="CrmNew")
+    items = {i.fields["Surname"]: i.id for i in mailbox.folder_items()}
+    mailbox.rep_update(items["Ex0"], BusinessPhone="999")
+    mailbox.rep_delete(items["Ex1"])
+    mailbox.rep_create({"Surname": "ExNew", "EmailAddress1": "shared@x.test"})
+    mailbox.rep_update(items["Crm2"], BusinessPhone="123")
+    Contact.objects.filter(last_name="Crm2").update(title="Boss")
+    crm_contact(UserFactory(username="other"), last_name="Shared", email="SHARED@x.test")
+
+
+def _cycle(rep, transport, checkpoint=None) -> Any:  # type: ignore[no-untyped-def]
+    return sync_user(rep.pk, transport_factory=lambda u, s: transport, checkpoint=checkpoint,
+                     sleep=lambda s: None, page_size=2)
+
+
+def _world(rep, org, phase: str) -> MemoryTransport:  # type: ignore[no-untyped-def]
+    mailbox = MemoryTransport(org_id=str(org.org_id))
+    _initial(rep, mailbox)
+    if phase == "incremental":
+        _cycle(rep, mailbox)
+        _changes(rep, mailbox)
+    return mailbox
+
+
+def _end_state(mailbox: MemoryTransport) -> tuple[Any, ...]:
+    links = sorted(ContactLink.objects.values_list("state", "contact__last_name"), key=repr)
+    return crm_state(), exchange_state(mailbox), links
+
+
+def _in_rollback(fn: Callable[[], Any]) -> Any:
+    with transaction.atomic():
+        result = fn()
+        transaction.set_rollback(True)
+    return result
+
+
+@pytest.mark.parametrize("phase", ["initial", "incremental"])
+def test_a_crash_after_any_step_resumes_to_the_same_end_state(rep, config, org, phase) -> None:  # type: ignore[no-untyped-def]
+    steps: list[str] = []
+
+    def reference() -> Any:
+        mailbox = _world(rep, org, phase)
+        counting = CrashAfterWrite(mailbox, at=0)
+        assert _cycle(rep, counting, checkpoint=steps.append).outcome == "synced"
+        return _end_state(mailbox), counting.writes
+
+    expected, write_calls = _in_rollback(reference)
+    assert len(steps) >= 8  # pages and write steps: the test interrupts each
+
+    def crash_at_step(n: int) -> None:
+        mailbox = _world(rep, org, phase)
+        seen = 0
+
+        def checkpoint(step: str) -> None:
+            nonlocal seen
+            seen += 1
+            if seen == n:
+                raise SimulatedCrash(step)
+
+        with pytest.raises(SimulatedCrash):
+            _cycle(rep, mailbox, checkpoint=checkpoint)
+        _assert_resumes(rep, mailbox, expected, f"step {n} ({steps[n - 1]})")
+
+    def crash_after_write(n: int) -> None:
+        mailbox = _world(rep, org, phase)
+        with pytest.raises(SimulatedCrash):
+            _cycle(rep, CrashAfterWrite(mailbox, n))
+        _assert_resumes(rep, mailbox, expected, f"write call {n}")
+
+    for n in range(1, len(steps) + 1):
+        _in_rollback(lambda n=n: crash_at_step(n))
+    assert write_calls >= 3
+    for n in range(1, write_calls + 1):
+        _in_rollback(lambda n=n: crash_after_write(n))
+
+
+def _assert_resumes(rep, mailbox: MemoryTransport, expected: Any, where: str) -> None:  # type: ignore[no-untyped-def]
+    report = _cycle(rep, mailbox)
+    assert report.outcome == "synced", where
+    assert _end_state(mailbox) == expected, where
+    mailbox.reset_counters()
+    again = _cycle(rep, mailbox)
+    assert again.contacts.written == 0 and not mailbox.writes, where

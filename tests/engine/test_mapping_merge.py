@@ -1,0 +1,118 @@
+"""Mapping and merge, pure: no database."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lightningsync.fieldmaps import DEFAULT_CONTACT_MAPPING
+from lightningsync.models import Account, Contact
+from syncengine import mapping as m
+from syncengine.merge import Mode, Policy, Side, merge
+from syncengine.transport import Address
+
+MAPPING = DEFAULT_CONTACT_MAPPING
+
+
+def test_a_contact_round_trips_through_exchange_fields() -> None:
+    contact = Contact(first_name=" Ann ", last_name="Lee", email="Ann@Acme.test",
+                      account=Account(name="Acme"), birthdate=dt.date(1980, 5, 6),
+                      mailing_street="1 Main St", mailing_state="CA",
+                      description="a\r\nb", phone="")
+    values = m.crm_values(contact, MAPPING)
+    assert values["first_name"] == "Ann" and values["phone"] is None
+    assert values["birthdate"] == "1980-05-06" and values["description"] == "a\nb"
+    assert values["mailing_address"] == {"street": "1 Main St", "city": None, "state": "CA",
+                                         "postal_code": None, "country": None}
+    fields = m.to_exchange(values, MAPPING)
+    assert fields["Birthday"] == dt.date(1980, 5, 6)
+    assert fields["BusinessAddress"] == Address("1 Main St", None, "CA", None, None)
+    assert fields["CompanyName"] == "Acme"
+    assert m.exchange_values(fields, MAPPING) == values
+
+
+def test_exchange_values_are_cut_to_what_the_crm_holds() -> None:
+    values = m.exchange_values({"GivenName": "x" * 100}, MAPPING)
+    assert values["first_name"] == "x" * 40
+
+
+def test_apply_writes_every_attribute_of_a_patch() -> None:
+    contact = Contact(last_name="Old")
+    changed = m.apply_to_contact(contact, {"last_name": "New", "birthdate": "2000-01-02",
+                                           "mailing_address": {"city": "Paris"},
+                                           "account_name": "ignored"})
+    assert contact.last_name == "New" and contact.birthdate == dt.date(2000, 1, 2)
+    assert contact.mailing_city == "Paris" and contact.mailing_street == ""
+    assert "account" not in changed and "mailing_city" in changed
+
+
+def test_the_hash_ignores_email_case_only() -> None:
+    a = {"email": "A@X.TEST", "last_name": "Lee"}
+    assert m.content_hash(a) == m.content_hash({"email": "a@x.test", "last_name": "Lee"})
+    assert m.content_hash(a) != m.content_hash({"email": "a@x.test", "last_name": "lee"})
+
+
+BASE = {"first_name": "Ann", "title": "Buyer", "phone": "1"}
+
+
+def test_one_side_changed_takes_that_side() -> None:
+    r = merge(BASE, {**BASE, "title": "Chief"}, {**BASE, "phone": "2"})
+    assert r.merged == {"first_name": "Ann", "title": "Chief", "phone": "2"}
+    assert r.crm_patch == {"phone": "2"} and r.exchange_patch == {"title": "Chief"}
+    assert r.conflicts == []
+
+
+def test_both_changed_is_a_conflict_resolved_by_policy() -> None:
+    crm, ex = {**BASE, "title": "C"}, {**BASE, "title": "E"}
+    r = merge(BASE, crm, ex)
+    assert r.merged["title"] == "C" and r.exchange_patch == {"title": "C"}
+    (c,) = r.conflicts
+    assert (c.field, c.winner, c.losing_value) == ("title", Side.CRM, "E")
+    assert merge(BASE, crm, ex, policy=Policy.EXCHANGE_WINS).merged["title"] == "E"
+    now = dt.datetime.now(dt.UTC)
+    recent = merge(BASE, crm, ex, policy=Policy.MOST_RECENT, crm_modified=now,
+                   exchange_modified=now + dt.timedelta(seconds=1))
+    assert recent.merged["title"] == "E"
+    assert recent.conflicts[0].losing_value == "C"
+
+
+def test_first_sight_fills_empty_fields_from_the_other_side() -> None:
+    r = merge(None, {"title": None, "phone": "1"}, {"title": "T", "phone": None})
+    assert r.merged == {"title": "T", "phone": "1"} and r.conflicts == []
+
+
+def test_one_way_mirrors_the_source() -> None:
+    crm, ex = {**BASE, "title": "C"}, {**BASE, "phone": "2"}
+    assert merge(BASE, crm, ex, mode=Mode.CRM_TO_EXCHANGE).merged == crm
+    assert merge(BASE, crm, ex, mode=Mode.EXCHANGE_TO_CRM).merged == ex
+
+
+values = st.one_of(st.none(), st.sampled_from(["a", "b", "c"]))
+records = st.fixed_dictionaries({"first_name": values, "title": values, "phone": values})
+modes = st.sampled_from(list(Mode))
+policies = st.sampled_from(list(Policy))
+
+
+@given(records, records, records, modes, policies)
+def test_merging_the_merge_writes_nothing(base, crm, ex, mode, policy) -> None:  # type: ignore[no-untyped-def]
+    r = merge(base, crm, ex, mode=mode, policy=policy)
+    again = merge(r.merged, r.merged, r.merged, mode=mode, policy=policy)
+    assert again.writes_nothing and again.merged == r.merged and not again.conflicts
+
+
+@given(records, records, modes, policies)
+def test_no_change_since_the_base_writes_nothing(base, other, mode, policy) -> None:  # type: ignore[no-untyped-def]
+    assert merge(base, base, base, mode=mode, policy=policy).writes_nothing
+
+
+@given(records, records, records, policies)
+def test_both_ways_patches_bring_both_sides_to_the_merge(base, crm, ex, policy) -> None:  # type: ignore[no-untyped-def]
+    r = merge(base, crm, ex, policy=policy)
+    assert {**crm, **r.crm_patch} == r.merged == {**ex, **r.exchange_patch}
+    for name in r.merged:  # a side's unopposed edit is never lost
+        if crm[name] != base[name] and ex[name] == base[name]:
+            assert r.merged[name] == crm[name]
+        if ex[name] != base[name] and crm[name] == base[name]:
+            assert r.merged[name] == ex[name]

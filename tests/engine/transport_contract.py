@@ -1,0 +1,221 @@
+"""The contract every `MailboxTransport` passes (vdirsyncer's StorageTests pattern).
+
+Subclass `TransportContract` and provide two fixtures: `transport` (a fresh, empty mailbox
+whose transport stamps `ORG_ID`) and `rep` (a `RepActions`: what a rep does in Outlook).
+The memory transport's subclass is `test_memory_transport.py`; the EWS transport's will
+point at exchangesim.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+
+import pytest
+
+from syncengine.transport import (
+    Address,
+    ChangeKind,
+    ErrorKind,
+    ExchangeItem,
+    FolderKind,
+    ItemFailure,
+    ItemRef,
+    ItemUpdate,
+    MailboxTransport,
+    NewItem,
+    TransportError,
+)
+
+ORG_ID = "5d6f1f4e-0000-4000-8000-000000000001"
+FIELDS = [
+    "GivenName",
+    "Surname",
+    "EmailAddress1",
+    "CompanyName",
+    "BusinessPhone",
+    "Birthday",
+    "BusinessAddress",
+    "Body",
+]
+
+
+class RepActions(Protocol):
+    """A rep working in Outlook on the transport's mailbox (never through the transport)."""
+
+    def create(self, fields: dict[str, object]) -> str: ...
+    def update(self, item_id: str, **fields: object) -> None: ...
+    def delete(self, item_id: str) -> None: ...
+    def move_out(self, item_id: str) -> None: ...
+    def touch(self, item_id: str) -> None: ...
+
+
+def _contact(n: int, **extra: object) -> NewItem:
+    return NewItem(
+        str(1000 + n),
+        {
+            "GivenName": f"Ada{n}",
+            "Surname": "Lovelace",
+            "EmailAddress1": f"ada{n}@example.com",
+            **extra,
+        },
+    )
+
+
+def _listing(transport: MailboxTransport, folder, cursor, page_size=512):  # type: ignore[no-untyped-def]
+    changes, last = [], None
+    for page in transport.changes(folder, cursor, page_size):
+        changes += page.changes
+        last = page
+    assert last is not None and not last.more
+    return changes, last.cursor
+
+
+def _one(transport: MailboxTransport, folder, item_id: str) -> ExchangeItem:  # type: ignore[no-untyped-def]
+    (got,) = transport.get_items(folder, [item_id], FIELDS)
+    assert isinstance(got, ExchangeItem), got
+    return got
+
+
+class TransportContract:
+    @pytest.fixture
+    def transport(self) -> MailboxTransport:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def rep(self, transport: MailboxTransport) -> RepActions:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def folder(self, transport: MailboxTransport):  # type: ignore[no-untyped-def]
+        return transport.ensure_contact_folder()
+
+    def test_it_creates_salesforce_sync_once(self, transport: MailboxTransport) -> None:
+        assert transport.find_contact_folder() is None
+        first = transport.ensure_contact_folder()
+        again = transport.ensure_contact_folder()
+        assert first.created and not again.created
+        assert first.id == again.id and first.kind == FolderKind.CONTACTS
+        found = transport.find_contact_folder()
+        assert found is not None and found.id == first.id
+
+    def test_it_has_a_calendar(self, transport: MailboxTransport) -> None:
+        assert transport.calendar_folder().kind == FolderKind.CALENDAR
+
+    def test_it_creates_and_reads_back_with_stamps(self, transport, folder) -> None:  # type: ignore[no-untyped-def]
+        address = Address("1 Main St", "Springfield", "IL", "62701", "USA")
+        (result,) = transport.create_items(
+            folder,
+            [
+                _contact(
+                    1,
+                    Birthday=dt.date(1815, 12, 10),
+                    BusinessAddress=address,
+                    Body="line 1\nline 2",
+                )
+            ],
+        )
+        assert result.ok and result.id and result.change_key
+        item = _one(transport, folder, result.id)
+        assert item.change_key == result.change_key
+        assert item.org_stamp == ORG_ID and item.crm_stamp == "1001"
+        assert item.fields["GivenName"] == "Ada1"
+        assert item.fields["Birthday"] == dt.date(1815, 12, 10)
+        assert item.fields["BusinessAddress"] == address
+        assert item.fields["Body"] == "line 1\nline 2"
+        assert item.fields["CompanyName"] is None
+        assert item.last_modified is not None and item.last_modified.tzinfo is not None
+
+    def test_it_lists_everything_then_nothing(self, transport, folder) -> None:  # type: ignore[no-untyped-def]
+        ids = [r.id for r in transport.create_items(folder, [_contact(n) for n in range(3)])]
+        changes, cursor = _listing(transport, folder, None)
+        assert sorted(c.id for c in changes) == sorted(ids)
+        assert {c.kind for c in changes} == {ChangeKind.CREATE}
+        assert all(c.org_stamp == ORG_ID and c.change_key for c in changes)
+        assert _listing(transport, folder, cursor)[0] == []
+
+    def test_it_pages_and_resumes_from_any_page(self, transport, folder) -> None:  # type: ignore[no-untyped-def]
+        ids = [r.id for r in transport.create_items(folder, [_contact(n) for n in range(5)])]
+        pages = list(transport.changes(folder, None, 2))
+        assert [len(p.changes) for p in pages] == [2, 2, 1]
+        assert [p.more for p in pages] == [True, True, False]
+        rest, _ = _listing(transport, folder, pages[0].cursor)
+        assert {c.id for c in pages[0].changes} | {c.id for c in rest} == set(ids)
+
+    def test_it_collapses_create_and_update(self, transport, rep, folder) -> None:  # type: ignore[no-untyped-def]
+        _, cursor = _listing(transport, folder, None)
+        created = rep.create({"GivenName": "Bo", "Surname": "Diddley"})
+        rep.update(created, Surname="Diddly")
+        doomed = rep.create({"Surname": "Gone"})
+        rep.delete(doomed)
+        changes, _ = _listing(transport, folder, cursor)
+        assert [(c.kind, c.id) for c in changes] == [(ChangeKind.CREATE, created)]
+
+    def test_it_updates_with_the_change_key_and_moves_it(self, transport, folder) -> None:  # type: ignore[no-untyped-def]
+        (r,) = transport.create_items(folder, [_contact(1, BusinessPhone="555")])
+        _, cursor = _listing(transport, folder, None)
+        (u,) = transport.update_items(
+            [ItemUpdate(ItemRef(r.id, r.change_key), {"Surname": "Byron", "BusinessPhone": None})]
+        )
+        assert u.ok and u.change_key and u.change_key != r.change_key
+        item = _one(transport, folder, r.id)
+        assert (item.fields["Surname"], item.fields["BusinessPhone"]) == ("Byron", None)
+        assert item.change_key == u.change_key
+        changes, _ = _listing(transport, folder, cursor)
+        assert [(c.kind, c.change_key) for c in changes] == [(ChangeKind.UPDATE, u.change_key)]
+
+    def test_a_stale_change_key_fails_only_that_item(self, transport, rep, folder) -> None:  # type: ignore[no-untyped-def]
+        a, b = transport.create_items(folder, [_contact(1), _contact(2)])
+        rep.update(a.id, Surname="Edited by the rep")
+        ra, rb = transport.update_items(
+            [
+                ItemUpdate(ItemRef(a.id, a.change_key), {"Surname": "Ours"}),
+                ItemUpdate(ItemRef(b.id, b.change_key), {"Surname": "Ours"}),
+            ]
+        )
+        assert ra.error is not None and ra.error.kind == ErrorKind.CONFLICT
+        assert rb.ok
+        assert _one(transport, folder, a.id).fields["Surname"] == "Edited by the rep"
+
+    def test_an_update_stamps_the_crm_id(self, transport, rep, folder) -> None:  # type: ignore[no-untyped-def]
+        item_id = rep.create({"Surname": "Unstamped"})
+        item = _one(transport, folder, item_id)
+        assert item.org_stamp is None and item.crm_stamp is None
+        (u,) = transport.update_items([ItemUpdate(item.ref, {}, crm_stamp="42")])
+        assert u.ok
+        item = _one(transport, folder, item_id)
+        assert (item.org_stamp, item.crm_stamp) == (ORG_ID, "42")
+
+    def test_a_delete_goes_to_deleted_items(self, transport, folder) -> None:  # type: ignore[no-untyped-def]
+        (r,) = transport.create_items(folder, [_contact(1)])
+        _, cursor = _listing(transport, folder, None)
+        (d,) = transport.delete_items([ItemRef(r.id, r.change_key)])
+        assert d.ok
+        (got,) = transport.get_items(folder, [r.id], FIELDS)
+        assert isinstance(got, ItemFailure) and got.kind == ErrorKind.NOT_FOUND
+        changes, _ = _listing(transport, folder, cursor)
+        assert [(c.kind, c.id) for c in changes] == [(ChangeKind.DELETE, r.id)]
+        assert transport.count_items(folder) == 0
+
+    def test_moving_out_is_a_delete(self, transport, rep, folder) -> None:  # type: ignore[no-untyped-def]
+        item_id = rep.create({"Surname": "Mover"})
+        _, cursor = _listing(transport, folder, None)
+        rep.move_out(item_id)
+        changes, _ = _listing(transport, folder, cursor)
+        assert [(c.kind, c.id) for c in changes] == [(ChangeKind.DELETE, item_id)]
+
+    def test_opening_an_item_moves_only_its_change_key(self, transport, rep, folder) -> None:  # type: ignore[no-untyped-def]
+        item_id = rep.create({"Surname": "Opened"})
+        before = _one(transport, folder, item_id)
+        rep.touch(item_id)
+        after = _one(transport, folder, item_id)
+        assert after.change_key != before.change_key and after.fields == before.fields
+
+    def test_a_foreign_cursor_is_invalid(self, transport, folder) -> None:  # type: ignore[no-untyped-def]
+        with pytest.raises(TransportError) as caught:
+            list(transport.changes(folder, "not-a-cursor"))
+        assert caught.value.kind == ErrorKind.INVALID_CURSOR
+
+    def test_it_counts_items(self, transport, folder) -> None:  # type: ignore[no-untyped-def]
+        transport.create_items(folder, [_contact(n) for n in range(4)])
+        assert transport.count_items(folder) == 4
