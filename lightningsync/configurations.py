@@ -24,6 +24,7 @@ from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.db.models.functions import Lower
 
 from lightningsync import configrules, contactfilters
+from lightningsync.signals import configuration_saved
 from lightningsync.audit import record_action, record_changes
 from lightningsync.fieldmaps import CONTACTS, EVENTS, Catalogue
 from lightningsync.models import (
@@ -751,9 +752,9 @@ def delete(config: SyncConfiguration, *, user: User | None, via: str = "") -> No
 def on_saved(configuration: SyncConfiguration) -> None:
     """Called once after every committed save of a configuration (page or import).
 
-    SPEC §3: "saving an active configuration starts sync for its users". This hook is the
-    single place the sync engine plugs that in (enqueue a cycle for each user whose
-    effective configuration this now is); until the engine ships it deliberately does
-    nothing, rather than pretend a sync started. The scheduled cycle picks users up anyway.
+    SPEC §3: "saving an active configuration starts sync for its users". The engine listens
+    to `lightningsync.signals.configuration_saved` and enqueues a cycle for each user this
+    configuration now governs; the domain layer never imports the engine.
     """
     logger.debug("Sync configuration %s saved (active=%s)", configuration.pk, configuration.active)
+    configuration_saved.send(sender=SyncConfiguration, configuration=configuration)

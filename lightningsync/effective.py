@@ -68,3 +68,17 @@ def syncing_users() -> dict[int, SyncConfiguration]:
         )
     )
     return effective_configurations(users.only("id", "profile_id", "is_active"))
+
+
+def users_of(configuration: SyncConfiguration) -> list[int]:
+    """Ids of the active users whose effective configuration is `configuration`."""
+    candidates = (
+        User.objects.filter(is_active=True)
+        .filter(
+            Q(configuration_assignment__configuration=configuration)
+            | Q(profile__configuration_assignment__configuration=configuration)
+        )
+        .only("id", "profile_id", "is_active")
+    )
+    governed = effective_configurations(candidates)
+    return sorted(uid for uid, config in governed.items() if config.pk == configuration.pk)

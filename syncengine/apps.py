@@ -6,4 +6,8 @@ class SyncEngineConfig(AppConfig):
     verbose_name = "Sync engine"
 
     def ready(self) -> None:
-        from syncengine import signals  # noqa: F401  (connects the CRM change push)
+        from django.db.models.signals import post_migrate
+
+        from syncengine import signals  # connects the CRM change push and configuration saves
+
+        post_migrate.connect(signals.schedule_after_migrate, dispatch_uid="lightningsync-schedule")

@@ -1,4 +1,6 @@
-"""CRM contact changes push to Exchange soon, not at the next schedule (SPEC §12)."""
+"""What makes the engine act between schedules (SPEC §3, §12): a CRM contact change pushes
+to Exchange soon; saving an active configuration starts sync for its users; migrating keeps
+the periodic schedule in place."""
 
 from __future__ import annotations
 
@@ -8,9 +10,11 @@ from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from lightningsync.models import Contact
+from lightningsync.effective import users_of
+from lightningsync.models import Contact, SyncConfiguration
+from lightningsync.signals import configuration_saved
 
-from .tasks import push_after_commit
+from .tasks import enqueue_users, ensure_schedule, push_after_commit
 
 
 @receiver(post_save, sender=Contact, dispatch_uid="lightningsync-contact-saved")
@@ -18,3 +22,15 @@ from .tasks import push_after_commit
 def contact_changed(sender: type[Contact], instance: Contact, **kwargs: Any) -> None:
     if getattr(settings, "LIGHTNINGSYNC_PUSH_ON_CHANGE", True) and not kwargs.get("raw"):
         push_after_commit(instance.owner_id)
+
+
+@receiver(configuration_saved, dispatch_uid="lightningsync-configuration-saved")
+def configuration_changed(sender: Any, configuration: SyncConfiguration, **kwargs: Any) -> None:
+    if configuration.active:
+        enqueue_users(users_of(configuration))
+
+
+def schedule_after_migrate(sender: Any, app_config: Any = None, **kwargs: Any) -> None:
+    """post_migrate: (re)create the periodic schedule once the tables exist."""
+    if app_config is not None and app_config.label == "lightningsync":
+        ensure_schedule()

@@ -26,12 +26,15 @@ def sync_user_task(user_id: int) -> dict[str, Any]:
     return {"user_id": user_id, "outcome": report.outcome, "summary": report.summary()}
 
 
-def enqueue_all_users() -> int:
-    """The schedule's job: one task per syncing user."""
-    user_ids = sorted(syncing_users())
+def enqueue_users(user_ids: list[int]) -> int:
     for user_id in user_ids:
         async_task("syncengine.tasks.sync_user_task", user_id, group=TASK_GROUP)
     return len(user_ids)
+
+
+def enqueue_all_users() -> int:
+    """The schedule's job: one task per syncing user."""
+    return enqueue_users(sorted(syncing_users()))
 
 
 def reset_user_task(user_id: int) -> dict[str, Any]:

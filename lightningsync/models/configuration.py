@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 
 from lightningsync.fieldmaps import CONTACTS, EVENTS
 
@@ -79,6 +80,10 @@ class SyncConfiguration(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name = "Sync configuration"
+        constraints = [
+            # Names are matched ignoring case (pages, import); the database agrees.
+            models.UniqueConstraint(Lower("name"), name="syncconfiguration_name_ci_unique"),
+        ]
 
     def __str__(self) -> str:
         return self.name
