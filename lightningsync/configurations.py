@@ -24,7 +24,6 @@ from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.db.models.functions import Lower
 
 from lightningsync import configrules, contactfilters
-from lightningsync.signals import configuration_saved
 from lightningsync.audit import record_action, record_changes
 from lightningsync.fieldmaps import CONTACTS, EVENTS, Catalogue
 from lightningsync.models import (
@@ -35,6 +34,7 @@ from lightningsync.models import (
     SyncConfiguration,
     User,
 )
+from lightningsync.signals import configuration_saved
 
 logger = logging.getLogger(__name__)
 
