@@ -115,7 +115,31 @@ def _register_properties() -> None:
 _register_properties()
 
 
-class _PerItemErrors:
+class _WholeResponse:
+    """Parse the SOAP response from its bytes in one go.
+
+    exchangelib hands lxml `response.iter_content()`, which requests yields one byte at a
+    time for a response it has already read: measured here, about a third of the client
+    time of a 512-change SyncFolderItems page or a 100-contact GetItem went to that loop.
+    """
+
+    @classmethod
+    def _get_soap_parts(cls, response: Any) -> Any:
+        content = getattr(response, "content", None)
+        if isinstance(content, bytes):
+            response = _Buffered(content)
+        return super()._get_soap_parts(response)  # type: ignore[misc]
+
+
+class _Buffered:
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+
+    def iter_content(self) -> bytes:
+        return self.content  # exchangelib's to_xml() parses bytes with a BytesIO
+
+
+class _PerItemErrors(_WholeResponse):
     """Return every per-item response code as an exception instance instead of raising.
 
     exchangelib raises some codes (ErrorIrresolvableConflict...) for the whole chunk, which
@@ -134,6 +158,22 @@ class _CreateItem(_PerItemErrors, CreateItem):
 
 
 class _DeleteItem(_PerItemErrors, DeleteItem):
+    pass
+
+
+class _SyncFolderItems(_WholeResponse, SyncFolderItems):
+    pass
+
+
+class _GetFolder(_WholeResponse, GetFolder):
+    pass
+
+
+class _FindFolder(_WholeResponse, FindFolder):
+    pass
+
+
+class _CreateFolder(_WholeResponse, CreateFolder):
     pass
 
 
@@ -305,7 +345,7 @@ class EwsTransport:
         )
         found = self._call(
             lambda: list(
-                GetFolder(account=self.account).call(
+                _GetFolder(account=self.account).call(
                     folders=[folder], additional_fields=(), shape=ID_ONLY
                 )
             )
@@ -322,7 +362,7 @@ class EwsTransport:
 
         def find() -> list[Any]:
             return list(
-                FindFolder(account=self.account).call(
+                _FindFolder(account=self.account).call(
                     folders=[parent],
                     additional_fields={FieldPath(field=Folder.get_field_by_fieldname("name"))},
                     restriction=Restriction(
@@ -352,7 +392,7 @@ class EwsTransport:
         new = Folder(root=self._root, name=CONTACT_FOLDER_NAME, folder_class="IPF.Contact")
         created = self._call(
             lambda: list(
-                CreateFolder(account=self.account).call(
+                _CreateFolder(account=self.account).call(
                     parent_folder=self._contacts_parent, folders=[new]
                 )
             )
@@ -374,7 +414,7 @@ class EwsTransport:
         target = self._folder(folder.id)
         found = self._call(
             lambda: list(
-                GetFolder(account=self.account).call(
+                _GetFolder(account=self.account).call(
                     folders=[target],
                     additional_fields={
                         FieldPath(field=Folder.get_field_by_fieldname("total_count"))
@@ -395,7 +435,7 @@ class EwsTransport:
         target = self._folder(folder.id)
         state = cursor
         while True:
-            svc = SyncFolderItems(account=self.account)
+            svc = _SyncFolderItems(account=self.account)
 
             def page(svc: SyncFolderItems = svc, state: str | None = state) -> list[Any]:
                 return list(
