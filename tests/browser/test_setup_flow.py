@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from playwright.sync_api import expect
+
 from lightningsync.models import LightningSyncSetup, SyncConfiguration
 from tests.factories import ProfileFactory, UserFactory
 
@@ -68,9 +70,13 @@ def test_it_enables_lightning_sync_and_creates_a_configuration(signed_in_page): 
     page.fill("#id_date_filter_days", "181")
     page.click("input[name=_save]")
 
-    text = page.locator("#content-main").inner_text()
-    assert "without it no contact would sync" in text
-    assert "LAST 181 DAYS is out of range: choose from 1 to 180 days." in text
+    # Both errors are shown next to their fields (sections holding an error open by themselves).
+    ownership_error = page.locator("#id_users_records_error")
+    expect(ownership_error).to_be_visible()
+    expect(ownership_error).to_contain_text("without it no contact would sync")
+    days_error = page.locator("#id_date_filter_days_error")
+    expect(days_error).to_be_visible()
+    expect(days_error).to_have_text("LAST 181 DAYS is out of range: choose from 1 to 180 days.")
     assert not SyncConfiguration.objects.exists()
 
     # Fix both; the configuration saves with its users, profiles and filter.
