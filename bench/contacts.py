@@ -1,0 +1,488 @@
+"""Contact sync benchmarks: the engine through EWS (real exchangelib) against exchangesim.
+
+    .venv/bin/python bench/contacts.py [--contacts 5000] [--users 1000]
+                                       [--memory-contacts 50000] [--quick]
+
+Prints figures and a table; asserts nothing. Django runs with `tests.settings` on a
+throwaway SQLite file (or `DATABASE_URL` when set: the bench then adds users named
+`bench-*` and their contacts to that database, and removes them when it starts again).
+
+1. Initial Exchange→CRM of N contacts in one mailbox: contacts/s, and the ratio to the
+   floor measured in the same run (SyncFolderItems id pages of 512 + GetItem of the mapped
+   fields in chunks of 100 + one bulk insert of N Contact rows).
+2. Initial CRM→Exchange of N contacts: contacts/s.
+3. A cycle with no changes for U users (empty mailboxes after their initial sync): EWS
+   requests and SQL queries per user, seconds for all.
+4. Peak memory of an M-contact initial sync: the simulator runs in its own process
+   (`python -m exchangesim --data FILE`), the sync in a subprocess that reports its peak
+   RSS (`ru_maxrss`) above its RSS just before the sync.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SERVICE_USER = "svc-sync@example.com"
+SERVICE_PASSWORD = "Sync-Pa55!"
+GOALS = {
+    "e2c_ratio": 1.5,
+    "e2c_rate": 1000.0,
+    "c2e_rate": 800.0,
+    "idle_ews": 1.0,
+    "idle_sql": 10.0,
+    "memory_mb": 250.0,
+}
+
+
+# --- Django -------------------------------------------------------------------------------
+def setup_django(db_file: str | None = None) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    if not os.environ.get("DATABASE_URL"):
+        path = db_file or os.path.join(tempfile.mkdtemp(prefix="bench-contacts-"), "bench.db")
+        os.environ["DATABASE_URL"] = f"sqlite:///{path}"
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    # Measure one cycle at a time: no inline "push after a CRM change" cycles (tests.settings
+    # runs django-q tasks synchronously).
+    settings.LIGHTNINGSYNC_PUSH_ON_CHANGE = False
+
+
+def migrate() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def clean_bench_rows() -> None:
+    from lightningsync.models import Contact, LightningSyncError, SyncConfiguration, User
+
+    LightningSyncError.objects.filter(user__username__startswith="bench-").delete()
+    Contact.objects.filter(owner__username__startswith="bench-").delete()
+    User.objects.filter(username__startswith="bench-").delete()
+    SyncConfiguration.objects.filter(name__startswith="Bench ").delete()
+
+
+def point_setup(ews_url: str) -> Any:
+    from lightningsync.models import LightningSyncSetup
+
+    setup = LightningSyncSetup.load()
+    setup.enabled = True
+    setup.connection_method = LightningSyncSetup.ConnectionMethod.SERVICE_ACCOUNT
+    setup.ews_url = ews_url
+    setup.service_account_username = SERVICE_USER
+    setup.auth_type = LightningSyncSetup.AuthType.BASIC
+    setup.set_service_account_password(SERVICE_PASSWORD)
+    setup.save()
+    return setup
+
+
+def make_users(n: int, prefix: str, direction: str) -> list[Any]:
+    from lightningsync.models import ConfigurationUser, SyncConfiguration, User
+
+    config = SyncConfiguration.objects.create(
+        name=f"Bench {prefix}", contacts_direction=direction, contacts_ownership="users_records"
+    )
+    users = User.objects.bulk_create(
+        [
+            User(username=f"bench-{prefix}-{i}", email=f"bench-{prefix}-{i}@example.com")
+            for i in range(n)
+        ]
+    )
+    if users and users[0].pk is None:  # backends without RETURNING
+        users = list(User.objects.filter(username__startswith=f"bench-{prefix}-").order_by("pk"))
+    ConfigurationUser.objects.bulk_create(
+        [ConfigurationUser(user=u, configuration=config) for u in users]
+    )
+    return users
+
+
+# --- data -----------------------------------------------------------------------------------
+def contact_fields(i: int, domain: str) -> dict[str, Any]:
+    return {
+        "GivenName": f"First{i}",
+        "Surname": f"Last{i}",
+        "CompanyName": "Acme",
+        "JobTitle": "Buyer",
+        "Department": "Ops",
+        "AssistantName": "Pat",
+        "EmailAddresses": {"EmailAddress1": f"c{i}@{domain}"},
+        "PhoneNumbers": {"BusinessPhone": "+1 555 0100", "MobilePhone": "+1 555 0101"},
+        "PhysicalAddresses": {
+            "Business": {
+                "Street": f"{i} Main St",
+                "City": "Springfield",
+                "State": "CA",
+                "PostalCode": "90001",
+            }
+        },
+        "Birthday": "1980-05-04",
+        "Body": f"Notes for contact {i}",
+    }
+
+
+def seed_mailbox(sim: Any, mailbox: str, n: int) -> None:
+    sim.add_mailbox(mailbox)
+    sim.create_folder(mailbox, "Salesforce_Sync", parent="contacts")
+    for i in range(n):
+        sim.create_contact(mailbox, folder="contacts/Salesforce_Sync",
+                           **contact_fields(i, mailbox.replace("@", ".")))
+
+
+def crm_contacts(owner: Any, n: int, account: Any) -> list[Any]:
+    from lightningsync.models import Contact
+
+    return [
+        Contact(
+            owner=owner, first_name=f"First{i}", last_name=f"Last{i}", email=f"c{i}@acme.test",
+            account=account, title="Buyer", department="Ops", phone="+1 555 0100",
+            mobile_phone="+1 555 0101", assistant_name="Pat", mailing_street=f"{i} Main St",
+            mailing_city="Springfield", mailing_state="CA", mailing_postal_code="90001",
+            description=f"Notes for contact {i}",
+        )
+        for i in range(n)
+    ]
+
+
+# --- 1. Exchange → CRM ------------------------------------------------------------------------
+def floor_exchange_to_crm(setup: Any, mailbox: str, owner: Any, n: int) -> float:
+    """The raw work: id pages, GetItem of the mapped fields, one bulk insert."""
+    from exchangelib.fields import FieldPath
+    from exchangelib.folders import Folder
+    from exchangelib.items import Contact as EwsContact
+
+    from lightningsync.fieldmaps import DEFAULT_CONTACT_MAPPING
+    from lightningsync.models import Account, Contact
+    from syncengine.ews import GET_CHUNK, account_for
+    from syncengine.ews import _GetItem as GetItem  # the transport's parsing (bytes at once)
+    from syncengine.ews import _SyncFolderItems as SyncFolderItems
+    from syncengine.ews_contacts import exchangelib_fields
+
+    account = account_for(setup, mailbox)
+    started = time.perf_counter()
+    folder = Folder(root=account.root, id=_folder_id(account))
+    ids: list[str] = []
+    state = None
+    while True:
+        svc = SyncFolderItems(account=account)
+        for _kind, item in svc.call(folder=folder, shape="IdOnly", additional_fields=set(),
+                                    sync_state=state, ignore=None, max_changes_returned=512,
+                                    sync_scope="NormalItems"):
+            ids.append(item.id)
+        state = svc.sync_state
+        if svc.includes_last_item_in_range:
+            break
+    names = exchangelib_fields(DEFAULT_CONTACT_MAPPING.values())
+    paths = {FieldPath(field=EwsContact.get_field_by_fieldname(f)) for f in names}
+    rows = []
+    acme = Account.objects.get_or_create(name="Acme")[0]
+    for start in range(0, len(ids), GET_CHUNK):
+        chunk = ids[start : start + GET_CHUNK]
+        for item in GetItem(account=account, chunk_size=GET_CHUNK).call(
+            items=[(i, None) for i in chunk], additional_fields=paths, shape="IdOnly"
+        ):
+            rows.append(Contact(owner=owner, first_name=item.given_name or "",
+                                last_name=item.surname or "", account=acme))
+    Contact.objects.bulk_create(rows, batch_size=1000)
+    seconds = time.perf_counter() - started
+    assert len(rows) == n, (len(rows), n)
+    Contact.objects.filter(owner=owner).delete()
+    return seconds
+
+
+def _folder_id(account: Any) -> str:
+    from lightningsync.models import LightningSyncSetup
+    from syncengine.ews import EwsTransport
+
+    transport = EwsTransport(account, str(LightningSyncSetup.load().org_id))
+    found = transport.find_contact_folder()
+    assert found is not None
+    return found.id
+
+
+def bench_exchange_to_crm(running: Any, setup: Any, n: int) -> dict[str, float]:
+    from syncengine.runner import sync_user
+
+    mailbox = "bench-e2c-0@example.com"
+    (user,) = make_users(1, "e2c", "exchange_to_crm")
+    seed_mailbox(running.sim, mailbox, n)
+    floor = floor_exchange_to_crm(setup, mailbox, user, n)
+    running.sim.reset_counters()
+    started = time.perf_counter()
+    report = sync_user(user.pk)
+    seconds = time.perf_counter() - started
+    assert report.contacts and report.contacts.crm_created == n, report.summary()
+    counts = running.sim.counts()
+    per_op = {op: sum(v.values()) for op, v in counts.items()}
+    print(f"  engine Exchange→CRM: {seconds:.2f} s ({report.summary()})")
+    print(f"  requests: {per_op}; simulator handler {running.sim.counters.handler_seconds:.2f} s")
+    print(f"  floor: {floor:.2f} s")
+    return {"seconds": seconds, "rate": n / seconds, "floor": floor, "ratio": seconds / floor}
+
+
+# --- 2. CRM → Exchange ------------------------------------------------------------------------
+def bench_crm_to_exchange(running: Any, n: int) -> dict[str, float]:
+    from lightningsync.models import Account, Contact
+    from syncengine.runner import sync_user
+
+    (user,) = make_users(1, "c2e", "crm_to_exchange")
+    running.sim.add_mailbox(user.email)
+    acme = Account.objects.get_or_create(name="Acme")[0]
+    Contact.objects.bulk_create(crm_contacts(user, n, acme), batch_size=1000)
+    running.sim.reset_counters()
+    started = time.perf_counter()
+    report = sync_user(user.pk)
+    seconds = time.perf_counter() - started
+    assert report.contacts and report.contacts.exchange_created == n, report.summary()
+    per_op = {op: sum(v.values()) for op, v in running.sim.counts().items()}
+    print(f"  engine CRM→Exchange: {seconds:.2f} s ({report.summary()})")
+    print(f"  requests: {per_op}; simulator handler {running.sim.counters.handler_seconds:.2f} s")
+    return {"seconds": seconds, "rate": n / seconds}
+
+
+# --- 3. no-change cycles ----------------------------------------------------------------------
+def bench_idle(running: Any, users_n: int) -> dict[str, float]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from syncengine.runner import sync_user
+
+    users = make_users(users_n, "idle", "both")
+    for u in users:
+        running.sim.add_mailbox(u.email)
+    started = time.perf_counter()
+    for u in users:
+        report = sync_user(u.pk)
+        assert report.outcome == "synced", report.summary()
+    initial = time.perf_counter() - started
+    running.sim.reset_counters()
+    total_queries = 0
+    first: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for u in users:  # one context per user: Django keeps at most 9,000 queries
+        with CaptureQueriesContext(connection) as queries:
+            sync_user(u.pk)
+        total_queries += len(queries)
+        first = first or list(queries.captured_queries)
+    seconds = time.perf_counter() - started
+    counts = running.sim.counts()
+    requests = sum(sum(v.values()) for v in counts.values())
+    sfi = sum(counts.get("SyncFolderItems", {}).values())
+    print(f"  initial cycles of {users_n} empty mailboxes: {initial:.2f} s")
+    print(f"  no-change cycle requests: { {op: sum(v.values()) for op, v in counts.items()} }")
+    per_user_sql = total_queries / users_n
+    print("  queries of one user's cycle:")
+    for q in first:
+        print(f"    {q['sql'][:110]}")
+    return {
+        "seconds": seconds,
+        "scaled_1000": seconds * 1000 / users_n,
+        "ews_per_user": requests / users_n,
+        "sfi_per_user": sfi / users_n,
+        "sql_per_user": per_user_sql,
+    }
+
+
+# --- 4. memory --------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def memory_child(ews_url: str, mailbox: str, n: int) -> None:
+    """Runs in its own process: one initial sync; prints peak RSS growth as JSON."""
+    setup_django()
+    from syncengine.runner import sync_user
+
+    point_setup(ews_url)
+    (user,) = make_users(1, "mem", "exchange_to_crm")
+    from lightningsync.models import User
+
+    User.objects.filter(pk=user.pk).update(email=mailbox)
+    import syncengine.ews  # noqa: F401  (import costs are not the sync's)
+
+    before = _rss_kb()
+    started = time.perf_counter()
+    report = sync_user(user.pk)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({
+        "before_mb": before / 1024, "peak_mb": peak / 1024, "growth_mb": (peak - before) / 1024,
+        "seconds": seconds, "summary": report.summary(),
+        "created": report.contacts.crm_created if report.contacts else 0,
+    }))
+
+
+def bench_memory(n: int, workdir: Path) -> dict[str, float]:
+    from exchangesim.control import Simulator
+
+    mailbox = "bench-mem@example.com"
+    data = workdir / "sim-memory.json"
+    sim = Simulator()
+    sim.add_service_account(SERVICE_USER, SERVICE_PASSWORD)
+    seed_mailbox(sim, mailbox, n)
+    sim.save(str(data))
+    del sim
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "exchangesim", "--port", str(port), "--data", str(data),
+         "--service-account", f"{SERVICE_USER}:{SERVICE_PASSWORD}"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(f"{base}/_sim/health", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        out = subprocess.run(
+            [sys.executable, __file__, "--memory-child", f"{base}/EWS/Exchange.asmx",
+             mailbox, str(n)],
+            cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, check=False,
+        )
+        if out.returncode != 0:
+            print(out.stderr[-3000:])
+            raise SystemExit("memory child failed")
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(f"  memory run: {result['summary']} in {result['seconds']:.1f} s; RSS before "
+          f"{result['before_mb']:.0f} MB, peak {result['peak_mb']:.0f} MB")
+    return result
+
+
+def sim_without_nagle() -> None:
+    """exchangesim writes a response's headers and body in two send()s without TCP_NODELAY:
+    with the client's delayed ACK, a small response then waits ~40 ms (Nagle), which real
+    Exchange/IIS does not do. Set TCP_NODELAY on the in-process simulator's sockets."""
+    import contextlib
+
+    import exchangesim.server as server
+
+    original = server._Handler.setup
+
+    def setup(self: Any) -> None:
+        original(self)
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    server._Handler.setup = setup  # type: ignore[method-assign]
+
+
+# --- main -------------------------------------------------------------------------------------
+def _row(name: str, value: str, goal: str, ok: bool | None) -> str:
+    mark = "" if ok is None else ("yes" if ok else "MISSED")
+    return f"| {name:<44} | {value:>14} | {goal:>12} | {mark:>6} |"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--contacts", type=int, default=5000)
+    p.add_argument("--users", type=int, default=1000)
+    p.add_argument("--memory-contacts", type=int, default=50_000)
+    p.add_argument("--quick", action="store_true", help="1,000 contacts, 100 users, 5,000")
+    p.add_argument("--skip", action="append", default=[],
+                   choices=["e2c", "c2e", "idle", "memory"])
+    p.add_argument("--sim-nagle", action="store_true",
+                   help="leave the simulator's ~40 ms small-response stall in (see source)")
+    p.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child[0], args.memory_child[1], int(args.memory_child[2]))
+        return
+    if args.quick:
+        args.contacts, args.users, args.memory_contacts = 1000, 100, 5000
+    workdir = Path(tempfile.mkdtemp(prefix="bench-contacts-"))
+    if not os.environ.get("DATABASE_URL"):
+        os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.db'}"
+    setup_django()
+    migrate()
+    clean_bench_rows()
+    from django.conf import settings
+
+    from exchangesim.pytest_plugin import start_sim
+
+    db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    print(f"contact sync bench: python {sys.version.split()[0]}, database {db}, "
+          f"{args.contacts} contacts, {args.users} users, {args.memory_contacts} for memory")
+    if not args.sim_nagle:
+        sim_without_nagle()
+    running = start_sim()
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        setup = point_setup(running.ews_url)
+        if "e2c" not in args.skip:
+            print(f"1. initial Exchange→CRM, {args.contacts} contacts")
+            results["e2c"] = bench_exchange_to_crm(running, setup, args.contacts)
+        if "c2e" not in args.skip:
+            print(f"2. initial CRM→Exchange, {args.contacts} contacts")
+            results["c2e"] = bench_crm_to_exchange(running, args.contacts)
+        if "idle" not in args.skip:
+            print(f"3. no-change cycle, {args.users} users")
+            results["idle"] = bench_idle(running, args.users)
+    finally:
+        running.close()
+    if "memory" not in args.skip:
+        print(f"4. peak memory, initial sync of {args.memory_contacts} contacts")
+        results["memory"] = bench_memory(args.memory_contacts, workdir)
+
+    print()
+    print(_row("figure", "measured", "goal", None).replace("|      |", "| ok   |"))
+    print("|" + "-" * 46 + "|" + "-" * 16 + "|" + "-" * 14 + "|" + "-" * 8 + "|")
+    if "e2c" in results:
+        r = results["e2c"]
+        print(_row("Exchange→CRM contacts/s", f"{r['rate']:.0f}", "≥ 1000",
+                   r["rate"] >= GOALS["e2c_rate"]))
+        print(_row("Exchange→CRM time / floor time", f"{r['ratio']:.2f}", "≤ 1.5",
+                   r["ratio"] <= GOALS["e2c_ratio"]))
+        print(_row("  (floor contacts/s)", f"{args.contacts / r['floor']:.0f}", "", None))
+    if "c2e" in results:
+        r = results["c2e"]
+        print(_row("CRM→Exchange contacts/s", f"{r['rate']:.0f}", "≥ 800",
+                   r["rate"] >= GOALS["c2e_rate"]))
+    if "idle" in results:
+        r = results["idle"]
+        print(_row("no-change cycle: EWS requests / user", f"{r['ews_per_user']:.2f}", "1",
+                   r["ews_per_user"] <= GOALS["idle_ews"]))
+        print(_row("no-change cycle: SyncFolderItems / user", f"{r['sfi_per_user']:.2f}", "1",
+                   r["sfi_per_user"] == 1))
+        print(_row("no-change cycle: SQL queries / user", f"{r['sql_per_user']:.1f}", "≤ 10",
+                   r["sql_per_user"] <= GOALS["idle_sql"]))
+        print(_row(f"no-change cycle: s for {args.users} users", f"{r['seconds']:.2f}", "", None))
+        print(_row("no-change cycle: s per 1000 users", f"{r['scaled_1000']:.2f}", "", None))
+    if "memory" in results:
+        r = results["memory"]
+        print(_row(f"peak RSS growth, {args.memory_contacts} contacts (MB)",
+                   f"{r['growth_mb']:.0f}", "< 250", r["growth_mb"] < GOALS["memory_mb"]))
+
+
+if __name__ == "__main__":
+    main()
