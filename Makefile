@@ -5,7 +5,6 @@ PY := $(VENV)/bin/python
 DEMO_DIR ?= .demo
 DEMO_PORT ?= 8000
 SIM_PORT ?= 8765
-export DJANGO_SETTINGS_MODULE ?= lightningsync.settings
 
 .PHONY: venv demo test test-fast lint format migrate bench clean
 
