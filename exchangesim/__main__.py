@@ -19,6 +19,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)"
     )
     p.add_argument("--data", help="JSON file to load state from and save it to")
+    p.add_argument(
+        "--autosave",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="save --data this often when changed (default 2; 0: only when stopping)",
+    )
     p.add_argument("--service-account", action="append", default=[], metavar="USER:PASSWORD")
     p.add_argument("--mailbox", action="append", default=[], metavar="SMTP")
     p.add_argument(
@@ -51,7 +58,15 @@ def build(args: argparse.Namespace) -> SimServer:
         if not sep:
             raise SystemExit(f"--scope needs USER=SMTP,SMTP, got {spec!r}")
         sim.set_scope(user, [b.strip() for b in boxes.split(",") if b.strip()])
-    return SimServer(sim, args.host, args.port, args.tls_cert, args.tls_key, args.verbose)
+    return SimServer(
+        sim,
+        args.host,
+        args.port,
+        args.tls_cert,
+        args.tls_key,
+        args.verbose,
+        autosave_seconds=args.autosave,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

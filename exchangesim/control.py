@@ -439,6 +439,10 @@ class Simulator:
     def counts(self) -> dict[str, dict[str, int]]:
         return self.counters.snapshot()
 
+    def handler_seconds(self) -> float:
+        """Seconds spent inside the EWS handlers since the counters were last reset."""
+        return self.counters.handler_seconds
+
     def reset_counters(self) -> None:
         self.counters.reset()
 

@@ -3,6 +3,11 @@
 The engine reports an error as it meets it; the rows are written with the page they belong
 to (same transaction), so a crash neither loses nor double-counts them. A repeat of an
 unresolved entry bumps its count; a repeat of a resolved one reopens it.
+
+Resolution is automatic (SPEC §9, "resolved when the item later syncs"): an item or contact
+that syncs in a page resolves its open item-level entries; an "Unresolved account" entry is
+resolved only when both sides agree on the company again (the name now resolves, or was
+cleared), since an item may sync while its company still names no account.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
+from django.db.models import Q
 from django.utils import timezone
 
 from lightningsync.models import LightningSyncError, User
@@ -65,6 +71,8 @@ class ErrorLog:
         self.repeats: dict[str, int] = {}
         self.synced_items: set[str] = set()
         self.synced_contacts: set[int] = set()
+        self.settled_items: set[str] = set()
+        self.settled_contacts: set[int] = set()
         self.written = 0
 
     def add(self, entry: Entry) -> None:
@@ -78,17 +86,30 @@ class ErrorLog:
         if contact_id:
             self.synced_contacts.add(contact_id)
 
+    def account_settled(self, exchange_id: str | None, contact_id: int | None) -> None:
+        """Both sides of this item agree on its company: its account is no longer unresolved."""
+        if exchange_id:
+            self.settled_items.add(exchange_id)
+        if contact_id:
+            self.settled_contacts.add(contact_id)
+
     def flush(self, *, may_have_open: bool = True) -> None:
         """Write pending entries and resolutions. Call inside the page's transaction."""
         now = timezone.now()
         if self.pending:
             self._write(now)
         if may_have_open and (self.synced_items or self.synced_contacts):
-            self._resolve(now)
+            self._resolve(now, self.synced_items, self.synced_contacts,
+                          ITEM_KINDS_RESOLVED_BY_SYNC)
+        if may_have_open and (self.settled_items or self.settled_contacts):
+            self._resolve(now, self.settled_items, self.settled_contacts,
+                          (Kind.UNRESOLVED_ACCOUNT,))
         self.pending.clear()
         self.repeats.clear()
         self.synced_items.clear()
         self.synced_contacts.clear()
+        self.settled_items.clear()
+        self.settled_contacts.clear()
 
     def _write(self, now: dt.datetime) -> None:
         existing = {
@@ -127,15 +148,16 @@ class ErrorLog:
             self.synced_items.discard(entry.exchange_item_id)
             if entry.contact_id:
                 self.synced_contacts.discard(entry.contact_id)
+            if entry.kind == Kind.UNRESOLVED_ACCOUNT:
+                self.settled_items.discard(entry.exchange_item_id)
+                if entry.contact_id:
+                    self.settled_contacts.discard(entry.contact_id)
 
-    def _resolve(self, now: dt.datetime) -> None:
-        from django.db.models import Q
-
-        which = Q(exchange_item_id__in=list(self.synced_items)) | Q(
-            contact_id__in=list(self.synced_contacts)
-        )
+    def _resolve(self, now: dt.datetime, items: set[str], contacts: set[int],
+                 kinds: tuple[str, ...]) -> None:
+        which = Q(exchange_item_id__in=list(items)) | Q(contact_id__in=list(contacts))
         LightningSyncError.objects.filter(
-            which, user=self.user, resolved=False, kind__in=ITEM_KINDS_RESOLVED_BY_SYNC
+            which, user=self.user, resolved=False, kind__in=kinds
         ).update(resolved=True, resolved_at=now)
 
 

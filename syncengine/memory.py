@@ -37,6 +37,7 @@ from .transport import (
 CONTACT_FOLDER_NAME = "Salesforce_Sync"
 DELETED_ITEMS = "deleteditems"
 CALENDAR = "calendar"
+CONTACTS_ROOT = "contacts-root"  # the default Contacts folder
 
 _counter = itertools.count(1)
 
@@ -70,6 +71,7 @@ class MemoryMailbox:
     def __init__(self, smtp: str = "rep@example.com") -> None:
         self.smtp = smtp
         self.folders: dict[str, str] = {CALENDAR: "Calendar", DELETED_ITEMS: "Deleted Items"}
+        self.parents: dict[str, str] = {}  # folder id -> parent folder id (default: Contacts)
         self.items: dict[str, StoredItem] = {}
         # The change log: (seq, item id); `history` holds, per item, (seq, folder after it).
         self.log: list[tuple[int, str]] = []
@@ -79,7 +81,13 @@ class MemoryMailbox:
         self.clock = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
     def contact_folder_id(self) -> str | None:
-        return next((fid for fid, n in self.folders.items() if n == CONTACT_FOLDER_NAME), None)
+        """Salesforce_Sync directly under Contacts (not one moved to Deleted Items)."""
+        return next((fid for fid, n in self.folders.items()
+                     if n == CONTACT_FOLDER_NAME and self.in_contacts(fid)), None)
+
+    def in_contacts(self, folder_id: str) -> bool:
+        return folder_id in self.folders and (
+            self.parents.get(folder_id, CONTACTS_ROOT) == CONTACTS_ROOT)
 
     def record(self, item: StoredItem) -> None:
         """Log an event that leaves `item` in `item.folder`."""
@@ -158,6 +166,10 @@ class MemoryTransport:
         fid = f"F{next(_counter):06d}"
         self.mailbox.folders[fid] = CONTACT_FOLDER_NAME
         return FolderRef(FolderKind.CONTACTS, fid, created=True)
+
+    def folder_is_in_place(self, folder: FolderRef) -> bool:
+        self._enter("folder_is_in_place")
+        return self.mailbox.in_contacts(folder.id)
 
     def calendar_folder(self) -> FolderRef:
         self._enter("calendar_folder")
@@ -366,10 +378,15 @@ class MemoryTransport:
         self.mailbox.folders.setdefault(folder, "Contacts")
         self.mailbox_move(self.mailbox.items[item_id], folder)
 
-    def rep_delete_folder(self) -> None:
-        """Delete Salesforce_Sync with everything in it."""
+    def rep_delete_folder(self, *, permanently: bool = False) -> None:
+        """Delete Salesforce_Sync as Outlook does: the folder moves, with its id and every
+        item in it, under Deleted Items (its own change listing shows nothing). With
+        `permanently`, the folder is gone (its items end in Deleted Items)."""
         fid = self.mailbox.contact_folder_id()
         if fid is None:
+            return
+        if not permanently:
+            self.mailbox.parents[fid] = DELETED_ITEMS
             return
         for stored in [i for i in self.mailbox.items.values() if i.folder == fid]:
             self.mailbox_move(stored, DELETED_ITEMS)

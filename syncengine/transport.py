@@ -179,6 +179,16 @@ class MailboxTransport(Protocol):
         """Salesforce_Sync, created when missing (`created` tells)."""
         ...
 
+    def folder_is_in_place(self, folder: FolderRef) -> bool:
+        """Is this Salesforce_Sync still directly under the default Contacts folder?
+
+        False when it was moved (Outlook deletes a folder by moving it, id and items, under
+        Deleted Items; its own change listing shows nothing) or is gone. Cost: one request
+        (EWS: one GetFolder of the folder's ParentFolderId and of the Contacts folder's id).
+        The engine asks before it writes to Exchange and at most hourly otherwise.
+        """
+        ...
+
     def calendar_folder(self) -> FolderRef:
         """The default Calendar."""
         ...

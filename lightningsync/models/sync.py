@@ -94,6 +94,11 @@ class FolderCursor(models.Model):
     listing_generation = models.PositiveIntegerField(default=0)
     # Linked items at the end of the last completed cycle (the mass-delete guard reads it).
     linked_count = models.PositiveIntegerField(default=0)
+    # When the engine last saw the folder where it belongs (Salesforce_Sync directly under
+    # Contacts): Outlook "deletes" a folder by moving it, id and all, under Deleted Items,
+    # which its own change listing never shows. Checked before any write and at most hourly
+    # otherwise, so a quiet cycle stays one listing request.
+    folder_checked_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

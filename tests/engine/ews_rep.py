@@ -59,3 +59,10 @@ class SimRep:
 
     def touch(self, item_id: str) -> None:
         self.sim.update_item(self.mailbox, item_id)
+
+    def delete_folder(self, path: str = SYNC_FOLDER) -> None:
+        """Outlook's folder delete: the folder moves, id and items, under Deleted Items."""
+        with self.sim.store.lock:
+            mbx = self.sim.store.mailbox(self.mailbox)
+            folder = self.sim.store.find_folder_by_path(mbx, path)
+            folder.parent = mbx.distinguished["deleteditems"]

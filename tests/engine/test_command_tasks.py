@@ -15,10 +15,11 @@ from .conftest import crm_contact
 
 
 @pytest.fixture
-def registered(mailbox):  # type: ignore[no-untyped-def]
-    connect.register("service_account", lambda user, setup: mailbox)
-    yield mailbox
-    connect._registry.pop("service_account", None)
+def registered(mailbox, monkeypatch):  # type: ignore[no-untyped-def]
+    # Restore whatever was registered before (syncengine.ews registers itself once, at
+    # import): popping the entry would leave later EWS tests without a transport.
+    monkeypatch.setitem(connect._registry, "service_account", lambda user, setup: mailbox)
+    return mailbox
 
 
 def test_the_command_syncs_named_users_with_a_summary_line(rep, config, org, registered) -> None:  # type: ignore[no-untyped-def]

@@ -5,8 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.utils import timezone
 
-from lightningsync.models import Contact, ContactLink, LightningSyncError, UserSyncState
+from lightningsync.models import (
+    Contact,
+    ContactLink,
+    FolderCursor,
+    LightningSyncError,
+    UserSyncState,
+)
 from syncengine import contacts as contacts_module
 from syncengine.reset import reset_user
 from tests.factories import AccountFactory, UserFactory
@@ -96,6 +103,76 @@ def test_an_unknown_company_leaves_the_account_empty_and_reports_it(sync, rep, m
     assert not mailbox.writes and _errors()[0].count == 1
 
 
+def test_an_unresolved_account_entry_resolves_once_the_company_resolves(
+        sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
+    item = mailbox.rep_create({"Surname": "Worker", "EmailAddress1": "w@x.test",
+                               "CompanyName": "Nowhere Ltd"})
+    sync()
+    worker = Contact.objects.get()
+    (error,) = _errors("unresolved_account")
+    assert (error.contact, error.crm_record_id) == (worker, str(worker.pk))
+    # The item syncing again (a CRM edit pushed to it) while the company still names no
+    # account does not resolve the entry.
+    worker.title = "Clerk"
+    worker.save()
+    sync()
+    assert mailbox.mailbox.items[item].fields["JobTitle"] == "Clerk"
+    assert not _errors("unresolved_account")[0].resolved
+    # The rep edits the item again: still no such account, the entry stays open and counts.
+    mailbox.rep_update(item, BusinessPhone="1")
+    sync()
+    (error,) = _errors("unresolved_account")
+    assert (error.resolved, error.count) == (False, 2)
+    # The account now exists; the item's next change links it and resolves the entry.
+    nowhere = AccountFactory(name="Nowhere Ltd")
+    mailbox.rep_update(item, BusinessPhone="2")
+    sync()
+    assert Contact.objects.get().account == nowhere
+    (error,) = _errors("unresolved_account")
+    assert error.resolved and error.resolved_at is not None
+    mailbox.reset_counters()
+    assert sync().contacts.written == 0 and not mailbox.writes
+
+
+# --- the CRM id stamp -------------------------------------------------------------------------
+def test_imported_items_are_not_written_only_to_be_stamped(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
+    mailbox.rep_create({"Surname": "Ex", "EmailAddress1": "ex@x.test"})
+    report = sync()
+    assert report.contacts.crm_created == 1
+    assert not mailbox.writes and mailbox.calls["changes"] == 1  # one listing, no re-listing
+    (item,) = mailbox.folder_items()
+    assert (item.org_stamp, item.crm_stamp) == (None, None)
+    # Our next real update of the item carries the stamps.
+    contact = Contact.objects.get()
+    contact.title = "Buyer"
+    contact.save()
+    sync()
+    assert (item.org_stamp, item.crm_stamp) == (mailbox.org_id, str(contact.pk))
+    assert item.fields["JobTitle"] == "Buyer"
+    # Reset Sync relinks it (by its stamp now; by its email before), without a duplicate.
+    reset_user(rep)
+    mailbox.reset_counters()
+    sync()
+    assert Contact.objects.count() == 1 and ContactLink.objects.get().contact == contact
+    assert not mailbox.writes
+
+
+@pytest.mark.parametrize("fields", [
+    {"GivenName": "Only"},  # no email, no last name
+    {"Surname": "Drifter", "CompanyName": "Nowhere Ltd"},  # no email, company unresolved
+])
+def test_an_imported_item_matching_could_not_find_again_is_stamped_at_once(
+        sync, rep, mailbox, fields) -> None:  # type: ignore[no-untyped-def]
+    item = mailbox.rep_create(fields)
+    sync()
+    contact = Contact.objects.get()
+    stored = mailbox.mailbox.items[item]
+    assert (stored.org_stamp, stored.crm_stamp) == (mailbox.org_id, str(contact.pk))
+    reset_user(rep)
+    sync()
+    assert Contact.objects.count() == 1 and ContactLink.objects.get().contact == contact
+
+
 # --- changes ------------------------------------------------------------------------------
 def test_a_change_key_bump_alone_writes_nothing(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
     item = mailbox.rep_create({"Surname": "Opened"})
@@ -179,19 +256,34 @@ def test_a_deleted_crm_contact_goes_to_deleted_items(sync, rep, mailbox) -> None
 
 
 # --- safety rails -------------------------------------------------------------------------
-@pytest.mark.parametrize("how", ["empty", "missing"])
+def _an_hour_passes(rep) -> None:  # type: ignore[no-untyped-def]
+    FolderCursor.objects.filter(user=rep).update(
+        folder_checked_at=timezone.now() - contacts_module.FOLDER_CHECK_INTERVAL)
+
+
+@pytest.mark.parametrize("how", ["empty", "gone", "deleted_then_crm_edit", "deleted_an_hour_ago"])
 def test_the_mass_delete_guard_pauses_and_propagates_nothing(sync, rep, mailbox, how) -> None:  # type: ignore[no-untyped-def]
     for n in range(20):
         crm_contact(rep, last_name=f"Guarded{n:02}")
     sync()
-    before = crm_state()
+    folder = mailbox.mailbox.contact_folder_id()
     if how == "empty":
         for item in mailbox.folder_items():
             mailbox.rep_delete(item.id)
+    elif how == "gone":
+        mailbox.rep_delete_folder(permanently=True)
     else:
+        # Outlook: the folder moves, id and items, under Deleted Items; its listing is quiet.
         mailbox.rep_delete_folder()
+        if how == "deleted_then_crm_edit":
+            crm_contact(rep, last_name="NewAfterwards")  # would be pushed into Deleted Items
+        else:
+            _an_hour_passes(rep)
+    before = crm_state()
+    mailbox.reset_counters()
     report = sync()
     assert report.outcome == "paused"
+    assert not mailbox.writes
     assert crm_state() == before
     assert ContactLink.objects.filter(state="active").count() == 20
     state = UserSyncState.objects.get(user=rep)
@@ -200,7 +292,61 @@ def test_the_mass_delete_guard_pauses_and_propagates_nothing(sync, rep, mailbox,
     assert sync().outcome == "paused"
     reset_user(rep)
     assert sync().outcome == "synced"
-    assert len(exchange_state(mailbox)) == 20  # the reset restored them from the CRM
+    # The reset restored them from the CRM (into a fresh Salesforce_Sync if it was deleted).
+    assert len(exchange_state(mailbox)) == len(before)
+    assert ContactLink.objects.filter(state="active").count() == len(before)
+    if how.startswith("deleted"):
+        assert mailbox.mailbox.contact_folder_id() != folder
+        assert len(mailbox.folder_items(folder)) == 20  # left as the rep left it
+
+
+def test_a_salesforce_sync_deleted_in_outlook_below_the_guard_is_replaced(
+        sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
+    for n in range(3):
+        crm_contact(rep, last_name=f"Few{n}")
+    sync()
+    old = mailbox.mailbox.contact_folder_id()
+    mailbox.rep_delete_folder()
+    crm_contact(rep, last_name="NewAfterwards")
+    report = sync()
+    assert report.outcome == "synced" and report.contacts.folder_created
+    new = mailbox.mailbox.contact_folder_id()
+    assert new is not None and new != old
+    # Nothing was written into the deleted folder.
+    assert sorted(i.fields["Surname"] for i in mailbox.folder_items(old)) == ["Few0", "Few1",
+                                                                               "Few2"]
+    assert all(i.version == 1 for i in mailbox.folder_items(old))
+    # The rep removed those contacts (SPEC §4 deletes): unlinked, kept in the CRM, not pushed
+    # back; the CRM's new contact goes to the fresh folder, once.
+    assert exchange_state(mailbox) == [{"Surname": "NewAfterwards"}]
+    assert ContactLink.objects.filter(state="detached").count() == 3
+    assert ContactLink.objects.filter(state="active").count() == 1
+    assert Contact.objects.count() == 4
+    assert FolderCursor.objects.get(user=rep).linked_count == 1
+    mailbox.reset_counters()
+    assert sync().contacts.written == 0 and not mailbox.writes
+
+
+def test_a_quiet_cycle_is_one_listing_and_the_folder_is_checked_hourly_or_before_writes(
+        sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
+    contact = crm_contact(rep, last_name="Quiet")
+    sync()
+    mailbox.reset_counters()
+    sync()
+    assert dict(mailbox.calls) == {"changes": 1, "close": 1}
+    _an_hour_passes(rep)
+    mailbox.reset_counters()
+    sync()
+    assert dict(mailbox.calls) == {"changes": 1, "folder_is_in_place": 1, "close": 1}
+    mailbox.reset_counters()
+    sync()
+    assert dict(mailbox.calls) == {"changes": 1, "close": 1}
+    contact.title = "Buyer"
+    contact.save()
+    mailbox.reset_counters()
+    sync()
+    assert dict(mailbox.calls) == {"changes": 1, "folder_is_in_place": 1, "update_items": 1,
+                                   "close": 1}
 
 
 def test_below_the_guard_threshold_deletes_propagate(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
@@ -226,6 +372,22 @@ def test_the_contact_limit_stops_new_contacts(sync, rep, mailbox, monkeypatch) -
     assert sorted(i.fields["Surname"] for i in mailbox.folder_items()) == ["Crm0", "Ex0", "Ex1"]
     (error,) = _errors("limit")
     assert "3" in error.message
+
+
+def test_the_contact_limit_counts_links_removed_in_the_same_cycle_once(
+        sync, rep, mailbox, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(contacts_module, "MAX_SYNCED_CONTACTS", 3)
+    for n in range(3):
+        crm_contact(rep, last_name=f"Crm{n}")
+    sync()
+    Contact.objects.filter(last_name="Crm0").delete()  # its copy leaves: 2 linked
+    for n in range(2):
+        crm_contact(rep, last_name=f"New{n}")  # room for one of them only
+    sync()
+    active = ContactLink.objects.filter(state="active", exchange_id__isnull=False).count()
+    assert active == len(mailbox.folder_items()) == 3
+    assert FolderCursor.objects.get(user=rep).linked_count == 3
+    assert len(_errors("limit")) == 1
 
 
 def test_items_of_another_org_are_refused(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]

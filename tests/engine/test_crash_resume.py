@@ -47,13 +47,19 @@ def _initial(rep, mailbox: MemoryTransport) -> None:  # type: ignore[no-untyped-
         crm_contact(rep, last_name=f"Crm{n}", title="Buyer")
     for n in range(3):
         mailbox.rep_create({"Surname": f"Ex{n}", "BusinessPhone": f"55{n}"})
+    # Matched by email, each side missing a field of the other: an update of the item, which
+    # carries the stamps.
+    crm_contact(rep, last_name="Pair", email="pair@x.test", title="Buyer")
+    mailbox.rep_create({"Surname": "Pair", "EmailAddress1": "pair@x.test", "BusinessPhone": "7"})
+    # No email, no last name: matching could not find it again, so it is stamped at once.
+    mailbox.rep_create({"GivenName": "Nameless", "JobTitle": "Temp"})
 
 
 def _changes(rep, mailbox: MemoryTransport) -> None:  # type: ignore[no-untyped-def]
     Contact.objects.filter(last_name="Crm0").update(title="Chief")
     Contact.objects.filter(last_name="Crm1").delete()
     crm_contact(rep, last_name="CrmNew")
-    items = {i.fields["Surname"]: i.id for i in mailbox.folder_items()}
+    items = {i.fields.get("Surname"): i.id for i in mailbox.folder_items()}
     mailbox.rep_update(items["Ex0"], BusinessPhone="999")
     mailbox.rep_delete(items["Ex1"])
     mailbox.rep_create({"Surname": "ExNew", "EmailAddress1": "shared@x.test"})

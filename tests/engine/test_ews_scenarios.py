@@ -126,15 +126,27 @@ def test_each_direction_with_contacts_on_both_sides(ews, direction, crm, exchang
         return
     assert report.outcome == "synced", report.summary()
     assert errors() == []
-    # Every linked item carries the org stamp and its CRM record's id.
-    linked = {ln.exchange_id: ln.contact for ln in ews.links()}
+    # Items we created carry the org stamp and their CRM record's id. Imported ones are not
+    # written to just to stamp them: the stamps go with our next real update of the item.
+    linked = {ln.exchange_id: ln for ln in ews.links()}
     assert len(linked) == (2 if direction == "both" else 1)
     for item in ews.items():
-        if item["id"] in linked:
-            assert stamps(item) == ours(ews, linked[item["id"]])
-        else:  # CRM to Exchange: the rep's own contact is left alone, unstamped
+        link = linked.get(item["id"])
+        if link is None:  # CRM to Exchange: the rep's own contact is left alone, unstamped
             assert direction == "crm_to_exchange" and stamps(item) == {}
+        elif link.origin == ContactLink.Origin.CRM:
+            assert stamps(item) == ours(ews, link.contact)
+        else:
+            assert stamps(item) == {}
     quiet(ews)
+    if direction == "both":
+        imported = Contact.objects.get(last_name="Change")
+        imported.title = "Lead"
+        imported.save()
+        assert ews.sync().outcome == "synced"
+        item = next(i for i in ews.items() if i["Surname"] == "Change")
+        assert item["JobTitle"] == "Lead" and stamps(item) == ours(ews, imported)
+        quiet(ews)
 
 
 # --- ownership and filters ----------------------------------------------------------------
@@ -231,8 +243,6 @@ def test_company_names_resolve_to_accounts_or_are_reported(ews) -> None:  # type
     assert errors()[0].count == 1
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: the entry of an imported contact names no "
-                   "CRM record (contacts.py _resolve_accounts runs before the contact exists)")
 def test_an_unresolved_account_entry_names_the_imported_crm_contact(ews) -> None:  # type: ignore[no-untyped-def]
     ews.sim.create_folder(MAILBOX, "Salesforce_Sync", parent="contacts")
     ews.outlook.create({"Surname": "Drifter", "CompanyName": "Nowhere Ltd"})
@@ -493,14 +503,16 @@ def test_items_of_another_org_are_refused_and_ours_are_stamped(ews) -> None:  # 
     assert _item_stamps(ews) == {
         "Foreign": {"LightningSyncOrgId": OTHER_ORG},
         "Mine": ours(ews, mine),
-        "Outlook": ours(ews, outlook),
+        "Outlook": {},  # imported: stamped with our next update of it, not by a write of its own
     }
     quiet(ews)
+    outlook.title = "Buyer"
+    outlook.save()
+    assert ews.sync().outcome == "synced"
+    assert _item_stamps(ews)["Outlook"] == ours(ews, outlook)
     assert errors("other_org")[0].count == 1
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: a Salesforce_Sync moved out of Contacts "
-                   "(Outlook's folder delete) keeps syncing by its stored id")
 def test_the_mass_delete_guard_when_the_folder_went_to_deleted_items(ews) -> None:  # type: ignore[no-untyped-def]
     """Outlook deletes a folder by moving it, ids and all, under Deleted Items."""
     for n in range(20):
@@ -517,6 +529,46 @@ def test_the_mass_delete_guard_when_the_folder_went_to_deleted_items(ews) -> Non
     # a folder in Deleted Items.
     assert report.outcome == "paused", report.summary()
     assert ews.state().contacts_paused_reason == "mass_delete"
+    assert len(ews.items("deleteditems/Salesforce_Sync")) == 20
+
+
+def test_a_salesforce_sync_deleted_in_outlook_below_the_guard_is_replaced(ews) -> None:  # type: ignore[no-untyped-def]
+    for n in range(3):
+        crm_contact(ews.rep, last_name=f"Few{n}")
+    ews.sync()
+    ews.outlook.delete_folder()  # Outlook: the folder moves under Deleted Items
+    crm_contact(ews.rep, last_name="NewAfterwards")
+    report = ews.sync()
+    assert report.outcome == "synced" and report.contacts.folder_created, report.summary()
+    assert ews.has_sync_folder() == 1
+    # The rep removed those contacts: unlinked, kept in the CRM, not pushed back; the new
+    # CRM contact went to the fresh folder, and nothing into the deleted one.
+    assert ews.exchange() == [{"Surname": "NewAfterwards"}]
+    assert ews.exchange("deleteditems/Salesforce_Sync") == [
+        {"Surname": f"Few{n}"} for n in range(3)]
+    assert [c["last_name"] for c in crm_state()] == ["Few0", "Few1", "Few2", "NewAfterwards"]
+    assert len(ews.links("detached")) == 3 and len(ews.links("active")) == 1
+    quiet(ews)
+
+
+def test_a_quiet_cycle_is_one_request_and_the_folder_check_one_more_hourly(ews) -> None:  # type: ignore[no-untyped-def]
+    from lightningsync.models import FolderCursor
+
+    crm_contact(ews.rep, last_name="Quiet")
+    ews.sync()
+    ews.sim.reset_counters()
+    assert ews.sync().outcome == "synced"
+    assert ews.sim.request_count(mailbox=MAILBOX) == 1
+    assert ews.sim.request_count("SyncFolderItems", MAILBOX) == 1
+    FolderCursor.objects.filter(user=ews.rep).update(
+        folder_checked_at=timezone.now() - contacts_module.FOLDER_CHECK_INTERVAL)
+    ews.sim.reset_counters()
+    assert ews.sync().outcome == "synced"
+    assert ews.sim.request_count(mailbox=MAILBOX) == 2
+    assert ews.sim.request_count("GetFolder", MAILBOX) == 1
+    ews.sim.reset_counters()
+    assert ews.sync().outcome == "synced"
+    assert ews.sim.request_count(mailbox=MAILBOX) == 1
 
 
 ALL_FIELDS_CRM = {

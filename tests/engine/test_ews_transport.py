@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
+from exchangelib import Contact
+from exchangelib.services import GetItem, SyncFolderItems
+from lxml import etree
 
 from lightningsync.models import LightningSyncSetup
-from syncengine.ews import EwsTransport, account_for
+from syncengine.ews import (
+    CRM_FIELD,
+    EWS_VERSION,
+    ORG_FIELD,
+    PROPERTY_SET_ID,
+    EwsTransport,
+    _contact_paths,
+    _stamp_paths,
+    account_for,
+)
+from syncengine.ews_contacts import (
+    ADDRESS_LABELS,
+    EMAIL_LABELS,
+    PHONE_LABELS,
+    TEXT_ATTRIBUTES,
+    apply_fields,
+    display_name,
+    new_contact_elem,
+    new_contact_entries_only,
+    read_fields,
+)
 from syncengine.transport import (
+    Address,
+    ChangeKind,
     ErrorKind,
     ExchangeItem,
     ItemRef,
@@ -179,3 +205,195 @@ def test_birthdays_round_trip_as_dates(sim):  # type: ignore[no-untyped-def]
     )
     (item,) = transport.get_items(folder, [r.id], ["Birthday"])
     assert isinstance(item, ExchangeItem) and item.fields["Birthday"] == dt.date(1990, 2, 28)
+
+
+# --- the transport reads responses straight from the XML ---------------------------------------
+ALL_CONTACT_FIELDS = [
+    *sorted(TEXT_ATTRIBUTES),
+    *sorted(EMAIL_LABELS),
+    *sorted(PHONE_LABELS),
+    *sorted(ADDRESS_LABELS),
+    "Birthday",
+    "Body",
+]
+
+
+def _rich_contacts(sim, folder, transport) -> list[str]:  # type: ignore[no-untyped-def]
+    (ours,) = transport.create_items(
+        folder,
+        [
+            NewItem(
+                "42",
+                {
+                    **{name: f"{name} value" for name in TEXT_ATTRIBUTES},
+                    **{name: f"{name.lower()}@example.com" for name in EMAIL_LABELS},
+                    **{name: f"+1 555 {i:04d}" for i, name in enumerate(sorted(PHONE_LABELS))},
+                    "BusinessAddress": Address("1 Main St", "Springfield", "CA", "90001", "US"),
+                    "HomeAddress": Address(city="Shelbyville"),
+                    "Birthday": dt.date(1980, 5, 4),
+                    "Body": "Plain notes\nsecond line",
+                },
+            )
+        ],
+    )
+    box = "contacts/Salesforce_Sync"
+    html = sim.sim.create_contact(
+        MAILBOX,
+        folder=box,
+        GivenName="  ",
+        Surname="Html",
+        EmailAddresses={"EmailAddress2": "two@example.com"},
+        PhoneNumbers={"MobilePhone": "+1 555 0101"},
+        PhysicalAddresses={"Other": {"Street": "2 Side St\nFloor 3", "CountryOrRegion": "DE"}},
+        Birthday="1975-12-31",
+        Body="<html><head><style>p {}</style></head><body><p>Met &amp; liked</p></body></html>",
+        BodyType="HTML",
+    )
+    bare = sim.sim.create_contact(MAILBOX, folder=box, Surname="Bare")
+    return [ours.id, html, bare]
+
+
+def test_reading_contacts_from_the_xml_matches_exchangelib(sim):  # type: ignore[no-untyped-def]
+    transport = ews_transport(sim)
+    folder = transport.ensure_contact_folder()
+    ids = _rich_contacts(sim, folder, transport)
+    fast = transport.get_items(folder, ids, ALL_CONTACT_FIELDS)
+    slow = list(
+        GetItem(account=transport.account, chunk_size=10).call(
+            items=[(i, None) for i in ids],
+            additional_fields=_contact_paths(ALL_CONTACT_FIELDS),
+            shape="IdOnly",
+        )
+    )
+    assert len(fast) == len(slow) == 3
+    for mine, theirs in zip(fast, slow, strict=True):
+        assert isinstance(mine, ExchangeItem)
+        assert mine.fields == read_fields(theirs, ALL_CONTACT_FIELDS)
+        assert (mine.id, mine.change_key) == (theirs.id, theirs.changekey)
+        assert mine.org_stamp == getattr(theirs, ORG_FIELD)
+        assert mine.crm_stamp == getattr(theirs, CRM_FIELD)
+        assert mine.last_modified is not None and mine.last_modified.tzinfo is not None
+        assert mine.last_modified == theirs.last_modified_time
+    assert fast[0].fields["Birthday"] == dt.date(1980, 5, 4)
+    assert fast[0].fields["HomeAddress"] == Address(city="Shelbyville")
+    assert fast[0].crm_stamp == "42" and fast[0].org_stamp == ORG_ID
+    assert fast[1].fields["Body"] == "Met & liked"
+    assert fast[1].fields["GivenName"] is None
+    assert fast[1].fields["Birthday"] == dt.date(1975, 12, 31)
+    assert fast[2].fields["BusinessAddress"] is None and fast[2].crm_stamp is None
+
+
+def test_listing_from_the_xml_matches_exchangelib(sim):  # type: ignore[no-untyped-def]
+    transport = ews_transport(sim)
+    folder = transport.ensure_contact_folder()
+    ids = _rich_contacts(sim, folder, transport)
+    sim.sim.create_distribution_list(
+        MAILBOX, "Team", ["a@example.com"], folder="contacts/Salesforce_Sync"
+    )
+    (page,) = transport.changes(folder, None)
+    svc = SyncFolderItems(account=transport.account)
+    theirs = [
+        item
+        for _kind, item in svc.call(
+            folder=transport._folder(folder.id),
+            shape="IdOnly",
+            additional_fields=_stamp_paths(),
+            sync_state=None,
+            ignore=None,
+            max_changes_returned=512,
+            sync_scope="NormalItems",
+        )
+        if isinstance(item, Contact)
+    ]
+    assert [c.id for c in page.changes] == [i.id for i in theirs] == ids
+    assert [(c.change_key, c.org_stamp, c.crm_stamp) for c in page.changes] == [
+        (i.changekey, getattr(i, ORG_FIELD), getattr(i, CRM_FIELD)) for i in theirs
+    ]
+    assert page.cursor == svc.sync_state and not page.more
+
+    sim.sim.delete_item(MAILBOX, ids[2], mode="HardDelete")
+    (after,) = transport.changes(folder, page.cursor)
+    assert [(c.kind, c.id, c.change_key) for c in after.changes] == [
+        (ChangeKind.DELETE, ids[2], None)
+    ]
+
+
+def test_stamps_match_their_property_set_in_any_case(sim):  # type: ignore[no-untyped-def]
+    transport = ews_transport(sim)
+    folder = transport.ensure_contact_folder()
+    item_id = sim.sim.create_contact(MAILBOX, folder="contacts/Salesforce_Sync", Surname="Up")
+    sim.sim.set_extended_property(
+        MAILBOX,
+        item_id,
+        "99",
+        PropertySetId=PROPERTY_SET_ID.upper(),
+        PropertyName="LightningSyncCrmId",
+    )
+    sim.sim.set_extended_property(
+        MAILBOX,
+        item_id,
+        "elsewhere",
+        PropertySetId=str(uuid.uuid4()),
+        PropertyName="LightningSyncOrgId",
+    )
+    ((change,),) = [page.changes for page in transport.changes(folder, None)]
+    assert (change.crm_stamp, change.org_stamp) == ("99", None)
+    (item,) = transport.get_items(folder, [item_id], ["Surname"])
+    assert isinstance(item, ExchangeItem)
+    assert (item.crm_stamp, item.org_stamp) == ("99", None)
+
+
+def _exchangelib_create_elem(new: NewItem, org_id: str):  # type: ignore[no-untyped-def]
+    contact = Contact()
+    apply_fields(contact, dict(new.fields))
+    new_contact_entries_only(contact)
+    contact.display_name = display_name(new.fields)
+    setattr(contact, ORG_FIELD, org_id)
+    setattr(contact, CRM_FIELD, new.crm_stamp)
+    return contact.to_xml(version=EWS_VERSION)
+
+
+def _shape(elem):  # type: ignore[no-untyped-def]
+    qname = etree.QName(elem)
+    return (
+        qname.namespace,
+        qname.localname,
+        dict(elem.attrib),
+        elem.text,
+        [_shape(c) for c in elem],
+    )
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"Surname": "Only"},
+        {
+            **{name: f"{name} <&> value\x01" for name in TEXT_ATTRIBUTES},
+            **{name: f"{name.lower()}@example.com" for name in EMAIL_LABELS},
+            **{name: f"+1 555 {i:04d}" for i, name in enumerate(sorted(PHONE_LABELS))},
+            "BusinessAddress": Address("1 Main St\nFloor 2", "Springfield", "CA", "90001", "US"),
+            "HomeAddress": Address(city="Shelbyville"),
+            "OtherAddress": Address(),
+            "Birthday": dt.date(1980, 5, 4),
+            "Body": "Plain notes\nsecond line",
+        },
+        {
+            "GivenName": "",
+            "Surname": None,
+            "CompanyName": "Acme",
+            "EmailAddress1": None,
+            "EmailAddress2": "",
+            "BusinessPhone": None,
+            "BusinessAddress": None,
+            "Birthday": None,
+            "Body": "",
+        },
+    ],
+)
+def test_new_contacts_are_written_as_exchangelib_writes_them(fields):  # type: ignore[no-untyped-def]
+    new = NewItem("42", fields)
+    mine = new_contact_elem(
+        dict(fields), display_name(fields), {ORG_FIELD: ORG_ID, CRM_FIELD: "42"}, EWS_VERSION
+    )
+    assert _shape(mine) == _shape(_exchangelib_create_elem(new, ORG_ID))

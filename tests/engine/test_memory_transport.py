@@ -28,6 +28,9 @@ class MemoryRep:
     def touch(self, item_id):  # type: ignore[no-untyped-def]
         self.t.touch(item_id)
 
+    def delete_folder(self):  # type: ignore[no-untyped-def]
+        self.t.rep_delete_folder()
+
 
 class TestMemoryTransport(TransportContract):
     @pytest.fixture

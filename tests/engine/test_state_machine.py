@@ -16,7 +16,13 @@ from hypothesis.stateful import (
 )
 
 from lightningsync.fieldmaps import DEFAULT_CONTACT_MAPPING
-from lightningsync.models import Contact, ContactFilter, ContactLink, LightningSyncSetup
+from lightningsync.models import (
+    Contact,
+    ContactFilter,
+    ContactLink,
+    FolderCursor,
+    LightningSyncSetup,
+)
 from syncengine import mapping
 from syncengine.memory import MemoryTransport
 from syncengine.runner import sync_user
@@ -120,6 +126,9 @@ class ContactSyncMachine(RuleBasedStateMachine):
         assert not self.mailbox.writes, dict(self.mailbox.writes)
 
     def _check_linked_equal(self) -> None:
+        linked = ContactLink.objects.filter(state="active", exchange_id__isnull=False).count()
+        (cursor,) = FolderCursor.objects.filter(user=self.rep)
+        assert cursor.linked_count == linked, (cursor.linked_count, linked)
         items = {i.id: i for i in self.mailbox.folder_items()}
         for link in ContactLink.objects.filter(state="active", contact__isnull=False,
                                                exchange_id__isnull=False).select_related(

@@ -48,6 +48,9 @@ class RepActions(Protocol):
     def delete(self, item_id: str) -> None: ...
     def move_out(self, item_id: str) -> None: ...
     def touch(self, item_id: str) -> None: ...
+    def delete_folder(self) -> None:
+        """Delete Salesforce_Sync in Outlook: it moves, id and items, under Deleted Items."""
+        ...
 
 
 def _contact(n: int, **extra: object) -> NewItem:
@@ -98,6 +101,20 @@ class TransportContract:
         assert first.id == again.id and first.kind == FolderKind.CONTACTS
         found = transport.find_contact_folder()
         assert found is not None and found.id == first.id
+
+    def test_it_tells_whether_salesforce_sync_is_still_under_contacts(
+        self, transport, rep, folder
+    ) -> None:  # type: ignore[no-untyped-def]
+        item_id = rep.create({"Surname": "Inside"})
+        assert transport.folder_is_in_place(folder)
+        rep.delete_folder()
+        assert not transport.folder_is_in_place(folder)
+        assert transport.find_contact_folder() is None
+        # Its listing shows nothing: only asking where it is tells.
+        assert [c.id for c in _listing(transport, folder, None)[0]] == [item_id]
+        fresh = transport.ensure_contact_folder()
+        assert fresh.created and fresh.id != folder.id
+        assert transport.folder_is_in_place(fresh)
 
     def test_it_has_a_calendar(self, transport: MailboxTransport) -> None:
         assert transport.calendar_folder().kind == FolderKind.CALENDAR

@@ -1,0 +1,276 @@
+"""What the two phases of a contact sync cycle share: its state, the folder, links, errors.
+
+`ContactSync` (contacts.py) is built from `ContactPull` (contacts_pull.py: Exchange's change
+listing, page by page) and `ContactPush` (contacts_push.py: CRM changes, chunk by chunk), both
+on `SyncCore`: the attributes `ContactSync.__init__` sets, and the helpers both phases use
+(Salesforce_Sync's location and the mass-delete guard, link counts, error entries).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from lightningsync.models import (
+    Account,
+    Contact,
+    ContactLink,
+    FolderCursor,
+    SyncConfiguration,
+    User,
+    UserSyncState,
+)
+
+from . import mapping as m
+from .contact_writes import PageWrites
+from .errorlog import Direction, Entry, ErrorLog, Kind
+from .matching import Candidate
+from .merge import Conflict, MergeResult, Mode, Policy
+from .transport import ExchangeItem, FolderKind, FolderRef, MailboxTransport
+
+MASS_DELETE_THRESHOLD = 20
+MAX_SYNCED_CONTACTS = 50_000
+# CRM changes are looked for from a little before the last cycle started: a transaction
+# that saved a contact before that moment may have committed after it.
+WATERMARK_MARGIN = dt.timedelta(minutes=5)
+PUSH_CHUNK = 200
+# Salesforce_Sync's location is checked before any write to Exchange, otherwise at most this
+# often: a quiet cycle stays one listing request (see `MailboxTransport.folder_is_in_place`).
+FOLDER_CHECK_INTERVAL = dt.timedelta(hours=1)
+
+Checkpoint = Callable[[str], None]
+Progress = Callable[[str, int], None]
+
+
+class ContactSyncPaused(Exception):
+    """The mass-delete guard stopped the cycle; the user's contact sync is now paused."""
+
+
+@dataclass
+class ContactReport:
+    listed: int = 0
+    fetched: int = 0
+    crm_created: int = 0
+    crm_updated: int = 0
+    exchange_created: int = 0
+    exchange_updated: int = 0
+    exchange_deleted: int = 0
+    unlinked: int = 0
+    conflicts: int = 0
+    errors: int = 0
+    skipped: str = ""
+    folder_created: bool = False
+
+    @property
+    def written(self) -> int:
+        return (self.crm_created + self.crm_updated + self.exchange_created
+                + self.exchange_updated + self.exchange_deleted + self.unlinked)
+
+
+@dataclass
+class _Work:
+    """One item's outcome within a page, before anything is written."""
+
+    item: ExchangeItem
+    link: ContactLink | None
+    contact: Contact | None  # None: a CRM contact is to be created
+    result: MergeResult
+    candidate: Candidate | None = None
+    origin: str = ContactLink.Origin.EXCHANGE
+    dropped: bool = field(default=False)
+    account: Account | None = None  # the resolved account, when account_name is patched
+    unresolved: str | None = None  # a company name that resolved to no account
+    recorded: MergeResult | None = None  # the result whose conflicts are in the error log
+
+
+class _ListingRestart(Exception):
+    """The listing must start over (cursor dropped, or a new folder)."""
+
+
+class _FolderReplaced(Exception):
+    """Salesforce_Sync was replaced by a fresh one mid-cycle: both sides start over."""
+
+
+class SyncCore:
+    """State and shared helpers of one cycle; `ContactSync.__init__` sets the attributes."""
+
+    user: User
+    config: SyncConfiguration
+    state: UserSyncState
+    org_id: str
+    transport: MailboxTransport
+    errors: ErrorLog
+    checkpoint: Checkpoint
+    progress: Progress
+    page_size: int
+    limit: int
+    mode: Mode | None
+    policy: Policy
+    mapping: dict[str, str]
+    fields: list[str]
+    direction: Direction
+    report: ContactReport
+    cursor: FolderCursor
+    folder: FolderRef
+    scope: Q | None
+    _live: int | None
+    _links_changed: bool
+    _folder_checked: bool
+
+    def _start_full_listing(self) -> None:
+        self.cursor.cursor = ""
+        self.cursor.full_listing = True
+        self.cursor.listing_generation += 1
+
+    def _check_folder(self) -> bool:
+        """Salesforce_Sync still directly under Contacts? Else the guard, or a fresh folder.
+
+        Outlook deletes a folder by moving it (same id, items inside) under Deleted Items;
+        its own listing then shows no change at all, so only asking tells. True when the
+        folder was replaced by a fresh one.
+        """
+        self._folder_checked = True
+        if self.transport.folder_is_in_place(self.folder):
+            self.cursor.folder_checked_at = timezone.now()
+            FolderCursor.objects.filter(pk=self.cursor.pk).update(
+                folder_checked_at=self.cursor.folder_checked_at
+            )
+            return False
+        self._folder_missing()
+        return True
+
+    def _before_exchange_write(self) -> None:
+        """Never write into a Salesforce_Sync the rep deleted: check it once per cycle."""
+        if not self._folder_checked and self._check_folder():
+            raise _FolderReplaced
+
+    def _folder_missing(self) -> None:
+        """Salesforce_Sync vanished: the guard, or a fresh folder and a clean slate."""
+        live = self._live_links()
+        if max(live, self.cursor.linked_count) >= MASS_DELETE_THRESHOLD:
+            self._pause_mass_delete(live, "missing")
+        folder = self.transport.ensure_contact_folder()
+        self.report.folder_created = folder.created
+        links = list(self._active_links().filter(exchange_id__isnull=False))
+        with transaction.atomic():
+            self.report.unlinked += self._detach(links)
+            self.cursor.folder_id = folder.id
+            self.cursor.cursor = ""
+            self.cursor.full_listing = False
+            self.cursor.folder_checked_at = timezone.now()
+            self.cursor.save()
+        self.folder = FolderRef(FolderKind.CONTACTS, folder.id)
+        self._folder_checked = True
+        self._links_committed()
+
+    def _pause_mass_delete(self, linked: int, how: str) -> None:
+        message = (
+            f"Salesforce_Sync was found {how} although it held {linked} synced contacts. "
+            "Nothing was changed in the CRM and contact sync is paused for this user."
+        )
+        now = timezone.now()
+        with transaction.atomic():
+            UserSyncState.objects.filter(pk=self.state.pk).update(
+                contacts_paused_reason=UserSyncState.PauseReason.MASS_DELETE,
+                contacts_paused_message=message, contacts_paused_at=now,
+            )
+            self.errors.add(Entry(
+                Kind.LIMIT, self.direction, message,
+                "If the contacts were removed on purpose, reset the user's sync (Lightning "
+                "Sync Status → Reset Sync); otherwise restore them from Deleted Items first.",
+                detail="mass-delete",
+            ))
+            self.errors.flush()
+        self.state.contacts_paused_reason = UserSyncState.PauseReason.MASS_DELETE
+        self.state.contacts_paused_message = message
+        raise ContactSyncPaused(message)
+
+    def _item_rejected(self, item_id: str | None, contact_id: int | None, message: str) -> None:
+        self.errors.add(Entry(
+            Kind.ITEM_REJECTED, self.direction, message,
+            "Correct the record on either side; it syncs again at its next change.",
+            exchange_item_id=item_id or "", contact_id=contact_id,
+        ))
+
+    def _room_for(self, n: int) -> bool:
+        return self._live_links() + n <= self.limit
+
+    def _limit_reached(self, item_id: str | None) -> None:
+        self.errors.add(Entry(
+            Kind.LIMIT, self.direction,
+            f"This user already syncs {self._live_links()} contacts, the most allowed "
+            f"({self.limit}); new contacts are not added.",
+            "Narrow the configuration's contact filters, or remove contacts from the "
+            "user's Salesforce_Sync folder.",
+            detail="contact-limit",
+        ))
+
+    def _keep_losing_values(self, item_id: str | None, contact_id: int | None,
+                            result: MergeResult) -> bool:
+        for conflict in result.conflicts:
+            self._conflict_entry(item_id, contact_id, conflict)
+        return bool(result.conflicts)
+
+    def _conflict_entry(self, item_id: str | None, contact_id: int | None,
+                        conflict: Conflict) -> None:
+        self.report.conflicts += 1
+        label = m.CONTACTS.crm_fields[conflict.field].label
+        loser = "Exchange" if conflict.winner == "crm" else "CRM"
+        self.errors.add(Entry(
+            Kind.CONFLICT, self.direction,
+            f"{label} changed on both sides. Kept {conflict.winner.upper()}'s value "
+            f"{_show(conflict.crm_value if conflict.winner == 'crm' else conflict.exchange_value)}"
+            f"; {loser}'s value was {_show(conflict.losing_value)}.",
+            "If the other value was right, enter it again on either side.",
+            exchange_item_id=item_id or "", contact_id=contact_id,
+            detail=f"{conflict.field}\x1f{json.dumps(conflict.losing_value, sort_keys=True)}",
+        ))
+
+    def _active_links(self) -> QuerySet[ContactLink]:
+        return ContactLink.objects.filter(user=self.user, state=ContactLink.State.ACTIVE)
+
+    def _links_committed(self) -> None:
+        """Links changed in the database: count them afresh when next needed.
+
+        (Adjusting a cached count by what was just committed counted each change twice when
+        the cache was empty: the fresh count already included it.)
+        """
+        self._live = None
+        self._links_changed = True
+
+    def _live_links(self) -> int:
+        """Linked Exchange items now (a query the first time, then kept up to date)."""
+        if self._live is None:
+            self._live = self._active_links().filter(exchange_id__isnull=False).count()
+        return self._live
+
+    def _detach(self, links: list[ContactLink]) -> int:
+        writes = PageWrites(detach=links)
+        return writes.save(self.user, self.cursor.listing_generation).detached
+
+
+def _with_change_key(item: ExchangeItem, change_key: str) -> ExchangeItem:
+    return ExchangeItem(item.id, change_key, item.org_stamp, item.crm_stamp,
+                        item.last_modified, item.fields)
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "(empty)"
+    if isinstance(value, dict):
+        return "“" + ", ".join(str(v) for v in value.values() if v) + "”"
+    return f"“{value}”"
+

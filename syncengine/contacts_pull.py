@@ -1,0 +1,441 @@
+"""The pull of a contact sync cycle: Exchange's change listing, page by page (SPEC §4).
+
+Each page's CRM writes, links, error entries and the cursor after it are committed in one
+transaction, so a crash resumes at the first unfinished page. Exchange writes of a page (the
+merge's patches) happen before that transaction; see `contacts` for how a crash is healed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+from django.db import transaction
+from django.utils import timezone
+
+from lightningsync.models import Contact, ContactLink, FolderCursor
+
+from . import mapping as m
+from .contact_writes import PageWrites, PendingLink
+from .contacts_base import (
+    MASS_DELETE_THRESHOLD,
+    SyncCore,
+    _int,
+    _ListingRestart,
+    _with_change_key,
+    _Work,
+)
+from .errorlog import Entry, Kind
+from .matching import Matcher, resolve_accounts
+from .merge import Mode, merge
+from .transport import (
+    Change,
+    ChangeKind,
+    ChangePage,
+    ErrorKind,
+    ExchangeItem,
+    ItemFailure,
+    ItemRef,
+    ItemUpdate,
+    TransportError,
+)
+
+
+class ContactPull(SyncCore):
+    """Exchange → CRM (and the Exchange patches a merge needs), one listing page at a time."""
+
+    def _pull(self) -> None:
+        for _attempt in range(3):
+            try:
+                for page in self._pages():
+                    self._apply_page(page)
+                return
+            except _ListingRestart:
+                continue
+
+    def _pages(self) -> Iterator[ChangePage]:
+        """The listing, with its own failures (invalid cursor, folder gone) handled here."""
+        pages = self.transport.changes(self.folder, self.cursor.cursor or None, self.page_size)
+        while True:
+            try:
+                page = next(pages)
+            except StopIteration:
+                return
+            except TransportError as exc:
+                if exc.kind == ErrorKind.INVALID_CURSOR:
+                    self._start_full_listing()
+                    self.cursor.save()
+                    raise _ListingRestart from exc
+                if exc.kind == ErrorKind.NOT_FOUND:
+                    self._folder_missing()
+                    raise _ListingRestart from exc
+                raise
+            yield page
+
+    def _apply_page(self, page: ChangePage) -> None:
+        self.checkpoint("page_listed")
+        if not page.changes and not (self.cursor.full_listing and not page.more):
+            if page.cursor != self.cursor.cursor:  # nothing to apply: just move on
+                self.cursor.cursor = page.cursor
+                FolderCursor.objects.filter(pk=self.cursor.pk).update(cursor=page.cursor)
+            return
+        self.report.listed += len(page.changes)
+        self.progress("listed", len(page.changes))
+        ids = [c.id for c in page.changes]
+        links: dict[str, ContactLink] = {
+            link.exchange_id or "": link
+            for link in ContactLink.objects.filter(user=self.user, exchange_id__in=ids)
+            .select_related("contact__account")
+        } if ids else {}
+        writes = PageWrites()
+        to_fetch: list[Change] = []
+        gone: list[ContactLink] = []
+        for change in page.changes:
+            link = links.get(change.id)
+            if change.kind == ChangeKind.DELETE:
+                if link is not None and link.state == ContactLink.State.ACTIVE:
+                    gone.append(link)
+            elif self._needs_fetch(change, link):
+                to_fetch.append(change)
+        if self.cursor.full_listing and not page.more:
+            gone += self._unseen_links(ids)
+        if gone:
+            self._guard(gone, page)
+        works = self._fetch_and_merge(to_fetch, links, gone)
+        self._write_exchange(works, writes)
+        self.checkpoint("exchange_written")
+        for link in gone:
+            writes.detach.append(link)
+        self._commit_page(page, works, writes, ids)
+        self.checkpoint("page_committed")
+        self._stamp_unmatchable(writes)
+
+    def _needs_fetch(self, change: Change, link: ContactLink | None) -> bool:
+        if change.org_stamp and change.org_stamp != self.org_id:
+            if link is None or link.contact_id is not None:
+                self._other_org(change.id, change.org_stamp, link)
+            return False
+        if link is None:
+            # Unlinked: imported (Exchange to CRM, Both) or healed/matched (CRM to Exchange).
+            return True
+        if link.contact_id is None or link.state != ContactLink.State.ACTIVE:
+            return False  # deleted in the CRM: the push removes the Exchange copy
+        # Same change key and snapshot of the same fields: our own write, or nothing new.
+        return not (
+            link.change_key == change.change_key and set(link.snapshot) == set(self.mapping)
+        )
+
+    def _other_org(self, item_id: str, other: str, link: ContactLink | None) -> None:
+        self.errors.add(Entry(
+            Kind.OTHER_ORG, self.direction,
+            f"This Exchange contact is synced by another org (org ID {other}); "
+            "it was not imported.",
+            "A mailbox must be synced by one org only: remove this user from the sync "
+            "configurations of one of the two orgs, then reset the user's sync there.",
+            exchange_item_id=item_id, contact_id=link.contact_id if link else None,
+        ))
+
+    def _unseen_links(self, page_ids: list[str]) -> list[ContactLink]:
+        """At the end of a full listing: linked items it never mentioned are gone."""
+        return list(
+            self._active_links()
+            .filter(exchange_id__isnull=False)
+            .exclude(seen_generation=self.cursor.listing_generation)
+            .exclude(exchange_id__in=page_ids)
+            .select_related("contact__account")
+        )
+
+    def _guard(self, gone: list[ContactLink], page: ChangePage) -> None:
+        """Refuse to propagate an emptied Salesforce_Sync (vdirsyncer's StorageEmpty)."""
+        if self.cursor.linked_count < MASS_DELETE_THRESHOLD and (
+            self._live_links() < MASS_DELETE_THRESHOLD
+        ):
+            return
+        if len(gone) < self._live_links() and not page.more:
+            return
+        if self.transport.count_items(self.folder) == 0:
+            self._pause_mass_delete(self._live_links(), "empty")
+
+    def _fetch_and_merge(self, to_fetch: list[Change], links: dict[str, ContactLink],
+                         gone: list[ContactLink]) -> list[_Work]:
+        if not to_fetch:
+            return []
+        fetched = self.transport.get_items(self.folder, [c.id for c in to_fetch], self.fields)
+        self.report.fetched += len(fetched)
+        self.progress("fetched", len(fetched))
+        items: list[ExchangeItem] = []
+        for change, got in zip(to_fetch, fetched, strict=True):
+            if isinstance(got, ItemFailure):
+                self._fetch_failed(change, got, links.get(change.id), gone)
+            else:
+                items.append(got)
+        works = [self._merge_linked(links[i.id], i) for i in items if i.id in links]
+        works += self._first_sight([i for i in items if i.id not in links])
+        self._resolve_accounts(works)
+        return works
+
+    def _fetch_failed(self, change: Change, failure: ItemFailure, link: ContactLink | None,
+                      gone: list[ContactLink]) -> None:
+        if failure.kind == ErrorKind.NOT_FOUND:
+            if link is not None and link.state == ContactLink.State.ACTIVE:
+                gone.append(link)
+        elif failure.kind in (ErrorKind.TRANSIENT, ErrorKind.THROTTLED):
+            raise TransportError(failure.kind, failure.message, item_id=change.id)
+        else:
+            self._item_rejected(change.id, link.contact_id if link else None, failure.message)
+
+    def _merge_linked(self, link: ContactLink, item: ExchangeItem) -> _Work:
+        contact = link.contact
+        assert contact is not None
+        crm = m.crm_values(contact, self.mapping)
+        exch = m.exchange_values(item.fields, self.mapping)
+        base = link.snapshot if set(link.snapshot) == set(self.mapping) else {
+            k: v for k, v in link.snapshot.items() if k in self.mapping
+        }
+        result = merge(base, crm, exch, mode=self.mode or Mode.BOTH, policy=self.policy,
+                       crm_modified=contact.updated_at, exchange_modified=item.last_modified)
+        return _Work(item, link, contact, result, origin=link.origin)
+
+    def _first_sight(self, items: list[ExchangeItem]) -> list[_Work]:
+        """Unlinked items: heal by stamp, match, or import (SPEC §4 first sight)."""
+        if not items:
+            return []
+        values = {i.id: m.exchange_values(i.fields, self.mapping) for i in items}
+        matcher = Matcher(self.user, self.scope)
+        matcher.load((i.crm_stamp, values[i.id]) for i in items)
+        importing = self.mode in (Mode.BOTH, Mode.EXCHANGE_TO_CRM)
+        works: list[_Work] = []
+        for item in items:
+            exch = values[item.id]
+            found = matcher.match(item.crm_stamp, exch, in_scope_only=not importing)
+            if found is None and not importing:
+                continue  # CRM to Exchange: an item of the rep's own, not ours to import
+            if found is None and not self._room_for(1):
+                self._limit_reached(item.id)
+                continue
+            contact = found.contact if found else None
+            crm = m.crm_values(contact, self.mapping) if contact else dict.fromkeys(self.mapping)
+            result = merge(None, crm, exch, mode=self.mode or Mode.BOTH, policy=self.policy,
+                           crm_modified=contact.updated_at if contact else None,
+                           exchange_modified=item.last_modified)
+            # A stamp says "ours", not who made it; an in-scope contact is taken as pushed
+            # (it may be removed when it leaves the filters), any other as imported (kept).
+            stamped = found is not None and found.contact.pk == _int(item.crm_stamp)
+            pushed = not importing or (stamped and found is not None and found.in_scope)
+            origin = ContactLink.Origin.CRM if pushed else ContactLink.Origin.EXCHANGE
+            if found is None:
+                self._live = self._live_links() + 1
+            works.append(_Work(item, None, contact, result, found, origin))
+        return works
+
+    def _resolve_accounts(self, works: list[_Work]) -> None:
+        """Company names to Accounts, for every CRM write of the page in one query."""
+        names = [w.result.crm_patch.get("account_name") for w in works
+                 if "account_name" in w.result.crm_patch]
+        accounts = resolve_accounts(n for n in names if n)
+        for work in works:
+            patch = work.result.crm_patch
+            if "account_name" not in patch:
+                continue
+            name = patch["account_name"]
+            account = accounts.get(name.casefold()) if name else None
+            work.result.merged["account_name"] = account.name if account else None
+            work.account = account
+            # Reported with the page's commit, once the contact (maybe new) has its id.
+            work.unresolved = name if name and account is None else None
+
+    def _account_outcome(self, work: _Work) -> None:
+        """Report an unresolved company name, or settle earlier reports about this item.
+
+        Called inside the page's transaction after the contacts are saved, so the entry
+        names the CRM contact even when it was created by this page.
+        """
+        contact_id = work.contact.pk if work.contact else None
+        if work.unresolved:
+            self.errors.add(Entry(
+                Kind.UNRESOLVED_ACCOUNT, self.direction,
+                f"No account is named “{work.unresolved}”; the contact was saved without an "
+                "account.",
+                "Create the account (or correct the company name in Outlook); the contact "
+                "is linked to it at its next change.",
+                exchange_item_id=work.item.id, contact_id=contact_id,
+                detail=work.unresolved.casefold(),
+            ))
+            return
+        if "account_name" not in self.mapping:
+            return
+        # Both sides now agree on the company (a resolved account, or none at all).
+        exch = m.exchange_values(work.item.fields, self.mapping).get("account_name")
+        exch = work.result.exchange_patch.get("account_name", exch)
+        if m.same("account_name", exch, work.result.merged.get("account_name")):
+            self.errors.account_settled(work.item.id, contact_id)
+
+    def _write_exchange(self, works: list[_Work], writes: PageWrites) -> None:
+        """Exchange first (patches, with the stamps they carry); retry stale ones once."""
+        for attempt in range(2):
+            pending = [(w, u) for w in works if not w.dropped and (u := self._exchange_update(w))]
+            if not pending:
+                return
+            self._before_exchange_write()
+            if self._record_conflicts([w for w, _ in pending]):
+                with transaction.atomic():
+                    self.errors.flush()  # keep losing values even if we crash below
+            results = self.transport.update_items([u for _, u in pending])
+            stale: list[_Work] = []
+            for (work, _), result in zip(pending, results, strict=True):
+                if result.ok:
+                    work.item = _with_change_key(work.item, result.change_key or "")
+                    self.report.exchange_updated += bool(work.result.exchange_patch)
+                elif result.error and result.error.kind == ErrorKind.CONFLICT and attempt == 0:
+                    stale.append(work)
+                else:
+                    work.dropped = True
+                    if result.error and result.error.kind != ErrorKind.CONFLICT:
+                        self._item_rejected(work.item.id, work.contact.pk if work.contact
+                                            else None, result.error.message)
+            if not stale:
+                return
+            self._refetch(stale)
+
+    def _exchange_update(self, work: _Work) -> ItemUpdate | None:
+        """The write a merge needs, if any; it carries the stamps when the item lacks them.
+
+        Never a write for the stamps alone: an item that came from Exchange is found again
+        by its link, email or name (after a crash, after Reset Sync), and every write moves
+        the item to the end of the change log, which the next listing then reads again.
+        """
+        patch = work.result.exchange_patch
+        if not patch:
+            return None
+        stamp = str(work.contact.pk) if work.contact is not None else None
+        needs_stamp = stamp is not None and (
+            work.item.crm_stamp != stamp or work.item.org_stamp != self.org_id)
+        return ItemUpdate(work.item.ref, m.to_exchange(patch, self.mapping),
+                          crm_stamp=stamp if needs_stamp else None)
+
+    def _refetch(self, stale: list[_Work]) -> None:
+        """The rep edited these while we merged: read them again and merge again."""
+        got = self.transport.get_items(self.folder, [w.item.id for w in stale], self.fields)
+        for work, item in zip(stale, got, strict=True):
+            if isinstance(item, ItemFailure):
+                work.dropped = True
+                continue
+            if work.link is not None:
+                fresh = self._merge_linked(work.link, item)
+            else:
+                crm = (m.crm_values(work.contact, self.mapping) if work.contact
+                       else dict.fromkeys(self.mapping))
+                fresh = _Work(item, None, work.contact, merge(
+                    None, crm, m.exchange_values(item.fields, self.mapping),
+                    mode=self.mode or Mode.BOTH, policy=self.policy), work.candidate,
+                    work.origin)
+            work.item, work.result = fresh.item, fresh.result
+        self._resolve_accounts(stale)
+
+    def _record_conflicts(self, works: list[_Work]) -> bool:
+        """The one place merge conflicts reach the error report (SPEC §4: the losing value
+        is always kept). Each merge result is recorded once, whichever merge produced it
+        (first read, or the re-read after a stale change key); call it before anything that
+        may overwrite a losing value. True when entries were added."""
+        added = False
+        for work in works:
+            if work.recorded is work.result:
+                continue
+            work.recorded = work.result
+            added |= self._keep_losing_values(
+                work.item.id, work.contact.pk if work.contact else None, work.result)
+        return added
+
+    def _commit_page(self, page: ChangePage, works: list[_Work], writes: PageWrites,
+                     ids: list[str]) -> None:
+        now = timezone.now()
+        kept = [w for w in works if not w.dropped]
+        for work in kept:
+            self._plan_crm_write(work, writes, now)
+        self._record_conflicts(kept)  # those no Exchange write recorded (the CRM loses)
+        with transaction.atomic():
+            counts = writes.save(self.user, self.cursor.listing_generation)
+            for work in kept:
+                self._account_outcome(work)
+            if self.cursor.full_listing and ids:
+                ContactLink.objects.filter(user=self.user, exchange_id__in=ids).update(
+                    seen_generation=self.cursor.listing_generation
+                )
+            self.cursor.cursor = page.cursor
+            if self.cursor.full_listing and not page.more:
+                self.cursor.full_listing = False
+            self.cursor.save()
+            self.errors.flush()
+        self.report.crm_created += counts.created
+        self.report.crm_updated += counts.updated
+        self.report.unlinked += counts.detached
+        if writes.links or counts.detached:
+            self._links_committed()
+        self.progress("written", counts.created + counts.updated + counts.detached)
+
+    def _plan_crm_write(self, work: _Work, writes: PageWrites, now: dt.datetime) -> None:
+        result = work.result
+        contact = work.contact
+        if contact is None:
+            contact = Contact(owner=self.user, created_at=now)
+            m.apply_to_contact(contact, result.merged)
+            contact.account = work.account
+            contact.updated_at = now
+            writes.new_contacts.append(contact)
+            work.contact = contact  # saved (and given its id) by the page's commit
+        elif result.crm_patch:
+            changed = m.apply_to_contact(contact, result.crm_patch)
+            if "account_name" in result.crm_patch:
+                contact.account = work.account
+                changed.append("account")
+            contact.updated_at = now
+            writes.changed_contacts[contact.pk] = (contact, {*changed, "updated_at"})
+        snapshot = result.merged
+        pending = PendingLink(
+            link=work.link, contact=contact, exchange_id=work.item.id,
+            change_key=work.item.change_key, snapshot=snapshot,
+            snapshot_hash=m.content_hash(snapshot), origin=work.origin,
+            pushed_by_filter=work.origin == ContactLink.Origin.CRM,
+            reuse_link_id=work.candidate.detached_link_id if work.candidate else None,
+            needs_stamp=work.link is None and work.candidate is None
+            and not self._findable(work),
+        )
+        writes.links.append(pending)
+        self.errors.item_synced(work.item.id, contact.pk)
+
+    def _findable(self, work: _Work) -> bool:
+        """Would matching find this imported item's new CRM contact again, without a stamp?
+
+        After a crash or a Reset Sync the item is matched by email, else by first + last name
+        + account name (SPEC §4). That fails for an item without email whose last name is
+        empty or whose company resolved to no account (the CRM contact has no account name
+        to compare): only those need the CRM id stamp written at once.
+        """
+        values = m.exchange_values(work.item.fields, self.mapping)
+        return bool(values.get("email")) or (
+            bool(values.get("last_name")) and not work.unresolved
+        )
+
+    def _stamp_unmatchable(self, writes: PageWrites) -> None:
+        """Stamp the CRM id on imported items that matching could not find again (rare).
+
+        Every other imported item gets its stamps with the next real update we make to it.
+        """
+        todo = [p for p in writes.links if p.needs_stamp and p.contact.pk]
+        if not todo:
+            return
+        self._before_exchange_write()
+        results = self.transport.update_items([
+            ItemUpdate(ItemRef(p.exchange_id, p.change_key), {}, crm_stamp=str(p.contact.pk))
+            for p in todo
+        ])
+        updated = []
+        for pending, result in zip(todo, results, strict=True):
+            if result.ok and result.change_key:
+                updated.append((pending.exchange_id, result.change_key))
+        with transaction.atomic():
+            for exchange_id, change_key in updated:
+                ContactLink.objects.filter(user=self.user, exchange_id=exchange_id).update(
+                    change_key=change_key
+                )
+        self.checkpoint("stamped")

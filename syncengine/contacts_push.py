@@ -1,0 +1,247 @@
+"""The push of a contact sync cycle: CRM contacts changed since the last cycle (SPEC §4).
+
+Examined in chunks (all of them after a configuration change or a reset): creates, updates
+and removals of Salesforce_Sync copies, each chunk's Exchange writes first, then the
+transaction that records them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from lightningsync.models import Contact, ContactLink
+
+from . import mapping as m
+from .contacts_base import PUSH_CHUNK, WATERMARK_MARGIN, SyncCore
+from .matching import resolve_accounts, scope_annotation
+from .merge import MergeResult, Mode, merge
+from .transport import ErrorKind, ItemRef, ItemUpdate, NewItem
+
+
+class ContactPush(SyncCore):
+    """CRM → Exchange (and the CRM side of their merge), one chunk of contacts at a time."""
+
+    def _push(self) -> None:
+        started = timezone.now()
+        if self.mode in (Mode.BOTH, Mode.CRM_TO_EXCHANGE):
+            self._remove_deleted_in_crm()
+        for chunk in self._changed_contacts():
+            self._push_chunk(chunk)
+        # Saved by the runner with the cycle's outcome (no query of its own).
+        self.state.contacts_crm_watermark = started - WATERMARK_MARGIN
+
+    def _remove_deleted_in_crm(self) -> None:
+        """A deleted CRM contact's copy goes to Deleted Items (recoverable)."""
+        links = list(ContactLink.objects.filter(
+            user=self.user, contact__isnull=True, exchange_id__isnull=False,
+            state=ContactLink.State.ACTIVE,
+        ))
+        for start in range(0, len(links), PUSH_CHUNK):
+            chunk = links[start : start + PUSH_CHUNK]
+            self._before_exchange_write()
+            results = self.transport.delete_items(
+                [ItemRef(link.exchange_id or "", link.change_key) for link in chunk]
+            )
+            done = [link.pk for link, r in zip(chunk, results, strict=True) if r.ok]
+            for link, r in zip(chunk, results, strict=True):
+                if not r.ok and r.error:
+                    self._item_rejected(link.exchange_id, None, r.error.message)
+            self.checkpoint("exchange_written")
+            with transaction.atomic():
+                ContactLink.objects.filter(pk__in=done).delete()
+                self.errors.flush()
+            self.report.exchange_deleted += len(done)
+            if done:
+                self._links_committed()
+            self.checkpoint("push_committed")
+
+    def _changed_contacts(self) -> Iterator[list[Contact]]:
+        """CRM contacts to examine, in chunks: changed since the watermark, linked or in scope."""
+        linked = ContactLink.objects.filter(user=self.user, contact=OuterRef("pk"))
+        qs = Contact.objects.all()
+        watermark = self.state.contacts_crm_watermark
+        if watermark is not None:
+            qs = qs.filter(Q(updated_at__gte=watermark) | Q(account__updated_at__gte=watermark))
+        if self.mode == Mode.EXCHANGE_TO_CRM:
+            qs = qs.filter(Exists(linked))
+        elif self.scope is not None:
+            qs = qs.filter(Q(Exists(linked)) | self.scope)
+        qs = qs.annotate(in_scope=scope_annotation(self.scope))
+        chunk: list[Contact] = []
+        for contact in qs.select_related("account").order_by("pk").iterator(PUSH_CHUNK):
+            chunk.append(contact)
+            if len(chunk) == PUSH_CHUNK:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    def _push_chunk(self, contacts: list[Contact]) -> None:
+        links = {
+            link.contact_id: link
+            for link in ContactLink.objects.filter(
+                user=self.user, contact_id__in=[c.pk for c in contacts]
+            )
+        }
+        creates: list[Contact] = []
+        updates: list[tuple[ContactLink, Contact, MergeResult]] = []
+        removals: list[ContactLink] = []
+        for contact in contacts:
+            link = links.get(contact.pk)
+            if link is None:
+                if contact.in_scope and self.mode != Mode.EXCHANGE_TO_CRM:  # type: ignore[attr-defined]
+                    creates.append(contact)
+            elif link.state != ContactLink.State.ACTIVE or not link.exchange_id:
+                continue  # removed from Salesforce_Sync by the rep: never pushed back
+            elif self._leaves_scope(contact, link):
+                removals.append(link)
+            else:
+                result = self._crm_side_merge(contact, link)
+                if result is not None:
+                    updates.append((link, contact, result))
+        self._push_creates(creates)
+        self._push_updates(updates)
+        self._push_removals(removals)
+
+    def _leaves_scope(self, contact: Contact, link: ContactLink) -> bool:
+        if self.mode == Mode.EXCHANGE_TO_CRM or contact.in_scope:  # type: ignore[attr-defined]
+            return False
+        return self.mode == Mode.CRM_TO_EXCHANGE or link.origin == ContactLink.Origin.CRM
+
+    def _crm_side_merge(self, contact: Contact, link: ContactLink) -> MergeResult | None:
+        crm = m.crm_values(contact, self.mapping)
+        if m.content_hash(crm) == link.snapshot_hash:
+            return None
+        # Exchange holds the snapshot: any Exchange change was applied by the pull above.
+        exch = {k: link.snapshot.get(k) for k in self.mapping}
+        return merge(link.snapshot, crm, exch, mode=self.mode or Mode.BOTH, policy=self.policy)
+
+    def _push_creates(self, contacts: list[Contact]) -> None:
+        if not contacts:
+            return
+        room = max(0, self.limit - self._live_links())
+        if len(contacts) > room:
+            self._limit_reached(None)
+            contacts = contacts[:room]
+        if not contacts:
+            return
+        values = [m.crm_values(c, self.mapping) for c in contacts]
+        self._before_exchange_write()
+        results = self.transport.create_items(self.folder, [
+            NewItem(str(c.pk), m.to_exchange(v, self.mapping))
+            for c, v in zip(contacts, values, strict=True)
+        ])
+        self.checkpoint("exchange_written")
+        new_links = []
+        for contact, v, result in zip(contacts, values, results, strict=True):
+            if not result.ok or not result.id:
+                self._item_rejected(None, contact.pk, result.error.message if result.error
+                                    else "Exchange did not create the contact.")
+                continue
+            new_links.append(ContactLink(
+                user=self.user, contact=contact, exchange_id=result.id,
+                change_key=result.change_key or "", snapshot=v, snapshot_hash=m.content_hash(v),
+                origin=ContactLink.Origin.CRM, pushed_by_filter=True,
+                seen_generation=self.cursor.listing_generation,
+            ))
+            self.errors.item_synced(result.id, contact.pk)
+        with transaction.atomic():
+            ContactLink.objects.bulk_create(new_links)
+            self.errors.flush()
+        self.report.exchange_created += len(new_links)
+        if new_links:
+            self._links_committed()
+        self.progress("written", len(new_links))
+        self.checkpoint("push_committed")
+
+    def _push_updates(self, updates: list[tuple[ContactLink, Contact, MergeResult]]) -> None:
+        if not updates:
+            return
+        writing = [(lk, c, r) for lk, c, r in updates if r.exchange_patch]
+        if writing:
+            self._before_exchange_write()
+        # The CRM side's merge takes Exchange as the snapshot, so it finds no conflicts
+        # today; should it ever, they are kept before anything is written.
+        if any([self._keep_losing_values(lk.exchange_id, c.pk, r) for lk, c, r in updates]):
+            with transaction.atomic():
+                self.errors.flush()
+        results = self.transport.update_items([
+            # The stamps ride along (the link does not know whether the item has them yet:
+            # an imported item gets them with our first update of it).
+            ItemUpdate(ItemRef(lk.exchange_id or "", lk.change_key),
+                       m.to_exchange(r.exchange_patch, self.mapping), crm_stamp=str(c.pk))
+            for lk, c, r in writing
+        ]) if writing else []
+        self.checkpoint("exchange_written")
+        new_keys: dict[int, str | None] = {}
+        gone: list[ContactLink] = []
+        for (link, contact, _r), result in zip(writing, results, strict=True):
+            if result.ok:
+                new_keys[link.pk] = result.change_key or link.change_key
+            elif result.error and result.error.kind == ErrorKind.NOT_FOUND:
+                gone.append(link)  # deleted by the rep without the listing telling us
+            elif result.error and result.error.kind != ErrorKind.CONFLICT:
+                self._item_rejected(link.exchange_id, contact.pk, result.error.message)
+        changed_links: list[ContactLink] = []
+        changed_contacts: list[Contact] = []
+        changed_fields: set[str] = {"updated_at"}
+        now = timezone.now()
+        accounts = resolve_accounts(
+            r.crm_patch["account_name"] for _, _, r in updates if r.crm_patch.get("account_name")
+        )
+        for link, contact, r in updates:
+            if r.exchange_patch and link.pk not in new_keys:
+                continue  # stale: Exchange changed meanwhile; the next pull merges it
+            if r.exchange_patch and new_keys.get(link.pk) is None:
+                continue
+            if r.exchange_patch:
+                link.change_key = new_keys[link.pk] or link.change_key
+            if r.crm_patch:
+                changed_fields.update(m.apply_to_contact(contact, r.crm_patch))
+                if "account_name" in r.crm_patch:
+                    name = r.crm_patch["account_name"]
+                    contact.account = accounts.get(name.casefold()) if name else None
+                    r.merged["account_name"] = contact.account.name if contact.account else None
+                    changed_fields.add("account")
+                contact.updated_at = now
+                changed_contacts.append(contact)
+            link.snapshot = r.merged
+            link.snapshot_hash = m.content_hash(r.merged)
+            changed_links.append(link)
+            self.errors.item_synced(link.exchange_id, contact.pk)
+            if "account_name" in r.exchange_patch:  # Exchange now shows the CRM's account
+                self.errors.account_settled(link.exchange_id, contact.pk)
+        with transaction.atomic():
+            ContactLink.objects.bulk_update(changed_links, ["change_key", "snapshot",
+                                                            "snapshot_hash", "updated_at"])
+            if changed_contacts:
+                Contact.objects.bulk_update(changed_contacts, sorted(changed_fields))
+            self.report.unlinked += self._detach(gone)
+            if gone:
+                self._links_committed()
+            self.errors.flush()
+        self.report.exchange_updated += len([1 for lk, c, r in writing if lk.pk in new_keys])
+        self.report.crm_updated += len(changed_contacts)
+        self.progress("written", len(changed_links))
+        self.checkpoint("push_committed")
+
+    def _push_removals(self, links: list[ContactLink]) -> None:
+        """Pushed contacts that left the filters leave Salesforce_Sync."""
+        if not links:
+            return
+        self._before_exchange_write()
+        results = self.transport.delete_items(
+            [ItemRef(lk.exchange_id or "", lk.change_key) for lk in links]
+        )
+        self.checkpoint("exchange_written")
+        done = [lk.pk for lk, r in zip(links, results, strict=True) if r.ok]
+        with transaction.atomic():
+            ContactLink.objects.filter(pk__in=done).delete()
+        self.report.exchange_deleted += len(done)
+        if done:
+            self._links_committed()
+        self.checkpoint("push_committed")
