@@ -60,19 +60,23 @@ class PageWrites:
         create: list[ContactLink] = []
         update: list[ContactLink] = []
         for p in self.links:
-            link = p.link or ContactLink(user=user)
-            if p.link is None and p.reuse_link_id is not None:
-                link.pk = p.reuse_link_id
-            link.contact = p.contact
-            link.state = ContactLink.State.ACTIVE
-            link.exchange_id = p.exchange_id
-            link.change_key = p.change_key
-            link.snapshot = p.snapshot
-            link.snapshot_hash = p.snapshot_hash
-            link.seen_generation = generation
-            if p.link is None:
-                link.origin = p.origin
-                link.pushed_by_filter = p.pushed_by_filter
+            if p.link is None:  # built in one go: the bulk of an import's links
+                link = ContactLink(
+                    pk=p.reuse_link_id, user_id=user.pk, contact_id=p.contact.pk,
+                    state=ContactLink.State.ACTIVE, exchange_id=p.exchange_id,
+                    change_key=p.change_key, snapshot=p.snapshot, snapshot_hash=p.snapshot_hash,
+                    seen_generation=generation, origin=p.origin,
+                    pushed_by_filter=p.pushed_by_filter,
+                )
+            else:
+                link = p.link
+                link.contact = p.contact
+                link.state = ContactLink.State.ACTIVE
+                link.exchange_id = p.exchange_id
+                link.change_key = p.change_key
+                link.snapshot = p.snapshot
+                link.snapshot_hash = p.snapshot_hash
+                link.seen_generation = generation
             (update if link.pk else create).append(link)
         if update:
             ContactLink.objects.bulk_update(update, LINK_FIELDS)

@@ -111,6 +111,7 @@ class ContactSync(ContactPull, ContactPush):
         self._live: int | None = None
         self._links_changed = False  # links were created, detached or deleted this cycle
         self._folder_checked = False  # seen where it belongs during this cycle
+        self._pulled = {}
 
     def run(self) -> ContactReport:
         if self.mode is None:
@@ -140,6 +141,7 @@ class ContactSync(ContactPull, ContactPush):
         return self.report
 
     def _both_sides(self) -> None:
+        self._pulled = {}
         self._pull()
         self._push()
         if self.report.exchange_created:

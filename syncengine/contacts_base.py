@@ -87,6 +87,7 @@ class _Work:
     account: Account | None = None  # the resolved account, when account_name is patched
     unresolved: str | None = None  # a company name that resolved to no account
     recorded: MergeResult | None = None  # the result whose conflicts are in the error log
+    exch: m.Normalized = field(default_factory=dict)  # the item's mapped values, normalized
 
 
 class _ListingRestart(Exception):
@@ -121,6 +122,8 @@ class SyncCore:
     scope: Q | None
     _live: int | None
     _links_changed: bool
+    # Contacts this cycle's pull linked: pk → (updated_at, account's updated_at) as written.
+    _pulled: dict[int, tuple[dt.datetime | None, dt.datetime | None]]
     _folder_checked: bool
 
     def _start_full_listing(self) -> None:

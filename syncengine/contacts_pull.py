@@ -194,7 +194,7 @@ class ContactPull(SyncCore):
         }
         result = merge(base, crm, exch, mode=self.mode or Mode.BOTH, policy=self.policy,
                        crm_modified=contact.updated_at, exchange_modified=item.last_modified)
-        return _Work(item, link, contact, result, origin=link.origin)
+        return _Work(item, link, contact, result, origin=link.origin, exch=exch)
 
     def _first_sight(self, items: list[ExchangeItem]) -> list[_Work]:
         """Unlinked items: heal by stamp, match, or import (SPEC §4 first sight)."""
@@ -225,7 +225,7 @@ class ContactPull(SyncCore):
             origin = ContactLink.Origin.CRM if pushed else ContactLink.Origin.EXCHANGE
             if found is None:
                 self._live = self._live_links() + 1
-            works.append(_Work(item, None, contact, result, found, origin))
+            works.append(_Work(item, None, contact, result, found, origin, exch=exch))
         return works
 
     def _resolve_accounts(self, works: list[_Work]) -> None:
@@ -265,8 +265,7 @@ class ContactPull(SyncCore):
         if "account_name" not in self.mapping:
             return
         # Both sides now agree on the company (a resolved account, or none at all).
-        exch = m.exchange_values(work.item.fields, self.mapping).get("account_name")
-        exch = work.result.exchange_patch.get("account_name", exch)
+        exch = work.result.exchange_patch.get("account_name", work.exch.get("account_name"))
         if m.same("account_name", exch, work.result.merged.get("account_name")):
             self.errors.account_settled(work.item.id, contact_id)
 
@@ -325,11 +324,11 @@ class ContactPull(SyncCore):
             else:
                 crm = (m.crm_values(work.contact, self.mapping) if work.contact
                        else dict.fromkeys(self.mapping))
+                exch = m.exchange_values(item.fields, self.mapping)
                 fresh = _Work(item, None, work.contact, merge(
-                    None, crm, m.exchange_values(item.fields, self.mapping),
-                    mode=self.mode or Mode.BOTH, policy=self.policy), work.candidate,
-                    work.origin)
-            work.item, work.result = fresh.item, fresh.result
+                    None, crm, exch, mode=self.mode or Mode.BOTH, policy=self.policy),
+                    work.candidate, work.origin, exch=exch)
+            work.item, work.result, work.exch = fresh.item, fresh.result, fresh.exch
         self._resolve_accounts(stale)
 
     def _record_conflicts(self, works: list[_Work]) -> bool:
@@ -357,15 +356,24 @@ class ContactPull(SyncCore):
             counts = writes.save(self.user, self.cursor.listing_generation)
             for work in kept:
                 self._account_outcome(work)
-            if self.cursor.full_listing and ids:
-                ContactLink.objects.filter(user=self.user, exchange_id__in=ids).update(
-                    seen_generation=self.cursor.listing_generation
-                )
+            if self.cursor.full_listing:
+                # Links the page saved carry the generation already: mark the others.
+                written = {p.exchange_id for p in writes.links}
+                unwritten = [i for i in ids if i not in written]
+                if unwritten:
+                    ContactLink.objects.filter(user=self.user, exchange_id__in=unwritten).update(
+                        seen_generation=self.cursor.listing_generation
+                    )
             self.cursor.cursor = page.cursor
             if self.cursor.full_listing and not page.more:
                 self.cursor.full_listing = False
             self.cursor.save()
             self.errors.flush()
+        for pending in writes.links:
+            contact = pending.contact
+            account = contact.account
+            self._pulled[contact.pk] = (contact.updated_at,
+                                        account.updated_at if account is not None else None)
         self.report.crm_created += counts.created
         self.report.crm_updated += counts.updated
         self.report.unlinked += counts.detached
@@ -377,10 +385,8 @@ class ContactPull(SyncCore):
         result = work.result
         contact = work.contact
         if contact is None:
-            contact = Contact(owner=self.user, created_at=now)
-            m.apply_to_contact(contact, result.merged)
-            contact.account = work.account
-            contact.updated_at = now
+            contact = Contact(owner=self.user, account=work.account, created_at=now,
+                              updated_at=now, **m.contact_attributes(result.merged))
             writes.new_contacts.append(contact)
             work.contact = contact  # saved (and given its id) by the page's commit
         elif result.crm_patch:
@@ -411,7 +417,7 @@ class ContactPull(SyncCore):
         empty or whose company resolved to no account (the CRM contact has no account name
         to compare): only those need the CRM id stamp written at once.
         """
-        values = m.exchange_values(work.item.fields, self.mapping)
+        values = work.exch
         return bool(values.get("email")) or (
             bool(values.get("last_name")) and not work.unresolved
         )

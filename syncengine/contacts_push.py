@@ -7,10 +7,10 @@ transaction that records them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from lightningsync.models import Contact, ContactLink
@@ -70,15 +70,33 @@ class ContactPush(SyncCore):
             qs = qs.filter(Exists(linked))
         elif self.scope is not None:
             qs = qs.filter(Q(Exists(linked)) | self.scope)
-        qs = qs.annotate(in_scope=scope_annotation(self.scope))
-        chunk: list[Contact] = []
-        for contact in qs.select_related("account").order_by("pk").iterator(PUSH_CHUNK):
-            chunk.append(contact)
-            if len(chunk) == PUSH_CHUNK:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
+        qs = qs.annotate(in_scope=scope_annotation(self.scope)).order_by("pk")
+        if self._pulled:
+            yield from self._unpulled(qs)
+            return
+        yield from _chunks(qs.select_related("account").iterator(PUSH_CHUNK), PUSH_CHUNK)
+
+    def _unpulled(self, qs: QuerySet[Contact]) -> Iterator[list[Contact]]:
+        """`qs` without the contacts this cycle's pull has just linked and left unchanged.
+
+        Their CRM values are their link's snapshot (the pull wrote both), so examining them
+        would find nothing to do; after an import that is every contact the push would read.
+        Their keys are read first, then only the others in full.
+        """
+        keys = qs.values_list(  # type: ignore[misc]  # in_scope: annotated by the caller
+            "pk", "updated_at", "account__updated_at", "in_scope")
+        todo: list[int] = []
+        for pk, updated_at, account_updated_at, in_scope in keys.iterator(PUSH_CHUNK * 10):
+            if self._pulled.get(pk) == (updated_at, account_updated_at) and (
+                in_scope or self.mode == Mode.EXCHANGE_TO_CRM
+            ):
+                continue  # in scope (or never removed): nothing to push or remove
+            todo.append(pk)
+            if len(todo) == PUSH_CHUNK:
+                yield list(qs.filter(pk__in=todo).select_related("account"))
+                todo = []
+        if todo:
+            yield list(qs.filter(pk__in=todo).select_related("account"))
 
     def _push_chunk(self, contacts: list[Contact]) -> None:
         links = {
@@ -245,3 +263,14 @@ class ContactPush(SyncCore):
         if done:
             self._links_committed()
         self.checkpoint("push_committed")
+
+
+def _chunks(contacts: Iterable[Contact], size: int) -> Iterator[list[Contact]]:
+    chunk: list[Contact] = []
+    for contact in contacts:
+        chunk.append(contact)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

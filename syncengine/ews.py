@@ -17,6 +17,7 @@ import logging
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,7 @@ CONTACT_FOLDER_NAME = "Salesforce_Sync"
 # Exchange 2013 SP1 is the oldest supported server; every later version accepts this schema.
 EWS_VERSION = Version(build=Build(15, 0, 847, 32), api_version="Exchange2013_SP1")
 GET_CHUNK = 100
+GET_CONCURRENCY = 2  # GetItem requests of one get_items() in flight at once
 WRITE_CHUNK = 100
 
 # Our own extended properties (a private property set; lower-case GUID as Exchange returns it).
@@ -600,18 +602,26 @@ class EwsTransport:
         if folder.kind is not FolderKind.CONTACTS:
             raise NotImplementedError("Event reads arrive with event sync.")
         paths = _contact_paths(fields)
-        out: list[ExchangeItem | ItemFailure] = []
-        for start in range(0, len(ids), GET_CHUNK):
-            chunk = ids[start : start + GET_CHUNK]
+        chunks = [ids[start : start + GET_CHUNK] for start in range(0, len(ids), GET_CHUNK)]
+
+        def fetch(chunk: Sequence[str]) -> list[Any]:
             svc = _GetContacts(account=self.account, chunk_size=GET_CHUNK)
             svc.names = fields
-            results = self._call(
-                lambda chunk=chunk, svc=svc: list(
-                    svc.call(
-                        items=[(i, None) for i in chunk], additional_fields=paths, shape=ID_ONLY
-                    )
-                )
-            )
+            return self._call(lambda: list(svc.call(
+                items=[(i, None) for i in chunk], additional_fields=paths, shape=ID_ONLY)))
+
+        # Two requests in flight: one chunk is parsed here while Exchange prepares the next
+        # (measured on the import benchmark: the client otherwise idles for the server's time
+        # of every request). Results keep the order of `ids`; the first failure is raised.
+        workers = min(len(chunks), max(1, getattr(settings, "LIGHTNINGSYNC_EWS_READ_CONCURRENCY",
+                                                  GET_CONCURRENCY)))
+        if workers <= 1:
+            fetched = [fetch(chunk) for chunk in chunks]
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="ews-get") as pool:
+                fetched = list(pool.map(fetch, chunks))
+        out: list[ExchangeItem | ItemFailure] = []
+        for chunk, results in zip(chunks, fetched, strict=True):
             for item_id, result in zip(chunk, results, strict=True):
                 if isinstance(result, Exception):
                     out.append(item_failure(item_id, result))

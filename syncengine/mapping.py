@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from lightningsync.fieldmaps import CONTACTS, MAILING_ADDRESS_PARTS, Kind
@@ -43,8 +44,11 @@ _MAX_LENGTH["account_name"] = 255
 def _text(value: object, limit: int | None = None) -> str | None:
     if value is None:
         return None
-    text = str(value).replace("\r\n", "\n").replace("\r", "\n").strip()
-    if limit is not None:
+    text = str(value)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.strip()
+    if limit is not None and len(text) > limit:
         text = text[:limit].strip()
     return text or None
 
@@ -71,16 +75,29 @@ _ADDRESS_LIMITS = {
 }
 
 
-def normalize(crm_field: str, value: object) -> Any:
-    """One value in the normalized form of `crm_field`, from either side."""
+def _normalize_address(value: object) -> dict[str, str | None] | None:
+    if isinstance(value, Address):
+        value = {key: getattr(value, key) for key in ADDRESS_KEYS}
+    return _address(value, _ADDRESS_LIMITS) if isinstance(value, dict) else None
+
+
+def _normalizer(crm_field: str) -> Callable[[object], Any]:
     kind = CONTACTS.crm_fields[crm_field].kind
     if kind == Kind.DATE:
-        return _date(value)
+        return _date
     if kind == Kind.ADDRESS:
-        if isinstance(value, Address):
-            value = {key: getattr(value, key) for key in ADDRESS_KEYS}
-        return _address(value, _ADDRESS_LIMITS) if isinstance(value, dict) else None
-    return _text(value, _MAX_LENGTH.get(crm_field))
+        return _normalize_address
+    limit = _MAX_LENGTH.get(crm_field)
+    return lambda value: _text(value, limit)
+
+
+# Chosen once per field: normalizing runs for every mapped field of every item a sync reads.
+_NORMALIZERS = {name: _normalizer(name) for name in CONTACTS.crm_fields}
+
+
+def normalize(crm_field: str, value: object) -> Any:
+    """One value in the normalized form of `crm_field`, from either side."""
+    return _NORMALIZERS[crm_field](value)
 
 
 def comparable(crm_field: str, value: Any) -> Any:
@@ -107,13 +124,13 @@ def crm_values(contact: Contact, mapping: dict[str, str]) -> Normalized:
             }
         else:
             raw = getattr(contact, crm_field)
-        values[crm_field] = normalize(crm_field, raw)
+        values[crm_field] = _NORMALIZERS[crm_field](raw)
     return values
 
 
 def exchange_values(fields: dict[str, FieldValue], mapping: dict[str, str]) -> Normalized:
     """The mapped fields of an Exchange item, keyed by CRM field name."""
-    return {crm: normalize(crm, fields.get(ews)) for crm, ews in mapping.items()}
+    return {crm: _NORMALIZERS[crm](fields.get(ews)) for crm, ews in mapping.items()}
 
 
 def to_exchange(values: Normalized, mapping: dict[str, str]) -> dict[str, FieldValue]:
@@ -133,25 +150,31 @@ def to_exchange(values: Normalized, mapping: dict[str, str]) -> dict[str, FieldV
     return result
 
 
-def apply_to_contact(contact: Contact, patch: Normalized) -> list[str]:
-    """Set the patched fields on `contact` (all but `account_name`, which the caller resolves);
-    returns the model attributes it changed."""
-    changed: list[str] = []
+def contact_attributes(patch: Normalized) -> dict[str, Any]:
+    """The model attributes (and their values) of normalized values, all but `account_name`
+    (the caller resolves it to an Account)."""
+    attributes: dict[str, Any] = {}
     for crm_field, value in patch.items():
         if crm_field == "account_name":
             continue
         if crm_field == "mailing_address":
             parts = value or {}
             for key, attr in zip(ADDRESS_KEYS, MAILING_ADDRESS_PARTS, strict=True):
-                setattr(contact, attr, parts.get(key) or "")
-                changed.append(attr)
+                attributes[attr] = parts.get(key) or ""
         elif crm_field == "birthdate":
-            contact.birthdate = dt.date.fromisoformat(value) if value else None
-            changed.append("birthdate")
+            attributes["birthdate"] = dt.date.fromisoformat(value) if value else None
         else:
-            setattr(contact, crm_field, value or "")
-            changed.append(crm_field)
-    return changed
+            attributes[crm_field] = value or ""
+    return attributes
+
+
+def apply_to_contact(contact: Contact, patch: Normalized) -> list[str]:
+    """Set the patched fields on `contact` (all but `account_name`, which the caller resolves);
+    returns the model attributes it changed."""
+    attributes = contact_attributes(patch)
+    for attr, value in attributes.items():
+        setattr(contact, attr, value)
+    return list(attributes)
 
 
 def content_hash(values: Normalized) -> str:

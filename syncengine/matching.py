@@ -49,6 +49,10 @@ class Matcher:
         self.scope = scope
         self.by_id: dict[int, Candidate] = {}
         self.taken: set[int] = set()
+        # Candidates by casefolded email and by (last, first, account) name, each list in
+        # preference order: the user's own contacts first, then the oldest.
+        self._by_email_key: dict[str, list[Candidate]] = {}
+        self._by_name_key: dict[tuple[str, str, str], list[Candidate]] = {}
 
     def load(self, items: Iterable[tuple[str | None, Normalized]]) -> None:
         """Read every candidate for (crm stamp, exchange values) pairs in one query."""
@@ -72,12 +76,18 @@ class Matcher:
                 detached_link_id=Subquery(links.values("pk")[:1]),
             )
             .select_related("account")
-            .order_by("pk")
         )
-        for contact in rows:
-            self.by_id[contact.pk] = Candidate(
-                contact, bool(contact.in_scope), contact.detached_link_id
-            )
+        found = [Candidate(c, bool(c.in_scope), c.detached_link_id) for c in rows]
+        found.sort(key=lambda c: (c.contact.owner_id != self.user.pk, c.contact.pk))
+        for candidate in found:
+            contact = candidate.contact
+            self.by_id[contact.pk] = candidate
+            if contact.email:
+                self._by_email_key.setdefault(contact.email.casefold(), []).append(candidate)
+            account = contact.account.name.strip().casefold() if contact.account else ""
+            key = (contact.last_name.strip().casefold(), contact.first_name.strip().casefold(),
+                   account)
+            self._by_name_key.setdefault(key, []).append(candidate)
 
     def match(
         self, stamp: str | None, values: Normalized, *, in_scope_only: bool
@@ -89,13 +99,11 @@ class Matcher:
             self.taken.add(found.contact.pk)
         return found
 
-    def _ordered(self, in_scope_only: bool) -> list[Candidate]:
-        free = [
-            c for c in self.by_id.values()
-            if c.contact.pk not in self.taken and (c.in_scope or not in_scope_only)
-        ]
-        free.sort(key=lambda c: (c.contact.owner_id != self.user.pk, c.contact.pk))
-        return free
+    def _first_free(self, candidates: list[Candidate], in_scope_only: bool) -> Candidate | None:
+        for c in candidates:
+            if c.contact.pk not in self.taken and (c.in_scope or not in_scope_only):
+                return c
+        return None
 
     def _by_stamp(self, stamp: str | None) -> Candidate | None:
         pk = _int(stamp)
@@ -106,9 +114,7 @@ class Matcher:
         email = (values.get("email") or "").casefold()
         if not email:
             return None
-        return next(
-            (c for c in self._ordered(in_scope_only) if c.contact.email.casefold() == email), None
-        )
+        return self._first_free(self._by_email_key.get(email, []), in_scope_only)
 
     def _by_name(self, values: Normalized, in_scope_only: bool) -> Candidate | None:
         last = (values.get("last_name") or "").casefold()
@@ -116,14 +122,7 @@ class Matcher:
             return None
         first = (values.get("first_name") or "").casefold()
         account = (values.get("account_name") or "").casefold()
-        for c in self._ordered(in_scope_only):
-            contact = c.contact
-            name = contact.account.name.casefold() if contact.account is not None else ""
-            if (contact.last_name.strip().casefold() == last
-                    and contact.first_name.strip().casefold() == first
-                    and name.strip() == account):
-                return c
-        return None
+        return self._first_free(self._by_name_key.get((last, first, account), []), in_scope_only)
 
 
 def resolve_accounts(names: Iterable[str]) -> dict[str, Account]:

@@ -89,6 +89,11 @@ def merge(
     `base` is the last synced snapshot; None (or a field missing from it) means first sight:
     an empty side takes the other side's value, two different values are a conflict.
     """
+    if base is None and mode != Mode.CRM_TO_EXCHANGE and all(v is None for v in crm.values()):
+        # First sight of an item with nothing on the CRM side (an import): every field takes
+        # Exchange's value, which is what the loop below decides field by field.
+        merged = {name: exchange.get(name) for name in crm}
+        return MergeResult(merged, crm_patch={k: v for k, v in merged.items() if v is not None})
     result = MergeResult(merged={})
     for name, c in crm.items():
         e = exchange.get(name)

@@ -83,6 +83,8 @@ class Contact(models.Model):
         indexes = [
             models.Index(Lower("email"), name="contact_email_ci"),
             models.Index(fields=["owner", "last_name", "first_name"], name="contact_owner_name"),
+            # First-sight matching looks contacts up by name regardless of case.
+            models.Index(Lower("last_name"), name="contact_last_name_ci"),
         ]
 
     def __str__(self) -> str:

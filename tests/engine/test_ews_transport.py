@@ -37,6 +37,7 @@ from syncengine.transport import (
     ChangeKind,
     ErrorKind,
     ExchangeItem,
+    ItemFailure,
     ItemRef,
     ItemUpdate,
     NewItem,
@@ -159,6 +160,37 @@ def test_it_classifies_server_faults(sim, fault, kind):  # type: ignore[no-untyp
     assert caught.value.kind == kind
     if kind == ErrorKind.THROTTLED:
         assert caught.value.back_off_seconds == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize("concurrency", [1, 2, 3])
+def test_reads_of_several_chunks_keep_their_order(sim, settings, concurrency):  # type: ignore[no-untyped-def]
+    settings.LIGHTNINGSYNC_EWS_READ_CONCURRENCY = concurrency
+    transport = ews_transport(sim)
+    folder = transport.ensure_contact_folder()
+    ids = [sim.sim.create_contact(MAILBOX, folder="contacts/Salesforce_Sync", Surname=f"N{i:03d}")
+           for i in range(230)]
+    missing = ids[150]
+    sim.sim.delete_item(MAILBOX, missing)  # a vanished item in the middle chunk
+    sim.sim.reset_counters()
+    got = transport.get_items(folder, ids, FIELDS)
+    assert sim.sim.counts()["GetItem"][MAILBOX] == 3  # chunks of 100
+    assert [g.id for g in got] == ids
+    assert isinstance(got[150], ItemFailure) and got[150].kind == ErrorKind.NOT_FOUND
+    assert [g.fields["Surname"] for g in got if isinstance(g, ExchangeItem)] == [
+        f"N{i:03d}" for i in range(230) if i != 150]
+
+
+def test_a_failed_chunk_fails_the_whole_read(sim, settings):  # type: ignore[no-untyped-def]
+    settings.LIGHTNINGSYNC_EWS_READ_CONCURRENCY = 2
+    transport = ews_transport(sim)
+    folder = transport.ensure_contact_folder()
+    ids = [sim.sim.create_contact(MAILBOX, folder="contacts/Salesforce_Sync", Surname=f"N{i}")
+           for i in range(250)]
+    sim.sim.add_fault("server_busy", operation="GetItem", back_off_ms=2000)
+    with pytest.raises(TransportError) as caught:
+        transport.get_items(folder, ids, FIELDS)
+    assert caught.value.kind == ErrorKind.THROTTLED
+    assert caught.value.back_off_seconds == pytest.approx(2.0)
 
 
 def test_a_wrong_password_is_an_authentication_error(sim):  # type: ignore[no-untyped-def]

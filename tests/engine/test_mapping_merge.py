@@ -116,3 +116,15 @@ def test_both_ways_patches_bring_both_sides_to_the_merge(base, crm, ex, policy) 
             assert r.merged[name] == crm[name]
         if ex[name] != base[name] and crm[name] == base[name]:
             assert r.merged[name] == ex[name]
+
+
+@given(records, st.sampled_from([Mode.BOTH, Mode.EXCHANGE_TO_CRM]), policies)
+def test_an_import_takes_every_exchange_value_without_conflict(ex, mode, policy) -> None:  # type: ignore[no-untyped-def]
+    empty = dict.fromkeys(ex)
+    r = merge(None, empty, ex, mode=mode, policy=policy)
+    assert r.merged == ex and r.exchange_patch == {} and r.conflicts == []
+    assert r.crm_patch == {k: v for k, v in ex.items() if v is not None}
+    # ... as the field-by-field merge of a first sight decides for fields empty in the CRM
+    other = merge(None, {**empty, "title": "x"}, ex, mode=mode, policy=policy).merged
+    assert {k: v for k, v in other.items() if k != "title"} == {
+        k: v for k, v in ex.items() if k != "title"}
