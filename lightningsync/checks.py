@@ -48,6 +48,29 @@ def check_sync_interval(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     return []
 
 
+# (setting, lowest, highest): the EWS client's limits.
+_EWS_LIMITS = (
+    ("LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS", 5, 600),
+    ("LIGHTNINGSYNC_EWS_MAX_CONNECTIONS", 1, 64),
+    ("LIGHTNINGSYNC_EWS_READ_CONCURRENCY", 1, 8),
+)
+
+
+@register("lightningsync")
+def check_ews_client(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    errors = []
+    for name, low, high in _EWS_LIMITS:
+        value = getattr(settings, name)
+        if not low <= value <= high:
+            errors.append(Error(
+                f"{name} is {value}; it must be {low} to {high}.",
+                hint="Exchange throttles a mailbox that opens too many concurrent requests."
+                if "CONCURRENCY" in name or "CONNECTIONS" in name else None,
+                id="lightningsync.E006",
+            ))
+    return errors
+
+
 @register("lightningsync")
 def check_task_queue(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
     q = settings.Q_CLUSTER

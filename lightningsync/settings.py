@@ -134,6 +134,14 @@ if not LIGHTNINGSYNC_ENCRYPTION_KEYS and DEBUG:
 # --- Sync scheduling ---------------------------------------------------------------------
 LIGHTNINGSYNC_SYNC_INTERVAL_MINUTES: int = env.int("LIGHTNINGSYNC_SYNC_INTERVAL_MINUTES", default=5)
 
+# --- Exchange (EWS) client ----------------------------------------------------------------
+# Seconds before a request to Exchange is given up (then retried by the engine, boundedly).
+LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS: int = env.int("LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS", default=60)
+# HTTP connections kept per Exchange server and worker process.
+LIGHTNINGSYNC_EWS_MAX_CONNECTIONS: int = env.int("LIGHTNINGSYNC_EWS_MAX_CONNECTIONS", default=8)
+# GetItem requests of one mailbox in flight at once while reading a page of changes.
+LIGHTNINGSYNC_EWS_READ_CONCURRENCY: int = env.int("LIGHTNINGSYNC_EWS_READ_CONCURRENCY", default=2)
+
 REDIS_URL: str = env.str("REDIS_URL", default="")
 Q_CLUSTER = {
     "name": "lightningsync",

@@ -74,6 +74,9 @@ class ErrorLog:
         self.settled_items: set[str] = set()
         self.settled_contacts: set[int] = set()
         self.written = 0
+        # Does the user have unresolved entries a sync may resolve? Asked once, when first
+        # needed: a clean mailbox then costs no resolving query per page.
+        self._open: bool | None = None
 
     def add(self, entry: Entry) -> None:
         fp = entry.fingerprint()
@@ -98,10 +101,10 @@ class ErrorLog:
         now = timezone.now()
         if self.pending:
             self._write(now)
-        if may_have_open and (self.synced_items or self.synced_contacts):
+        if may_have_open and (self.synced_items or self.synced_contacts) and self._has_open():
             self._resolve(now, self.synced_items, self.synced_contacts,
                           ITEM_KINDS_RESOLVED_BY_SYNC)
-        if may_have_open and (self.settled_items or self.settled_contacts):
+        if may_have_open and (self.settled_items or self.settled_contacts) and self._has_open():
             self._resolve(now, self.settled_items, self.settled_contacts,
                           (Kind.UNRESOLVED_ACCOUNT,))
         self.pending.clear()
@@ -110,6 +113,14 @@ class ErrorLog:
         self.synced_contacts.clear()
         self.settled_items.clear()
         self.settled_contacts.clear()
+
+    def _has_open(self) -> bool:
+        if self._open is None:
+            self._open = LightningSyncError.objects.filter(
+                user=self.user, resolved=False,
+                kind__in=(*ITEM_KINDS_RESOLVED_BY_SYNC, Kind.UNRESOLVED_ACCOUNT),
+            ).exists()
+        return self._open
 
     def _write(self, now: dt.datetime) -> None:
         existing = {
@@ -143,6 +154,7 @@ class ErrorLog:
             changed, ["count", "last_occurred_at", "message", "resolved", "resolved_at"]
         )
         self.written += len(new) + len(changed)
+        self._open = True  # what was just written may be resolved later in the cycle
         # An item that failed in this page is not "synced" in it.
         for entry in self.pending.values():
             self.synced_items.discard(entry.exchange_item_id)

@@ -90,7 +90,6 @@ CONTACT_FOLDER_NAME = "Salesforce_Sync"
 # Exchange 2013 SP1 is the oldest supported server; every later version accepts this schema.
 EWS_VERSION = Version(build=Build(15, 0, 847, 32), api_version="Exchange2013_SP1")
 GET_CHUNK = 100
-GET_CONCURRENCY = 2  # GetItem requests of one get_items() in flight at once
 WRITE_CHUNK = 100
 
 # Our own extended properties (a private property set; lower-case GUID as Exchange returns it).
@@ -387,7 +386,7 @@ def configuration_for(setup: LightningSyncSetup) -> Configuration:
                 auth_type=NTLM if setup.auth_type == "ntlm" else BASIC,
                 version=EWS_VERSION,
                 retry_policy=FailFast(),
-                max_connections=getattr(settings, "LIGHTNINGSYNC_EWS_MAX_CONNECTIONS", 8),
+                max_connections=settings.LIGHTNINGSYNC_EWS_MAX_CONNECTIONS,
             )
             _configs[key] = config
         return config
@@ -416,7 +415,7 @@ def account_for(setup: LightningSyncSetup, email: str) -> Account:
         default_timezone=None,
     )
     protocol = account.protocol
-    protocol.TIMEOUT = getattr(settings, "LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS", 60)
+    protocol.TIMEOUT = settings.LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS
     if setup.ca_bundle and not getattr(protocol, "_lightningsync_ca", None):
         _trust_bundle(protocol, _ca_bundle_path(setup.ca_bundle))
         protocol._lightningsync_ca = True
@@ -613,8 +612,7 @@ class EwsTransport:
         # Two requests in flight: one chunk is parsed here while Exchange prepares the next
         # (measured on the import benchmark: the client otherwise idles for the server's time
         # of every request). Results keep the order of `ids`; the first failure is raised.
-        workers = min(len(chunks), max(1, getattr(settings, "LIGHTNINGSYNC_EWS_READ_CONCURRENCY",
-                                                  GET_CONCURRENCY)))
+        workers = min(len(chunks), max(1, settings.LIGHTNINGSYNC_EWS_READ_CONCURRENCY))
         if workers <= 1:
             fetched = [fetch(chunk) for chunk in chunks]
         else:

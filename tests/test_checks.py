@@ -1,4 +1,4 @@
-"""System checks lightningsync.E001-E005, and `check --deploy` with production settings."""
+"""System checks lightningsync.E001-E006, and `check --deploy` with production settings."""
 
 from __future__ import annotations
 
@@ -11,7 +11,12 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.test import override_settings
 
-from lightningsync.checks import check_encryption_keys, check_sync_interval, check_task_queue
+from lightningsync.checks import (
+    check_encryption_keys,
+    check_ews_client,
+    check_sync_interval,
+    check_task_queue,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +29,7 @@ def test_it_passes_with_the_test_settings():
     assert check_encryption_keys() == []
     assert check_sync_interval() == []
     assert check_task_queue() == []
+    assert check_ews_client() == []
 
 
 @override_settings(LIGHTNINGSYNC_ENCRYPTION_KEYS=[])
@@ -43,6 +49,18 @@ def test_it_reports_each_invalid_encryption_key():
 @override_settings(LIGHTNINGSYNC_SYNC_INTERVAL_MINUTES=0)
 def test_it_reports_a_sync_interval_out_of_range():
     assert ids(check_sync_interval()) == ["lightningsync.E003"]
+
+
+def test_it_reports_each_ews_client_setting_out_of_range():
+    with override_settings(
+        LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS=1, LIGHTNINGSYNC_EWS_READ_CONCURRENCY=0
+    ):
+        problems = check_ews_client()
+    assert ids(problems) == ["lightningsync.E006", "lightningsync.E006"]
+    assert problems[0].msg == "LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS is 1; it must be 5 to 600."
+    assert problems[1].msg.startswith("LIGHTNINGSYNC_EWS_READ_CONCURRENCY is 0;")
+    with override_settings(LIGHTNINGSYNC_EWS_MAX_CONNECTIONS=65):
+        assert ids(check_ews_client()) == ["lightningsync.E006"]
 
 
 def test_it_reports_a_timeout_not_below_retry():
