@@ -76,3 +76,53 @@ def test_it_reads_the_database_time_zone_and_interval_from_the_environment():
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == ["db.example", 5433, "Europe/Paris", True, 15]
+
+
+_CONCURRENT_WRITERS = """
+import threading, django
+django.setup()
+from django.db import connection, transaction
+with connection.cursor() as c:
+    c.execute("CREATE TABLE IF NOT EXISTS t (n INTEGER)")
+    c.execute("INSERT INTO t VALUES (0)")
+    c.execute("PRAGMA journal_mode")
+    print(c.fetchone()[0])
+barrier, failures = threading.Barrier(2, timeout=10), []
+
+def writer():
+    try:
+        with transaction.atomic():  # read, then write: the classic SQLite lock upgrade
+            with connection.cursor() as c:
+                c.execute("SELECT n FROM t")
+                c.fetchone()
+                try:
+                    barrier.wait(timeout=1)  # only the first to BEGIN gets here in time
+                except threading.BrokenBarrierError:
+                    pass
+                c.execute("UPDATE t SET n = n + 1")
+    except Exception as exc:
+        failures.append(repr(exc))
+    finally:
+        connection.close()
+
+threads = [threading.Thread(target=writer) for _ in range(2)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+with connection.cursor() as c:
+    c.execute("SELECT n FROM t")
+    print(c.fetchone()[0], failures)
+"""
+
+
+def test_a_sqlite_file_takes_concurrent_writers_in_turn(tmp_path):
+    """The demo's web app and workers share one SQLite file: two transactions that read and
+    then write must both commit (one waits), not fail with "database is locked"."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update({"DJANGO_SETTINGS_MODULE": "lightningsync.settings", "PYTHONPATH": str(ROOT),
+                "DEBUG": "true", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
+    result = subprocess.run([sys.executable, "-c", _CONCURRENT_WRITERS], env=env, cwd="/",
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    mode, outcome = result.stdout.splitlines()
+    assert mode == "wal"
+    assert outcome == "2 []"
