@@ -8,11 +8,11 @@ Exchange up to date. Exchange writes always happen before the transaction that r
 them; a crash in between is healed on resume: updates are recognised because the item then
 already holds the merged values, creates because they carry the CRM id stamp.
 
-The CRM id stamp is written where it buys safety: on every item we create, and with every
-update we make anyway. An imported item is not written to just to stamp it (that doubled the
-writes of an import and made the next listing read every item again): matching finds it by
-its link, email or name after a crash or a Reset Sync. Only an imported item matching could
-not find again (no email, and no last name or an unresolved company) is stamped at once.
+Every item the engine creates or links carries two stamps (SPEC §8): the org ID, so that a
+second org refuses it, and the CRM id, so that matching finds it again after a crash or a
+Reset Sync whatever the rep changes, and so that an item whose CRM contact was deleted is
+recognised as such and never imported again. Creates and updates carry them; an item linked
+without a write of its own is stamped right after its page commits.
 
 The class is assembled from `ContactPull` (contacts_pull.py) and `ContactPush`
 (contacts_push.py), both on `SyncCore` (contacts_base.py: the cycle's state, Salesforce_Sync's

@@ -258,9 +258,11 @@ class SyncCore:
         return writes.save(self.user, self.cursor.listing_generation).detached
 
 
-def _with_change_key(item: ExchangeItem, change_key: str) -> ExchangeItem:
-    return ExchangeItem(item.id, change_key, item.org_stamp, item.crm_stamp,
-                        item.last_modified, item.fields)
+def _with_change_key(item: ExchangeItem, change_key: str,
+                     stamps: tuple[str, str] | None = None) -> ExchangeItem:
+    """The item after our write: its new change key, and the (org, CRM id) stamps it carried."""
+    org, crm = stamps if stamps else (item.org_stamp, item.crm_stamp)
+    return ExchangeItem(item.id, change_key, org, crm, item.last_modified, item.fields)
 
 
 def _int(text: str | None) -> int | None:

@@ -108,7 +108,7 @@ class ContactPull(SyncCore):
             writes.detach.append(link)
         self._commit_page(page, works, writes, ids)
         self.checkpoint("page_committed")
-        self._stamp_unmatchable(writes)
+        self._stamp_linked(writes)
 
     def _needs_fetch(self, change: Change, link: ContactLink | None) -> bool:
         if change.org_stamp and change.org_stamp != self.org_id:
@@ -281,9 +281,10 @@ class ContactPull(SyncCore):
                     self.errors.flush()  # keep losing values even if we crash below
             results = self.transport.update_items([u for _, u in pending])
             stale: list[_Work] = []
-            for (work, _), result in zip(pending, results, strict=True):
+            for (work, update), result in zip(pending, results, strict=True):
                 if result.ok:
-                    work.item = _with_change_key(work.item, result.change_key or "")
+                    stamps = (self.org_id, update.crm_stamp) if update.crm_stamp else None
+                    work.item = _with_change_key(work.item, result.change_key or "", stamps)
                     self.report.exchange_updated += bool(work.result.exchange_patch)
                 elif result.error and result.error.kind == ErrorKind.CONFLICT and attempt == 0:
                     stale.append(work)
@@ -297,12 +298,8 @@ class ContactPull(SyncCore):
             self._refetch(stale)
 
     def _exchange_update(self, work: _Work) -> ItemUpdate | None:
-        """The write a merge needs, if any; it carries the stamps when the item lacks them.
-
-        Never a write for the stamps alone: an item that came from Exchange is found again
-        by its link, email or name (after a crash, after Reset Sync), and every write moves
-        the item to the end of the change log, which the next listing then reads again.
-        """
+        """The write a merge needs, if any; it carries the stamps when the item lacks them
+        (an item linked without a change is stamped after the page: `_stamp_linked`)."""
         patch = work.result.exchange_patch
         if not patch:
             return None
@@ -399,35 +396,21 @@ class ContactPull(SyncCore):
         snapshot = result.merged
         pending = PendingLink(
             link=work.link, contact=contact, exchange_id=work.item.id,
-            change_key=work.item.change_key, snapshot=snapshot,
+            change_key=work.item.change_key, org_stamp=work.item.org_stamp,
+            crm_stamp=work.item.crm_stamp, snapshot=snapshot,
             snapshot_hash=m.content_hash(snapshot), origin=work.origin,
             pushed_by_filter=work.origin == ContactLink.Origin.CRM,
             reuse_link_id=work.candidate.detached_link_id if work.candidate else None,
-            needs_stamp=work.link is None and work.candidate is None
-            and not self._findable(work),
         )
         writes.links.append(pending)
         self.errors.item_synced(work.item.id, contact.pk)
 
-    def _findable(self, work: _Work) -> bool:
-        """Would matching find this imported item's new CRM contact again, without a stamp?
-
-        After a crash or a Reset Sync the item is matched by email, else by first + last name
-        + account name (SPEC §4). That fails for an item without email whose last name is
-        empty or whose company resolved to no account (the CRM contact has no account name
-        to compare): only those need the CRM id stamp written at once.
-        """
-        values = work.exch
-        return bool(values.get("email")) or (
-            bool(values.get("last_name")) and not work.unresolved
-        )
-
-    def _stamp_unmatchable(self, writes: PageWrites) -> None:
-        """Stamp the CRM id on imported items that matching could not find again (rare).
-
-        Every other imported item gets its stamps with the next real update we make to it.
-        """
-        todo = [p for p in writes.links if p.needs_stamp and p.contact.pk]
+    def _stamp_linked(self, writes: PageWrites) -> None:
+        """Stamp the items this page linked that do not carry our stamps yet (SPEC §8: every
+        item the engine creates or links carries the org ID; the CRM id lets matching find
+        it again after a crash or a Reset Sync whatever the rep later changes)."""
+        todo = [p for p in writes.links if p.contact.pk and (
+            p.org_stamp != self.org_id or p.crm_stamp != str(p.contact.pk))]
         if not todo:
             return
         self._before_exchange_write()
@@ -435,10 +418,10 @@ class ContactPull(SyncCore):
             ItemUpdate(ItemRef(p.exchange_id, p.change_key), {}, crm_stamp=str(p.contact.pk))
             for p in todo
         ])
-        updated = []
-        for pending, result in zip(todo, results, strict=True):
-            if result.ok and result.change_key:
-                updated.append((pending.exchange_id, result.change_key))
+        updated = [(p.exchange_id, r.change_key) for p, r in zip(todo, results, strict=True)
+                   if r.ok and r.change_key]
+        # The rep edited an item meanwhile (stale change key) or it is gone: the next listing
+        # shows that change, and the stamps go with the write it leads to.
         with transaction.atomic():
             for exchange_id, change_key in updated:
                 ContactLink.objects.filter(user=self.user, exchange_id=exchange_id).update(

@@ -58,10 +58,10 @@ def test_exchange_to_crm_imports_and_pushes_nothing(sync, rep, mailbox, config) 
         {"GivenName": "Ex", "Surname": "Change", "EmailAddress1": "ex@x.test"}
     ]
     (item,) = mailbox.folder_items()
-    # Imported as it is: no write just to stamp it (its email finds it again after a crash
-    # or a reset); the stamps go with our next real update of the item.
-    assert (item.org_stamp, item.crm_stamp, item.version) == (None, None, 1)
-    assert not mailbox.writes
+    # Imported as it is, then stamped (SPEC §8): the one write is the stamps, no field.
+    imported = Contact.objects.get(email="ex@x.test")
+    assert (item.org_stamp, item.crm_stamp, item.version) == (mailbox.org_id, str(imported.pk), 2)
+    assert mailbox.writes == {"update": 1}
 
 
 def test_crm_to_exchange_pushes_and_imports_nothing(sync, rep, mailbox, config) -> None:  # type: ignore[no-untyped-def]

@@ -126,18 +126,15 @@ def test_each_direction_with_contacts_on_both_sides(ews, direction, crm, exchang
         return
     assert report.outcome == "synced", report.summary()
     assert errors() == []
-    # Items we created carry the org stamp and their CRM record's id. Imported ones are not
-    # written to just to stamp them: the stamps go with our next real update of the item.
+    # Every item we created or linked carries the org stamp and its CRM record's id (SPEC §8).
     linked = {ln.exchange_id: ln for ln in ews.links()}
     assert len(linked) == (2 if direction == "both" else 1)
     for item in ews.items():
         link = linked.get(item["id"])
         if link is None:  # CRM to Exchange: the rep's own contact is left alone, unstamped
             assert direction == "crm_to_exchange" and stamps(item) == {}
-        elif link.origin == ContactLink.Origin.CRM:
-            assert stamps(item) == ours(ews, link.contact)
         else:
-            assert stamps(item) == {}
+            assert stamps(item) == ours(ews, link.contact)
     quiet(ews)
     if direction == "both":
         imported = Contact.objects.get(last_name="Change")
@@ -503,7 +500,7 @@ def test_items_of_another_org_are_refused_and_ours_are_stamped(ews) -> None:  # 
     assert _item_stamps(ews) == {
         "Foreign": {"LightningSyncOrgId": OTHER_ORG},
         "Mine": ours(ews, mine),
-        "Outlook": {},  # imported: stamped with our next update of it, not by a write of its own
+        "Outlook": ours(ews, outlook),  # imported, then stamped: linked items carry both
     }
     quiet(ews)
     outlook.title = "Buyer"
