@@ -43,6 +43,9 @@ class PageWrites:
     changed_contacts: dict[int, tuple[Contact, set[str]]] = field(default_factory=dict)
     links: list[PendingLink] = field(default_factory=list)
     detach: list[ContactLink] = field(default_factory=list)
+    # (item id, change key) of our items whose CRM contact was deleted: linked to no contact,
+    # which is how a pending CRM delete is recorded (the push then removes the copy).
+    tombstones: list[tuple[str, str]] = field(default_factory=list)
 
     def save(self, user: User, generation: int) -> Counts:
         counts = Counts()
@@ -79,6 +82,12 @@ class PageWrites:
                 link.snapshot_hash = p.snapshot_hash
                 link.seen_generation = generation
             (update if link.pk else create).append(link)
+        create += [
+            ContactLink(user_id=user.pk, contact=None, state=ContactLink.State.ACTIVE,
+                        exchange_id=item_id, change_key=change_key, snapshot={},
+                        origin=ContactLink.Origin.CRM, seen_generation=generation)
+            for item_id, change_key in self.tombstones
+        ]
         if update:
             ContactLink.objects.bulk_update(update, LINK_FIELDS)
         if create:

@@ -101,7 +101,7 @@ class ContactPull(SyncCore):
             gone += self._unseen_links(ids)
         if gone:
             self._guard(gone, page)
-        works = self._fetch_and_merge(to_fetch, links, gone)
+        works = self._fetch_and_merge(to_fetch, links, gone, writes)
         self._write_exchange(works, writes)
         self.checkpoint("exchange_written")
         for link in gone:
@@ -157,7 +157,7 @@ class ContactPull(SyncCore):
             self._pause_mass_delete(self._live_links(), "empty")
 
     def _fetch_and_merge(self, to_fetch: list[Change], links: dict[str, ContactLink],
-                         gone: list[ContactLink]) -> list[_Work]:
+                         gone: list[ContactLink], writes: PageWrites) -> list[_Work]:
         if not to_fetch:
             return []
         fetched = self.transport.get_items(self.folder, [c.id for c in to_fetch], self.fields)
@@ -170,7 +170,7 @@ class ContactPull(SyncCore):
             else:
                 items.append(got)
         works = [self._merge_linked(links[i.id], i) for i in items if i.id in links]
-        works += self._first_sight([i for i in items if i.id not in links])
+        works += self._first_sight([i for i in items if i.id not in links], writes)
         self._resolve_accounts(works)
         return works
 
@@ -196,8 +196,13 @@ class ContactPull(SyncCore):
                        crm_modified=contact.updated_at, exchange_modified=item.last_modified)
         return _Work(item, link, contact, result, origin=link.origin, exch=exch)
 
-    def _first_sight(self, items: list[ExchangeItem]) -> list[_Work]:
-        """Unlinked items: heal by stamp, match, or import (SPEC §4 first sight)."""
+    def _first_sight(self, items: list[ExchangeItem], writes: PageWrites) -> list[_Work]:
+        """Unlinked items: heal by stamp, match, or import (SPEC §4 first sight).
+
+        An item of ours whose stamped CRM contact no longer exists was deleted in the CRM
+        while no link recorded it (a Reset Sync, or a crash between our create and its
+        link): it is never imported again, and its copy goes to Deleted Items like any other.
+        """
         if not items:
             return []
         values = {i.id: m.exchange_values(i.fields, self.mapping) for i in items}
@@ -206,6 +211,9 @@ class ContactPull(SyncCore):
         importing = self.mode in (Mode.BOTH, Mode.EXCHANGE_TO_CRM)
         works: list[_Work] = []
         for item in items:
+            if item.org_stamp == self.org_id and _int(item.crm_stamp) in matcher.deleted:
+                writes.tombstones.append((item.id, item.change_key))
+                continue
             exch = values[item.id]
             found = matcher.match(item.crm_stamp, exch, in_scope_only=not importing)
             if found is None and not importing:
@@ -374,7 +382,7 @@ class ContactPull(SyncCore):
         self.report.crm_created += counts.created
         self.report.crm_updated += counts.updated
         self.report.unlinked += counts.detached
-        if writes.links or counts.detached:
+        if writes.links or writes.tombstones or counts.detached:
             self._links_committed()
         self.progress("written", counts.created + counts.updated + counts.detached)
 

@@ -53,6 +53,8 @@ class Matcher:
         # preference order: the user's own contacts first, then the oldest.
         self._by_email_key: dict[str, list[Candidate]] = {}
         self._by_name_key: dict[tuple[str, str, str], list[Candidate]] = {}
+        # CRM ids stamped on items whose CRM contact no longer exists (deleted in the CRM).
+        self.deleted: set[int] = set()
 
     def load(self, items: Iterable[tuple[str | None, Normalized]]) -> None:
         """Read every candidate for (crm stamp, exchange values) pairs in one query."""
@@ -78,6 +80,10 @@ class Matcher:
             .select_related("account")
         )
         found = [Candidate(c, bool(c.in_scope), c.detached_link_id) for c in rows]
+        unknown = stamps - {c.contact.pk for c in found}  # linked elsewhere, or deleted
+        if unknown:
+            self.deleted = unknown - set(
+                Contact.objects.filter(pk__in=unknown).values_list("pk", flat=True))
         found.sort(key=lambda c: (c.contact.owner_id != self.user.pk, c.contact.pk))
         for candidate in found:
             contact = candidate.contact

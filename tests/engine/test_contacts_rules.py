@@ -243,6 +243,46 @@ def _an_hour_passes(rep) -> None:  # type: ignore[no-untyped-def]
         folder_checked_at=timezone.now() - contacts_module.FOLDER_CHECK_INTERVAL)
 
 
+def test_a_crm_deleted_contact_never_comes_back_after_a_reset(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
+    doomed = crm_contact(rep, last_name="Doomed")
+    crm_contact(rep, last_name="Kept")
+    sync()
+    doomed.delete()  # deleted in the CRM, and the user reset before the next cycle
+    reset_user(rep)
+    assert sync().outcome == "synced"
+    assert [c.last_name for c in Contact.objects.all()] == ["Kept"]
+    assert exchange_state(mailbox) == [{"Surname": "Kept"}]
+    assert [i.fields["Surname"] for i in mailbox.deleted_items()] == ["Doomed"]
+    mailbox.reset_counters()
+    assert sync().contacts.written == 0 and not mailbox.writes
+
+
+@pytest.mark.parametrize("direction", ["both", "exchange_to_crm"])
+def test_a_crm_delete_after_a_crash_before_the_link_is_not_imported_back(  # type: ignore[no-untyped-def]
+    rep, config, org, mailbox, direction
+) -> None:
+    from syncengine.runner import sync_user
+
+    from .test_crash_resume import CrashAfterWrite, SimulatedCrash
+
+    doomed = crm_contact(rep, last_name="Doomed")
+    with pytest.raises(SimulatedCrash):  # the worker dies after CreateItem, before the link
+        sync_user(rep.pk, transport_factory=lambda u, s: CrashAfterWrite(mailbox, 1),
+                  sleep=lambda s: None)
+    assert ContactLink.objects.count() == 0 and len(mailbox.folder_items()) == 1
+    doomed.delete()
+    config.contacts_direction = direction
+    config.save()
+    report = sync_user(rep.pk, transport_factory=lambda u, s: mailbox, sleep=lambda s: None)
+    assert report.outcome == "synced"
+    assert Contact.objects.count() == 0
+    if direction == "both":  # the copy goes to Deleted Items, as for any CRM delete
+        assert exchange_state(mailbox) == []
+        assert [i.fields["Surname"] for i in mailbox.deleted_items()] == ["Doomed"]
+    else:  # Exchange to CRM never deletes in Exchange; the item is simply not imported
+        assert exchange_state(mailbox) == [{"Surname": "Doomed"}]
+
+
 @pytest.mark.parametrize("how", ["empty", "gone", "deleted_then_crm_edit", "deleted_an_hour_ago"])
 def test_the_mass_delete_guard_pauses_and_propagates_nothing(sync, rep, mailbox, how) -> None:  # type: ignore[no-untyped-def]
     for n in range(20):
