@@ -28,6 +28,7 @@ class PendingLink:
     origin: str
     pushed_by_filter: bool
     reuse_link_id: int | None = None  # a detached link of this contact to take over
+    settled: bool = True  # the CRM contact holds the snapshot (False: the push has work)
 
 
 @dataclass

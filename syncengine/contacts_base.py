@@ -88,6 +88,10 @@ class _Work:
     unresolved: str | None = None  # a company name that resolved to no account
     recorded: MergeResult | None = None  # the result whose conflicts are in the error log
     exch: m.Normalized = field(default_factory=dict)  # the item's mapped values, normalized
+    read_at: dt.datetime | None = None  # the CRM contact's updated_at when the page read it
+    # Set when the CRM contact changed after the page read it: what Exchange holds, which
+    # becomes the link's snapshot so that the push sends the CRM's newer values.
+    exchange_holds: m.Normalized | None = None
 
 
 class _ListingRestart(Exception):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from lightningsync.models import Contact, ContactLink, FolderCursor
@@ -194,7 +194,8 @@ class ContactPull(SyncCore):
         }
         result = merge(base, crm, exch, mode=self.mode or Mode.BOTH, policy=self.policy,
                        crm_modified=contact.updated_at, exchange_modified=item.last_modified)
-        return _Work(item, link, contact, result, origin=link.origin, exch=exch)
+        return _Work(item, link, contact, result, origin=link.origin, exch=exch,
+                     read_at=contact.updated_at)
 
     def _first_sight(self, items: list[ExchangeItem], writes: PageWrites) -> list[_Work]:
         """Unlinked items: heal by stamp, match, or import (SPEC §4 first sight).
@@ -233,7 +234,8 @@ class ContactPull(SyncCore):
             origin = ContactLink.Origin.CRM if pushed else ContactLink.Origin.EXCHANGE
             if found is None:
                 self._live = self._live_links() + 1
-            works.append(_Work(item, None, contact, result, found, origin, exch=exch))
+            works.append(_Work(item, None, contact, result, found, origin, exch=exch,
+                               read_at=contact.updated_at if contact else None))
         return works
 
     def _resolve_accounts(self, works: list[_Work]) -> None:
@@ -352,12 +354,13 @@ class ContactPull(SyncCore):
 
     def _commit_page(self, page: ChangePage, works: list[_Work], writes: PageWrites,
                      ids: list[str]) -> None:
-        now = timezone.now()
         kept = [w for w in works if not w.dropped]
-        for work in kept:
-            self._plan_crm_write(work, writes, now)
-        self._record_conflicts(kept)  # those no Exchange write recorded (the CRM loses)
         with transaction.atomic():
+            self._merge_crm_edits_since_read(kept)
+            now = timezone.now()
+            for work in kept:
+                self._plan_crm_write(work, writes, now)
+            self._record_conflicts(kept)  # those no Exchange write recorded (the CRM loses)
             counts = writes.save(self.user, self.cursor.listing_generation)
             for work in kept:
                 self._account_outcome(work)
@@ -375,6 +378,8 @@ class ContactPull(SyncCore):
             self.cursor.save()
             self.errors.flush()
         for pending in writes.links:
+            if not pending.settled:
+                continue
             contact = pending.contact
             account = contact.account
             self._pulled[contact.pk] = (contact.updated_at,
@@ -385,6 +390,38 @@ class ContactPull(SyncCore):
         if writes.links or writes.tombstones or counts.detached:
             self._links_committed()
         self.progress("written", counts.created + counts.updated + counts.detached)
+
+    def _merge_crm_edits_since_read(self, works: list[_Work]) -> None:
+        """Inside the page's transaction: merge again the contacts saved in the CRM since
+        the page read them, so that the page's CRM writes never overwrite such an edit.
+
+        Exchange already holds what the page wrote there; the fresh CRM values are merged
+        against it (a field both changed is a conflict, its losing value kept), the CRM gets
+        what Exchange alone changed, and the link's snapshot becomes what Exchange holds, so
+        that the push of this cycle sends the CRM's newer values.
+        """
+        read = {w.contact.pk: w for w in works
+                if w.contact is not None and w.contact.pk and w.read_at is not None}
+        if not read:
+            return
+        rows = Contact.objects.filter(pk__in=list(read)).select_related("account")
+        if connection.features.has_select_for_update:
+            rows = rows.select_for_update(of=("self",))
+        fresh = {c.pk: c for c in rows if c.updated_at != read[c.pk].read_at}
+        moved = [read[pk] for pk in fresh]
+        for work in moved:
+            contact = fresh[work.contact.pk]  # type: ignore[union-attr]
+            holds = {**work.exch, **work.result.exchange_patch}
+            base = None
+            if work.link is not None:
+                base = {k: v for k, v in work.link.snapshot.items() if k in self.mapping}
+            work.contact, work.read_at, work.exchange_holds = contact, contact.updated_at, holds
+            work.result = merge(base, m.crm_values(contact, self.mapping), holds,
+                                mode=self.mode or Mode.BOTH, policy=self.policy,
+                                crm_modified=contact.updated_at,
+                                exchange_modified=work.item.last_modified)
+        if moved:
+            self._resolve_accounts(moved)
 
     def _plan_crm_write(self, work: _Work, writes: PageWrites, now: dt.datetime) -> None:
         result = work.result
@@ -401,7 +438,7 @@ class ContactPull(SyncCore):
                 changed.append("account")
             contact.updated_at = now
             writes.changed_contacts[contact.pk] = (contact, {*changed, "updated_at"})
-        snapshot = result.merged
+        snapshot = result.merged if work.exchange_holds is None else work.exchange_holds
         pending = PendingLink(
             link=work.link, contact=contact, exchange_id=work.item.id,
             change_key=work.item.change_key, org_stamp=work.item.org_stamp,
@@ -409,6 +446,7 @@ class ContactPull(SyncCore):
             snapshot_hash=m.content_hash(snapshot), origin=work.origin,
             pushed_by_filter=work.origin == ContactLink.Origin.CRM,
             reuse_link_id=work.candidate.detached_link_id if work.candidate else None,
+            settled=work.exchange_holds is None,
         )
         writes.links.append(pending)
         self.errors.item_synced(work.item.id, contact.pk)

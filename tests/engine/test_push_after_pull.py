@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from lightningsync.models import Contact, ContactFilter, ContactLink
+from lightningsync.models import Contact, ContactFilter, ContactLink, LightningSyncError
 from syncengine.contacts_push import ContactPush
 
 from .conftest import crm_contact
@@ -84,3 +84,41 @@ def test_a_pushed_contact_an_outlook_edit_moves_out_of_the_filters_is_removed(
     assert mailbox.folder_items() == []  # ... and the push removed the now-filtered copy
     assert [i.fields["Surname"] for i in mailbox.deleted_items()] == ["Pushed"]
     assert not ContactLink.objects.filter(contact=pushed).exists()
+
+
+def _save_during_the_pull(contact_pk: int, **fields: Any) -> Any:
+    """A checkpoint: a CRM user saves the contact after the pull read it and wrote Exchange,
+    before the page commits (the window spans Exchange round trips)."""
+    done: list[bool] = []
+
+    def checkpoint(step: str) -> None:
+        if step == "exchange_written" and not done:
+            done.append(True)
+            contact = Contact.objects.get(pk=contact_pk)
+            for name, value in fields.items():
+                setattr(contact, name, value)
+            contact.save()
+
+    checkpoint.done = done  # type: ignore[attr-defined]
+    return checkpoint
+
+
+def test_a_crm_edit_saved_during_the_pull_is_merged_not_overwritten(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
+    contact = crm_contact(rep, last_name="Clash", title="Buyer", department="Ops")
+    sync()
+    (item,) = mailbox.folder_items()
+    mailbox.rep_update(item.id, JobTitle="Exchange title", BusinessPhone="555")
+    checkpoint = _save_during_the_pull(contact.pk, title="CRM title", department="Sales")
+    assert sync(checkpoint=checkpoint).outcome == "synced"
+    assert checkpoint.done
+    contact.refresh_from_db()
+    stored = mailbox.mailbox.items[item.id].fields
+    # The title changed on both sides: CRM wins (the default), Exchange's value is kept.
+    assert (contact.title, stored["JobTitle"]) == ("CRM title", "CRM title")
+    (conflict,) = LightningSyncError.objects.filter(kind="conflict")
+    assert "Exchange title" in conflict.message
+    # Each side's other edit survives on both sides.
+    assert (contact.department, stored["Department"]) == ("Sales", "Sales")
+    assert (contact.phone, stored["BusinessPhone"]) == ("555", "555")
+    mailbox.reset_counters()
+    assert sync().contacts.written == 0 and not mailbox.writes
