@@ -101,7 +101,10 @@ class ContactPull(SyncCore):
             gone += self._unseen_links(ids)
         if gone:
             self._guard(gone, page)
+        listed_gone = len(gone)
         works = self._fetch_and_merge(to_fetch, links, gone, writes)
+        if len(gone) > listed_gone:  # listed as changed, found gone by GetItem: guard again
+            self._guard(gone, page)
         self._write_exchange(works, writes)
         self.checkpoint("exchange_written")
         for link in gone:
@@ -219,7 +222,7 @@ class ContactPull(SyncCore):
             found = matcher.match(item.crm_stamp, exch, in_scope_only=not importing)
             if found is None and not importing:
                 continue  # CRM to Exchange: an item of the rep's own, not ours to import
-            if found is None and not self._room_for(1):
+            if not self._room_for(1):  # a match is a new link as much as an import
                 self._limit_reached(item.id)
                 continue
             contact = found.contact if found else None
@@ -232,8 +235,7 @@ class ContactPull(SyncCore):
             stamped = found is not None and found.contact.pk == _int(item.crm_stamp)
             pushed = not importing or (stamped and found is not None and found.in_scope)
             origin = ContactLink.Origin.CRM if pushed else ContactLink.Origin.EXCHANGE
-            if found is None:
-                self._live = self._live_links() + 1
+            self._live = self._live_links() + 1
             works.append(_Work(item, None, contact, result, found, origin, exch=exch,
                                read_at=contact.updated_at if contact else None))
         return works
@@ -298,6 +300,8 @@ class ContactPull(SyncCore):
                     self.report.exchange_updated += bool(work.result.exchange_patch)
                 elif result.error and result.error.kind == ErrorKind.CONFLICT and attempt == 0:
                     stale.append(work)
+                elif result.error and result.error.kind == ErrorKind.NOT_FOUND:
+                    self._gone_meanwhile(work, writes)  # deleted by the rep since we read it
                 else:
                     work.dropped = True
                     if result.error and result.error.kind != ErrorKind.CONFLICT:
@@ -305,7 +309,13 @@ class ContactPull(SyncCore):
                                             else None, result.error.message)
             if not stale:
                 return
-            self._refetch(stale)
+            self._refetch(stale, writes)
+
+    def _gone_meanwhile(self, work: _Work, writes: PageWrites) -> None:
+        """The item vanished between our read and our write: unlinked like any delete."""
+        work.dropped = True
+        if work.link is not None and work.link.state == ContactLink.State.ACTIVE:
+            writes.detach.append(work.link)
 
     def _exchange_update(self, work: _Work) -> ItemUpdate | None:
         """The write a merge needs, if any; it carries the stamps when the item lacks them
@@ -319,12 +329,15 @@ class ContactPull(SyncCore):
         return ItemUpdate(work.item.ref, m.to_exchange(patch, self.mapping),
                           crm_stamp=stamp if needs_stamp else None)
 
-    def _refetch(self, stale: list[_Work]) -> None:
+    def _refetch(self, stale: list[_Work], writes: PageWrites) -> None:
         """The rep edited these while we merged: read them again and merge again."""
         got = self.transport.get_items(self.folder, [w.item.id for w in stale], self.fields)
         for work, item in zip(stale, got, strict=True):
             if isinstance(item, ItemFailure):
-                work.dropped = True
+                if item.kind == ErrorKind.NOT_FOUND:
+                    self._gone_meanwhile(work, writes)
+                else:
+                    work.dropped = True
                 continue
             if work.link is not None:
                 fresh = self._merge_linked(work.link, item)
@@ -333,7 +346,9 @@ class ContactPull(SyncCore):
                        else dict.fromkeys(self.mapping))
                 exch = m.exchange_values(item.fields, self.mapping)
                 fresh = _Work(item, None, work.contact, merge(
-                    None, crm, exch, mode=self.mode or Mode.BOTH, policy=self.policy),
+                    None, crm, exch, mode=self.mode or Mode.BOTH, policy=self.policy,
+                    crm_modified=work.contact.updated_at if work.contact else None,
+                    exchange_modified=item.last_modified),
                     work.candidate, work.origin, exch=exch)
             work.item, work.result, work.exch = fresh.item, fresh.result, fresh.exch
         self._resolve_accounts(stale)

@@ -1,0 +1,133 @@
+"""Races and edges inside one cycle, over the memory mailbox: the rep deletes or opens an item
+between our read and our write, empties Salesforce_Sync through a bulk edit, a match at the
+contact limit, "most recent change wins" after a stale change key."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from lightningsync.models import Contact, ContactLink, LightningSyncError, UserSyncState
+from syncengine import contacts as contacts_module
+from syncengine.memory import MemoryTransport
+from tests.factories import UserFactory
+
+from .conftest import crm_contact
+
+
+class DeleteAfterRead:
+    def __init__(self, inner: MemoryTransport):
+        self.inner, self.armed = inner, True
+
+    def __getattr__(self, name):
+        attr = getattr(self.inner, name)
+        if name != "get_items":
+            return attr
+
+        def call(folder, ids, fields):
+            result = attr(folder, ids, fields)
+            if self.armed:
+                self.armed = False
+                for i in ids:
+                    self.inner.rep_delete(i)     # the rep deletes it a moment later
+            return result
+        return call
+
+
+def test_an_item_deleted_mid_cycle_is_not_an_unresolvable_item_rejected(sync, rep, mailbox):
+    c = crm_contact(rep, last_name="Racy", title="Buyer")
+    sync()
+    (item,) = mailbox.folder_items()
+    mailbox.rep_update(item.id, BusinessPhone="1")   # Exchange side changed: pull fetches it
+    c.title = "Chief"                                 # CRM side changed: pull patches Exchange
+    c.save()
+    sync(transport=DeleteAfterRead(mailbox))
+    sync()                                            # the next listing reports the delete
+    assert ContactLink.objects.get().state == "detached"
+    open_rejections = list(LightningSyncError.objects.filter(kind="item_rejected",
+                                                             resolved=False)
+                           .values_list("message", flat=True))
+    assert open_rejections == []
+
+
+class TouchBeforeFirstUpdate:
+    def __init__(self, inner: MemoryTransport):
+        self.inner, self.armed = inner, True
+
+    def __getattr__(self, name):
+        attr = getattr(self.inner, name)
+        if name != "update_items":
+            return attr
+
+        def call(updates):
+            if self.armed:
+                self.armed = False
+                for u in updates:
+                    self.inner.touch(u.ref.id)     # the rep opens the item meanwhile
+            return attr(updates)
+        return call
+
+
+def _world(rep, mailbox, config):
+    config.conflict_policy = "most_recent"
+    config.save()
+    crm_contact(UserFactory(username="other"), last_name="Lee", email="lee@x.test",
+                title="Old title", phone="1")
+    mailbox.mailbox.clock = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)  # Exchange newer
+    mailbox.rep_create({"Surname": "Lee", "EmailAddress1": "lee@x.test",
+                        "JobTitle": "New title"})
+
+
+def test_most_recent_without_a_stale_key(sync, rep, mailbox, config):
+    _world(rep, mailbox, config)
+    sync()
+    assert Contact.objects.get().title == "New title"
+
+
+def test_most_recent_after_a_stale_key(sync, rep, mailbox, config):
+    _world(rep, mailbox, config)
+    sync(transport=TouchBeforeFirstUpdate(mailbox))
+    assert Contact.objects.get().title == "New title"
+
+
+def test_a_matched_item_is_not_linked_beyond_the_limit(sync, rep, mailbox, monkeypatch):
+    monkeypatch.setattr(contacts_module, "MAX_SYNCED_CONTACTS", 2)
+    for n in range(2):
+        crm_contact(rep, last_name=f"Crm{n}")
+    sync()
+    assert ContactLink.objects.filter(state="active").count() == 2      # at the limit
+    crm_contact(UserFactory(username="other"), last_name="Theirs", email="t@x.test")
+    mailbox.rep_create({"Surname": "Theirs", "EmailAddress1": "t@x.test"})
+    sync()
+    active = ContactLink.objects.filter(state="active", exchange_id__isnull=False).count()
+    assert active == 2
+    assert list(LightningSyncError.objects.values_list("kind", flat=True)) == ["limit"]
+    assert Contact.objects.count() == 3  # nothing new, and nothing imported twice
+
+
+class EmptiedBeforeRead:
+    def __init__(self, inner: MemoryTransport):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        attr = getattr(self.inner, name)
+        if name != "get_items":
+            return attr
+
+        def call(folder, ids, fields):
+            for i in list(self.inner.folder_items()):
+                self.inner.rep_delete(i.id)      # the rep empties Salesforce_Sync meanwhile
+            return attr(folder, ids, fields)
+        return call
+
+
+def test_an_emptied_folder_seen_through_getitem_still_trips_the_guard(sync, rep, mailbox):
+    for n in range(25):
+        crm_contact(rep, last_name=f"Guarded{n:02}")
+    sync()
+    for item in mailbox.folder_items():
+        mailbox.rep_update(item.id, JobTitle="Categorised")   # a bulk edit in Outlook
+    report = sync(transport=EmptiedBeforeRead(mailbox))
+    assert mailbox.folder_items() == []
+    detached = ContactLink.objects.filter(state="detached").count()
+    assert report.outcome == "paused" and detached == 0, (report.outcome, detached,
+        UserSyncState.objects.get(user=rep).contacts_paused_reason)
