@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from lightningsync.models import Contact, ContactLink
+from lightningsync.models import Contact, ContactLink, LightningSyncError
 
 from . import mapping as m
 from .contacts_base import PUSH_CHUNK, WATERMARK_MARGIN, SyncCore
@@ -65,7 +65,14 @@ class ContactPush(SyncCore):
         qs = Contact.objects.all()
         watermark = self.state.contacts_crm_watermark
         if watermark is not None:
-            qs = qs.filter(Q(updated_at__gte=watermark) | Q(account__updated_at__gte=watermark))
+            # Changed since the last cycle, or refused by Exchange before (a full mailbox, a
+            # failed removal...): those are tried again every cycle until they go through.
+            refused = LightningSyncError.objects.filter(
+                user=self.user, resolved=False, kind=LightningSyncError.Kind.ITEM_REJECTED,
+                contact__isnull=False,
+            ).values("contact_id")
+            qs = qs.filter(Q(updated_at__gte=watermark) | Q(account__updated_at__gte=watermark)
+                           | Q(pk__in=Subquery(refused)))
         if self.mode == Mode.EXCHANGE_TO_CRM:
             qs = qs.filter(Exists(linked))
         elif self.scope is not None:
@@ -256,9 +263,17 @@ class ContactPush(SyncCore):
             [ItemRef(lk.exchange_id or "", lk.change_key) for lk in links]
         )
         self.checkpoint("exchange_written")
-        done = [lk.pk for lk, r in zip(links, results, strict=True) if r.ok]
+        done = []
+        for link, result in zip(links, results, strict=True):
+            if result.ok:
+                done.append(link.pk)
+                self.errors.item_synced(link.exchange_id, link.contact_id)
+            else:  # refused: reported, and tried again next cycle (see `_changed_contacts`)
+                self._item_rejected(link.exchange_id, link.contact_id, result.error.message
+                                    if result.error else "Exchange did not delete the item.")
         with transaction.atomic():
             ContactLink.objects.filter(pk__in=done).delete()
+            self.errors.flush()
         self.report.exchange_deleted += len(done)
         if done:
             self._links_committed()

@@ -24,7 +24,6 @@ _CONFIGURATION = (
     ews.ErrorAccessDenied,
     ews.ErrorInvalidServerVersion,
     ews.ErrorInvalidSchemaVersionForMailboxVersion,
-    ews.ErrorQuotaExceeded,
     ews.CASError,
 )
 _INVALID_CURSOR = (ews.ErrorInvalidSyncStateData,)
@@ -98,8 +97,20 @@ EXTERNAL_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# Per-item refusals whose cause the rep (not the admin) fixes: said in words, not codes.
+_REP_FIXES = {
+    ews.ErrorQuotaExceeded: (
+        "The mailbox is full, so Exchange refused the contact. It is synced again once the "
+        "user frees space (for example by emptying Deleted Items)."
+    ),
+}
+
+
 def _message(exc: BaseException) -> str:
     name = type(exc).__name__
+    for cls, words in _REP_FIXES.items():
+        if isinstance(exc, cls):
+            return f"{words} ({name})"
     text = str(exc).strip()
     return f"{name}: {text}" if text and text != name else name
 

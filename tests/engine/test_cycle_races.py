@@ -131,3 +131,63 @@ def test_an_emptied_folder_seen_through_getitem_still_trips_the_guard(sync, rep,
     detached = ContactLink.objects.filter(state="detached").count()
     assert report.outcome == "paused" and detached == 0, (report.outcome, detached,
         UserSyncState.objects.get(user=rep).contacts_paused_reason)
+
+
+def test_a_refused_removal_is_reported_and_tried_again_until_it_goes_through(  # type: ignore[no-untyped-def]
+    sync, rep, mailbox, config
+) -> None:
+    from django.utils import timezone
+
+    from lightningsync.models import ContactFilter
+    from syncengine.transport import ErrorKind
+
+    config.contacts_direction = "crm_to_exchange"
+    config.save()
+    ContactFilter.objects.create(configuration=config, field="title", operator="equals",
+                                 value="Buyer")
+    leaving = crm_contact(rep, last_name="Leaving", title="Buyer")
+    sync()
+    (item,) = mailbox.folder_items()
+    leaving.title = "Retired"
+    leaving.save()
+    mailbox.reject_item(item.id, ErrorKind.PERMANENT_ITEM, "ErrorCannotDeleteObject")
+    sync()
+    (entry,) = LightningSyncError.objects.filter(kind="item_rejected")
+    assert "ErrorCannotDeleteObject" in entry.message and entry.contact_id == leaving.pk
+    # Long after the edit (older than any watermark), once the cause is gone:
+    Contact.objects.filter(pk=leaving.pk).update(
+        updated_at=timezone.now() - dt.timedelta(hours=1))
+    sync()  # still refused: tried again, reported again (folded)
+    entry.refresh_from_db()
+    assert entry.count == 2 and not entry.resolved
+    mailbox.clear_faults()
+    sync()
+    assert mailbox.folder_items() == []
+    entry.refresh_from_db()
+    assert entry.resolved
+
+
+def test_a_full_mailbox_refuses_creates_without_pausing_and_they_follow_once_freed(  # type: ignore[no-untyped-def]
+    sync, rep, mailbox
+) -> None:
+    from exchangelib import errors as ews
+
+    from syncengine.ews_errors import item_failure
+
+    failure = item_failure(None, ews.ErrorQuotaExceeded("The mailbox quota was exceeded."))
+    first = crm_contact(rep, last_name="First")
+    sync()
+    waiting = crm_contact(rep, last_name="Waiting")
+    mailbox.reject_item(str(waiting.pk), failure.kind, failure.message)
+    report = sync()
+    assert report.outcome == "synced"
+    assert [i.fields["Surname"] for i in mailbox.folder_items()] == ["First"]
+    (entry,) = LightningSyncError.objects.filter(kind="item_rejected")
+    assert entry.message.startswith("The mailbox is full") and entry.contact_id == waiting.pk
+    Contact.objects.filter(pk=waiting.pk).update(
+        updated_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    mailbox.clear_faults()  # the rep empties Deleted Items
+    sync()
+    assert sorted(i.fields["Surname"] for i in mailbox.folder_items()) == ["First", "Waiting"]
+    entry.refresh_from_db()
+    assert entry.resolved and first.pk != waiting.pk
