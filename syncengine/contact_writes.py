@@ -44,6 +44,7 @@ class PageWrites:
     changed_contacts: dict[int, tuple[Contact, set[str]]] = field(default_factory=dict)
     links: list[PendingLink] = field(default_factory=list)
     detach: list[ContactLink] = field(default_factory=list)
+    forget: list[ContactLink] = field(default_factory=list)  # gone, and never to be detached
     # (item id, change key) of our items whose CRM contact was deleted: linked to no contact,
     # which is how a pending CRM delete is recorded (the push then removes the copy).
     tombstones: list[tuple[str, str]] = field(default_factory=list)
@@ -59,6 +60,9 @@ class PageWrites:
             counts.updated = len(self.changed_contacts)
         self._save_links(user, generation)
         counts.detached = self._detach()
+        if self.forget:
+            ContactLink.objects.filter(pk__in=[lk.pk for lk in self.forget]).delete()
+            counts.detached += len(self.forget)
         return counts
 
     def _save_links(self, user: User, generation: int) -> None:

@@ -107,11 +107,27 @@ class ContactPull(SyncCore):
             self._guard(gone, page)
         self._write_exchange(works, writes)
         self.checkpoint("exchange_written")
+        removed_by_us = self._removed_by_the_push(gone)
         for link in gone:
-            writes.detach.append(link)
+            (writes.forget if link.pk in removed_by_us else writes.detach).append(link)
         self._commit_page(page, works, writes, ids)
         self.checkpoint("page_committed")
         self._stamp_linked(writes)
+
+    def _removed_by_the_push(self, gone: list[ContactLink]) -> set[int]:
+        """Links of gone items that the push removes anyway: pushed contacts now outside the
+        filters. Their link is dropped, not detached ("removed by the rep, never pushed
+        back"), so that the contact is pushed again when it passes the filters again, also
+        when our own removal is only seen here (a crash after the DeleteItem)."""
+        if self.scope is None or self.mode == Mode.EXCHANGE_TO_CRM:
+            return set()
+        pushed = {lk.pk: lk.contact_id for lk in gone if lk.contact_id is not None and (
+            self.mode == Mode.CRM_TO_EXCHANGE or lk.origin == ContactLink.Origin.CRM)}
+        if not pushed:
+            return set()
+        inside = set(Contact.objects.filter(pk__in=set(pushed.values())).filter(self.scope)
+                     .values_list("pk", flat=True))
+        return {pk for pk, contact_id in pushed.items() if contact_id not in inside}
 
     def _needs_fetch(self, change: Change, link: ContactLink | None) -> bool:
         if change.org_stamp and change.org_stamp != self.org_id:

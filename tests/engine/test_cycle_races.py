@@ -191,3 +191,35 @@ def test_a_full_mailbox_refuses_creates_without_pausing_and_they_follow_once_fre
     assert sorted(i.fields["Surname"] for i in mailbox.folder_items()) == ["First", "Waiting"]
     entry.refresh_from_db()
     assert entry.resolved and first.pk != waiting.pk
+
+
+@pytest.mark.parametrize("crash", [False, True])
+def test_a_contact_back_in_the_filters_is_pushed_again_even_after_a_crash(  # type: ignore[no-untyped-def]
+    rep, config, org, mailbox, crash
+) -> None:
+    from lightningsync.models import ContactFilter
+    from syncengine.runner import sync_user
+
+    from .test_crash_resume import CrashAfterWrite, SimulatedCrash
+
+    config.contacts_direction = "crm_to_exchange"
+    config.save()
+    ContactFilter.objects.create(configuration=config, field="title", operator="equals",
+                                 value="Buyer")
+
+    def run(transport: Any) -> Any:
+        return sync_user(rep.pk, transport_factory=lambda u, s: transport, sleep=lambda s: None)
+
+    fickle = crm_contact(rep, last_name="Fickle", title="Buyer")
+    run(mailbox)
+    fickle.title = "Retired"
+    fickle.save()
+    if crash:
+        with pytest.raises(SimulatedCrash):
+            run(CrashAfterWrite(mailbox, 1))  # dies right after the removal's DeleteItem
+    run(mailbox)
+    assert mailbox.folder_items() == [] and not ContactLink.objects.exists()
+    fickle.title = "Buyer"  # back in the filters
+    fickle.save()
+    run(mailbox)
+    assert [i.fields["Surname"] for i in mailbox.folder_items()] == ["Fickle"]
