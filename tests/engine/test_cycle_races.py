@@ -1,10 +1,14 @@
 """Races and edges inside one cycle, over the memory mailbox: the rep deletes or opens an item
 between our read and our write, empties Salesforce_Sync through a bulk edit, a match at the
-contact limit, "most recent change wins" after a stale change key."""
+contact limit, "most recent change wins" after a stale change key, refused writes tried again,
+a filter removal seen only by the listing."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
+
+import pytest
 
 from lightningsync.models import Contact, ContactLink, LightningSyncError, UserSyncState
 from syncengine import contacts as contacts_module
