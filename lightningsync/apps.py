@@ -7,4 +7,9 @@ class LightningSyncConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from lightningsync import checks  # noqa: F401  (registers the system checks)
+        from lightningsync import (
+            casefold,
+            checks,  # noqa: F401  (registers the system checks)
+        )
+
+        casefold.connect()

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 
 from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from lightningsync.models import Contact, ContactLink, FolderCursor
@@ -495,13 +496,32 @@ class ContactPull(SyncCore):
             ItemUpdate(ItemRef(p.exchange_id, p.change_key), {}, crm_stamp=str(p.contact.pk))
             for p in todo
         ])
-        updated = [(p.exchange_id, r.change_key) for p, r in zip(todo, results, strict=True)
-                   if r.ok and r.change_key]
+        keys = {p.exchange_id: r.change_key for p, r in zip(todo, results, strict=True)
+                if r.ok and r.change_key}
         # The rep edited an item meanwhile (stale change key) or it is gone: the next listing
         # shows that change, and the stamps go with the write it leads to.
-        with transaction.atomic():
-            for exchange_id, change_key in updated:
-                ContactLink.objects.filter(user=self.user, exchange_id=exchange_id).update(
-                    change_key=change_key
-                )
+        if keys:
+            with transaction.atomic():
+                _set_change_keys(self.user.pk, keys)
         self.checkpoint("stamped")
+
+
+def _set_change_keys(user_id: int, keys: dict[str, str]) -> None:
+    """New change keys of the user's links, by item id, in one executemany.
+
+    (A bulk_update builds a CASE expression per row in Python: measured here, 0.15 s per
+    page of 512 on SQLite, more than the stamping requests themselves.)
+    """
+    meta = ContactLink._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+
+    def col(name: str) -> str:
+        field = meta.get_field(name)
+        assert isinstance(field, Field) and field.column
+        return quote(field.column)
+
+    sql = (f"UPDATE {table} SET {col('change_key')} = %s "
+           f"WHERE {col('user')} = %s AND {col('exchange_id')} = %s")
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [(key, user_id, item_id) for item_id, key in keys.items()])

@@ -54,7 +54,7 @@ from exchangelib.services import (
     UpdateItem,
 )
 from exchangelib.services.common import folder_ids_element
-from exchangelib.util import TNS, create_element
+from exchangelib.util import TNS, add_xml_child, create_element
 
 from lightningsync.models import LightningSyncSetup, User
 
@@ -330,6 +330,41 @@ class _LabelAwareUpdateItem(_PerItemErrors, UpdateItem):
                         field_path=path,
                         value=field.value_cls(**{"label": entry.label, subfield.name: sub_value}),
                     )
+
+
+class _StampItems(_PerItemErrors, UpdateItem):
+    """UpdateItem that sets only our two stamps, the XML built directly from
+    (id, change key, org ID, CRM id) tuples: exchangelib builds and validates a Contact per
+    item first, which measured here at ~0.7 ms each, most of stamping an import. The XML is
+    the one exchangelib writes (tests/engine/test_ews_transport.py compares the two)."""
+
+    def _changes_elem(self, target_changes: Any) -> Any:
+        changes = create_element(self.CHANGES_ELEMENT_NAME)
+        for (item_id, change_key, org_id, crm_id), _names in target_changes:
+            change = create_element(self.CHANGE_ELEMENT_NAME)
+            attrs = {"Id": item_id, "ChangeKey": change_key} if change_key else {"Id": item_id}
+            change.append(create_element("t:ItemId", attrs=attrs))
+            updates = create_element("t:Updates")
+            for prop, value in ((CrmIdProperty, crm_id), (OrgIdProperty, org_id)):
+                set_field = create_element("t:SetItemField")
+                set_field.append(_extended_uri(prop))
+                contact = create_element("t:Contact")
+                extended = create_element("t:ExtendedProperty")
+                extended.append(_extended_uri(prop))
+                add_xml_child(extended, "t:Value", value)
+                contact.append(extended)
+                set_field.append(contact)
+                updates.append(set_field)
+            change.append(updates)
+            changes.append(change)
+        return changes
+
+
+def _extended_uri(prop: type[ExtendedProperty]) -> Any:
+    return create_element("t:ExtendedFieldURI", attrs={
+        "PropertySetId": prop.property_set_id, "PropertyName": prop.property_name,
+        "PropertyType": prop.property_type,
+    })
 
 
 def _stamp_paths() -> set[FieldPath]:
@@ -669,6 +704,9 @@ class EwsTransport:
         out: list[WriteResult] = []
         for start in range(0, len(updates), WRITE_CHUNK):
             chunk = updates[start : start + WRITE_CHUNK]
+            if all(not u.fields and u.crm_stamp is not None for u in chunk):
+                out += self._stamp(chunk)
+                continue
             pairs = []
             for update in chunk:
                 contact = Contact(
@@ -703,6 +741,27 @@ class EwsTransport:
                 else:
                     item_id, change_key = result
                     out.append(WriteResult(id=item_id, change_key=change_key))
+        return out
+
+    def _stamp(self, chunk: Sequence[ItemUpdate]) -> list[WriteResult]:
+        """Stamp-only updates (items linked without a change of their own)."""
+        targets = [((u.ref.id, u.ref.change_key, self.org_id, u.crm_stamp), ["stamps"])
+                   for u in chunk]
+        results = self._call(
+            lambda: list(_StampItems(account=self.account, chunk_size=WRITE_CHUNK).call(
+                items=targets, conflict_resolution="NeverOverwrite",
+                message_disposition="SaveOnly",
+                send_meeting_invitations_or_cancellations="SendToNone",
+                suppress_read_receipts=True,
+            ))
+        )
+        out: list[WriteResult] = []
+        for update, result in zip(chunk, results, strict=True):
+            if isinstance(result, Exception):
+                out.append(WriteResult(id=update.ref.id, error=item_failure(update.ref.id, result)))
+            else:
+                item_id, change_key = result
+                out.append(WriteResult(id=item_id, change_key=change_key))
         return out
 
     def delete_items(self, refs: Sequence[ItemRef]) -> list[WriteResult]:

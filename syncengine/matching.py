@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Lower
 
+from lightningsync.casefold import CaseFold, folded_forms
 from lightningsync.models import Account, Contact, ContactLink, User
 
 from .mapping import Normalized
@@ -63,15 +63,16 @@ class Matcher:
             if (pk := _int(stamp)) is not None:
                 stamps.add(pk)
             if values.get("email"):
-                emails.add(values["email"].casefold())
+                emails.add(values["email"])
             if values.get("last_name"):
-                last_names.add(values["last_name"].casefold())
+                last_names.add(values["last_name"])
         if not (stamps or emails or last_names):
             return
         links = ContactLink.objects.filter(user=self.user, contact=OuterRef("pk"))
         rows = (
-            Contact.objects.annotate(email_ci=Lower("email"), last_ci=Lower("last_name"))
-            .filter(Q(pk__in=stamps) | Q(email_ci__in=emails) | Q(last_ci__in=last_names))
+            Contact.objects.annotate(email_ci=CaseFold("email"), last_ci=CaseFold("last_name"))
+            .filter(Q(pk__in=stamps) | Q(email_ci__in=folded_forms(emails))
+                    | Q(last_ci__in=folded_forms(last_names)))
             .exclude(Exists(links.filter(state=ContactLink.State.ACTIVE)))
             .annotate(
                 in_scope=scope_annotation(self.scope),
@@ -133,11 +134,14 @@ class Matcher:
 
 def resolve_accounts(names: Iterable[str]) -> dict[str, Account]:
     """{casefolded name: account} for the names that exist (the oldest account wins)."""
-    wanted = {n.casefold() for n in names if n}
+    given = [n for n in names if n]
+    wanted = {n.casefold() for n in given}
     if not wanted:
         return {}
     found: dict[str, Account] = {}
-    rows = Account.objects.annotate(name_ci=Lower("name")).filter(name_ci__in=wanted).order_by("pk")
+    rows = (Account.objects.annotate(name_ci=CaseFold("name"))
+            .filter(name_ci__in=folded_forms(given)).order_by("pk"))
     for account in rows:
-        found.setdefault(account.name.casefold(), account)
+        if account.name.casefold() in wanted:
+            found.setdefault(account.name.casefold(), account)
     return found

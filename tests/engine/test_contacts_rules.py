@@ -419,3 +419,40 @@ def test_items_of_another_org_are_refused(sync, rep, mailbox) -> None:  # type: 
     (error,) = _errors("other_org")
     assert "other-org-id" in error.message and error.exchange_item_id == item
     assert "remove this user" in error.suggestion
+
+
+# --- case-insensitive beyond ASCII ---------------------------------------------------------
+@pytest.mark.parametrize(("crm_last", "exchange_last"), [
+    ("MÜLLER", "Müller"),
+    ("Strauß", "STRAUß"),  # the same spelling: LOWER() and casefold() disagree on "ß"
+    ("Øvergård", "ØVERGÅRD"),
+    ("Strauß", "STRAUSS"),  # casefold's "ß" = "ss": full folding (SQLite here)
+])
+def test_names_match_whatever_their_case_beyond_ascii(  # type: ignore[no-untyped-def]
+    sync, rep, mailbox, config, crm_last, exchange_last
+) -> None:
+    from django.db import connection
+
+    if "SS" in exchange_last and connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL's LOWER() keeps ß: only the same spelling matches there")
+    config.contacts_direction = "exchange_to_crm"
+    config.save()
+    existing = crm_contact(rep, first_name="Jo", last_name=crm_last)
+    mailbox.rep_create({"GivenName": "jo", "Surname": exchange_last})
+    sync()
+    assert ContactLink.objects.get().contact == existing and Contact.objects.count() == 1
+
+
+@pytest.mark.parametrize("company", ["école ltd", "STRASSE GMBH", "Straße GmbH"])
+def test_company_names_resolve_whatever_their_case_beyond_ascii(  # type: ignore[no-untyped-def]
+    sync, rep, mailbox, company
+) -> None:
+    from django.db import connection
+
+    if company == "STRASSE GMBH" and connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL's LOWER() keeps ß: only the same spelling matches there")
+    accounts = {"école ltd": "ÉCOLE Ltd"}
+    account = AccountFactory(name=accounts.get(company, "Straße GmbH"))
+    mailbox.rep_create({"Surname": "Teacher", "CompanyName": company})
+    sync()
+    assert Contact.objects.get().account == account and not _errors("unresolved_account")

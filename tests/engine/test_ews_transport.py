@@ -429,3 +429,41 @@ def test_new_contacts_are_written_as_exchangelib_writes_them(fields):  # type: i
         dict(fields), display_name(fields), {ORG_FIELD: ORG_ID, CRM_FIELD: "42"}, EWS_VERSION
     )
     assert _shape(mine) == _shape(_exchangelib_create_elem(new, ORG_ID))
+
+
+def test_stamps_are_written_as_exchangelib_writes_them(sim):  # type: ignore[no-untyped-def]
+    from syncengine.ews import _LabelAwareUpdateItem, _StampItems
+
+    transport = ews_transport(sim)
+    options = {"conflict_resolution": "NeverOverwrite", "message_disposition": "SaveOnly",
+               "send_meeting_invitations_or_cancellations": "SendToNone",
+               "suppress_read_receipts": True}
+    contact = Contact(id="AAMkID=", changekey="CQAAAB")
+    setattr(contact, ORG_FIELD, ORG_ID)
+    setattr(contact, CRM_FIELD, "42")
+    theirs = _LabelAwareUpdateItem(account=transport.account).get_payload(
+        items=[(contact, [ORG_FIELD, CRM_FIELD])], **options)
+    mine = _StampItems(account=transport.account).get_payload(
+        items=[(("AAMkID=", "CQAAAB", ORG_ID, "42"), ["stamps"])], **options)
+    assert _shape(mine) == _shape(theirs)
+
+
+def test_stamping_writes_both_stamps_and_nothing_else(sim):  # type: ignore[no-untyped-def]
+    transport = ews_transport(sim)
+    folder = transport.ensure_contact_folder()
+    item_id = sim.sim.create_contact(MAILBOX, folder="contacts/Salesforce_Sync", Surname="Rep",
+                                     JobTitle="Buyer")
+    before = sim.sim.item(MAILBOX, item_id)
+    (item,) = transport.get_items(folder, [item_id], FIELDS)
+    assert isinstance(item, ExchangeItem)
+    stale = ItemUpdate(item.ref, {}, crm_stamp="8")  # its key is stale after the first write
+    ok, refused = transport.update_items([ItemUpdate(item.ref, {}, crm_stamp="7")]) + \
+        transport.update_items([stale])
+    assert ok.ok and ok.change_key and ok.change_key != item.change_key
+    assert refused.error is not None and refused.error.kind == ErrorKind.CONFLICT
+    after = sim.sim.item(MAILBOX, item_id)
+    assert {k: v for k, v in after.items() if k not in ("changekey", "modified", "extended")} == {
+        k: v for k, v in before.items() if k not in ("changekey", "modified", "extended")}
+    (again,) = transport.get_items(folder, [item_id], FIELDS)
+    assert isinstance(again, ExchangeItem)
+    assert (again.org_stamp, again.crm_stamp) == (ORG_ID, "7")
