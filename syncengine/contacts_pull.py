@@ -389,6 +389,7 @@ class ContactPull(SyncCore):
         kept = [w for w in works if not w.dropped]
         with transaction.atomic():
             self._merge_crm_edits_since_read(kept)
+            kept = [w for w in kept if not w.dropped]
             now = timezone.now()
             for work in kept:
                 self._plan_crm_write(work, writes, now)
@@ -439,14 +440,19 @@ class ContactPull(SyncCore):
         rows = Contact.objects.filter(pk__in=list(read)).select_related("account")
         if connection.features.has_select_for_update:
             rows = rows.select_for_update(of=("self",))
-        fresh = {c.pk: c for c in rows if c.updated_at != read[c.pk].read_at}
+        now = {c.pk: c for c in rows}
+        for pk, work in read.items():
+            if pk not in now:  # deleted in the CRM meanwhile: the push removes its copy
+                work.dropped = True
+        fresh = {pk: c for pk, c in now.items() if c.updated_at != read[pk].read_at}
         moved = [read[pk] for pk in fresh]
         for work in moved:
-            contact = fresh[work.contact.pk]  # type: ignore[union-attr]
+            assert work.contact is not None
+            contact = fresh[work.contact.pk]
             holds = {**work.exch, **work.result.exchange_patch}
-            base = None
-            if work.link is not None:
-                base = {k: v for k, v in work.link.snapshot.items() if k in self.mapping}
+            # The common ancestor of the CRM's edit and of what this page did: the CRM values
+            # the page read. What the page took from Exchange then counts as Exchange's change.
+            base = m.crm_values(work.contact, self.mapping)
             work.contact, work.read_at, work.exchange_holds = contact, contact.updated_at, holds
             work.result = merge(base, m.crm_values(contact, self.mapping), holds,
                                 mode=self.mode or Mode.BOTH, policy=self.policy,
