@@ -12,7 +12,7 @@ from typing import Any
 from lightningsync.models import Contact, ContactLink, User
 
 LINK_FIELDS = ["contact", "state", "exchange_id", "change_key", "snapshot", "snapshot_hash",
-               "origin", "pushed_by_filter", "seen_generation", "updated_at"]
+               "origin", "pushed_by_filter", "seen_generation", "needs_stamp", "updated_at"]
 
 
 @dataclass
@@ -29,6 +29,7 @@ class PendingLink:
     pushed_by_filter: bool
     reuse_link_id: int | None = None  # a detached link of this contact to take over
     settled: bool = True  # the CRM contact holds the snapshot (False: the push has work)
+    needs_stamp: bool = False  # the item lacks our stamps: written right after the page
 
 
 @dataclass
@@ -75,7 +76,7 @@ class PageWrites:
                     state=ContactLink.State.ACTIVE, exchange_id=p.exchange_id,
                     change_key=p.change_key, snapshot=p.snapshot, snapshot_hash=p.snapshot_hash,
                     seen_generation=generation, origin=p.origin,
-                    pushed_by_filter=p.pushed_by_filter,
+                    pushed_by_filter=p.pushed_by_filter, needs_stamp=p.needs_stamp,
                 )
             else:
                 link = p.link
@@ -86,6 +87,7 @@ class PageWrites:
                 link.snapshot = p.snapshot
                 link.snapshot_hash = p.snapshot_hash
                 link.seen_generation = generation
+                link.needs_stamp = p.needs_stamp
             (update if link.pk else create).append(link)
         create += [
             ContactLink(user_id=user.pk, contact=None, state=ContactLink.State.ACTIVE,

@@ -128,6 +128,7 @@ class SyncCore:
     _links_changed: bool
     # Contacts this cycle's pull linked: pk → (updated_at, account's updated_at) as written.
     _pulled: dict[int, tuple[dt.datetime | None, dt.datetime | None]]
+    _stamps_refused: bool  # a stamp was refused this cycle: links still wait for theirs
     _folder_checked: bool
 
     def _start_full_listing(self) -> None:

@@ -20,6 +20,7 @@ from . import mapping as m
 from .contact_writes import PageWrites, PendingLink
 from .contacts_base import (
     MASS_DELETE_THRESHOLD,
+    PUSH_CHUNK,
     SyncCore,
     _int,
     _ListingRestart,
@@ -46,6 +47,7 @@ class ContactPull(SyncCore):
     """Exchange → CRM (and the Exchange patches a merge needs), one listing page at a time."""
 
     def _pull(self) -> None:
+        self._stamp_leftovers()
         for _attempt in range(3):
             try:
                 for page in self._pages():
@@ -408,6 +410,8 @@ class ContactPull(SyncCore):
             self.cursor.cursor = page.cursor
             if self.cursor.full_listing and not page.more:
                 self.cursor.full_listing = False
+            if any(p.needs_stamp for p in writes.links):
+                self.cursor.stamps_pending = True  # cleared once stamped (`_stamp_linked`)
             self.cursor.save()
             self.errors.flush()
         for pending in writes.links:
@@ -485,6 +489,8 @@ class ContactPull(SyncCore):
             pushed_by_filter=work.origin == ContactLink.Origin.CRM,
             reuse_link_id=work.candidate.detached_link_id if work.candidate else None,
             settled=work.exchange_holds is None,
+            needs_stamp=contact.pk is None or work.item.org_stamp != self.org_id
+            or work.item.crm_stamp != str(contact.pk),
         )
         writes.links.append(pending)
         self.errors.item_synced(work.item.id, contact.pk)
@@ -493,27 +499,44 @@ class ContactPull(SyncCore):
         """Stamp the items this page linked that do not carry our stamps yet (SPEC §8: every
         item the engine creates or links carries the org ID; the CRM id lets matching find
         it again after a crash or a Reset Sync whatever the rep later changes)."""
-        todo = [p for p in writes.links if p.contact.pk and (
-            p.org_stamp != self.org_id or p.crm_stamp != str(p.contact.pk))]
-        if not todo:
+        self._stamp([(p.exchange_id, p.change_key, p.contact.pk)
+                     for p in writes.links if p.needs_stamp and p.contact.pk])
+
+    def _stamp_leftovers(self) -> None:
+        """Links still waiting for their stamps from an earlier cycle (a crash right after a
+        page's commit, or a refused stamp): stamped before anything else."""
+        if not self.cursor.stamps_pending:
             return
-        self._before_exchange_write()
-        results = self.transport.update_items([
-            ItemUpdate(ItemRef(p.exchange_id, p.change_key), {}, crm_stamp=str(p.contact.pk))
-            for p in todo
-        ])
-        keys = {p.exchange_id: r.change_key for p, r in zip(todo, results, strict=True)
-                if r.ok and r.change_key}
-        # The rep edited an item meanwhile (stale change key) or it is gone: the next listing
-        # shows that change, and the stamps go with the write it leads to.
-        if keys:
+        pending = ContactLink.objects.filter(
+            user=self.user, needs_stamp=True, state=ContactLink.State.ACTIVE,
+            contact__isnull=False, exchange_id__isnull=False,
+        ).values_list("exchange_id", "change_key", "contact_id")
+        self._stamp([(i or "", k, c) for i, k, c in pending.iterator(PUSH_CHUNK) if c])
+
+    def _stamp(self, todo: list[tuple[str, str, int]]) -> None:
+        """Write our stamps on (item id, change key, CRM id); record the new change keys and
+        that the links are stamped, in one transaction."""
+        for start in range(0, len(todo), PUSH_CHUNK):
+            chunk = todo[start : start + PUSH_CHUNK]
+            self._before_exchange_write()
+            results = self.transport.update_items([
+                ItemUpdate(ItemRef(item_id, key), {}, crm_stamp=str(contact_id))
+                for item_id, key, contact_id in chunk
+            ])
+            keys = {item_id: r.change_key for (item_id, _, _), r in
+                    zip(chunk, results, strict=True) if r.ok and r.change_key}
+            # Refused (the rep edited the item meanwhile, or it is gone): the listing shows
+            # that change, and the stamps go with the page or write it leads to.
+            self._stamps_refused |= len(keys) < len(chunk)
             with transaction.atomic():
                 _set_change_keys(self.user.pk, keys)
+                if not self._stamps_refused:
+                    self.cursor.stamps_pending = False
+                    FolderCursor.objects.filter(pk=self.cursor.pk).update(stamps_pending=False)
         self.checkpoint("stamped")
 
-
 def _set_change_keys(user_id: int, keys: dict[str, str]) -> None:
-    """New change keys of the user's links, by item id, in one executemany.
+    """New change keys of the user's links, by item id, now stamped, in one executemany.
 
     (A bulk_update builds a CASE expression per row in Python: measured here, 0.15 s per
     page of 512 on SQLite, more than the stamping requests themselves.)
@@ -527,7 +550,7 @@ def _set_change_keys(user_id: int, keys: dict[str, str]) -> None:
         assert isinstance(field, Field) and field.column
         return quote(field.column)
 
-    sql = (f"UPDATE {table} SET {col('change_key')} = %s "
+    sql = (f"UPDATE {table} SET {col('change_key')} = %s, {col('needs_stamp')} = %s "
            f"WHERE {col('user')} = %s AND {col('exchange_id')} = %s")
     with connection.cursor() as cursor:
-        cursor.executemany(sql, [(key, user_id, item_id) for item_id, key in keys.items()])
+        cursor.executemany(sql, [(key, False, user_id, item_id) for item_id, key in keys.items()])

@@ -225,6 +225,7 @@ class ContactPush(SyncCore):
                 continue
             if r.exchange_patch:
                 link.change_key = new_keys[link.pk] or link.change_key
+                link.needs_stamp = False  # the update carried the stamps
             if r.crm_patch:
                 changed_fields.update(m.apply_to_contact(contact, r.crm_patch))
                 if "account_name" in r.crm_patch:
@@ -242,7 +243,8 @@ class ContactPush(SyncCore):
                 self.errors.account_settled(link.exchange_id, contact.pk)
         with transaction.atomic():
             ContactLink.objects.bulk_update(changed_links, ["change_key", "snapshot",
-                                                            "snapshot_hash", "updated_at"])
+                                                            "snapshot_hash", "needs_stamp",
+                                                            "updated_at"])
             if changed_contacts:
                 Contact.objects.bulk_update(changed_contacts, sorted(changed_fields))
             self.report.unlinked += self._detach(gone)

@@ -99,6 +99,9 @@ class FolderCursor(models.Model):
     # which its own change listing never shows. Checked before any write and at most hourly
     # otherwise, so a quiet cycle stays one listing request.
     folder_checked_at = models.DateTimeField(null=True, blank=True)
+    # Some links still wait for their item's stamps (a crash between a page's commit and
+    # its stamping, or a refused stamp): the next cycle stamps them first.
+    stamps_pending = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -142,6 +145,8 @@ class ContactLink(models.Model):
     origin = models.CharField(max_length=10, choices=Origin.choices)
     pushed_by_filter = models.BooleanField(default=False)
     seen_generation = models.PositiveIntegerField(default=0)
+    # Linked, but the item does not carry our stamps yet (SPEC §8): written after the page.
+    needs_stamp = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

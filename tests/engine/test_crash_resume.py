@@ -11,6 +11,7 @@ from django.db import transaction
 
 from lightningsync.models import Contact, ContactLink
 from syncengine.memory import MemoryTransport
+from syncengine.reset import mark_for_reset
 from syncengine.runner import sync_user
 from tests.factories import UserFactory
 
@@ -141,3 +142,76 @@ def _assert_resumes(rep, mailbox: MemoryTransport, expected: Any, where: str) ->
     mailbox.reset_counters()
     again = _cycle(rep, mailbox)
     assert again.contacts.written == 0 and not mailbox.writes, where
+
+
+# --- stamps survive a crash between a page's commit and its stamping ---------------------
+def _crash_at(step_name: str):  # type: ignore[no-untyped-def]
+    fired: list[str] = []
+
+    def checkpoint(step: str) -> None:
+        if step == step_name and not fired:
+            fired.append(step)
+            raise SimulatedCrash(step)
+
+    return checkpoint
+
+
+def test_items_linked_before_a_crash_at_the_commit_are_stamped_on_resume(sync, rep, mailbox, org):
+    imported = mailbox.rep_create({"Surname": "Imported", "EmailAddress1": "imp@x.test"})
+    matched = mailbox.rep_create({"Surname": "Matched", "EmailAddress1": "m@x.test"})
+    crm_contact(rep, last_name="Matched", email="m@x.test")
+    with pytest.raises(SimulatedCrash):
+        sync(checkpoint=_crash_at("page_committed"))
+    assert sync().outcome == "synced"          # resume
+    assert sync().outcome == "synced"          # and one more quiet cycle
+    stamps = {}
+    for item_id in (imported, matched):
+        stored = mailbox.mailbox.items[item_id]
+        link = ContactLink.objects.get(exchange_id=item_id)
+        stamps[stored.fields["Surname"]] = (stored.org_stamp == str(org.org_id),
+                                           stored.crm_stamp == str(link.contact_id))
+    assert stamps == {"Imported": (True, True), "Matched": (True, True)}
+
+
+def test_a_crash_before_stamping_then_a_crm_delete_and_a_reset_resurrect_nothing(  # type: ignore[no-untyped-def]
+        sync, rep, mailbox) -> None:
+    mailbox.rep_create({"Surname": "Doomed", "EmailAddress1": "doomed@x.test"})
+    with pytest.raises(SimulatedCrash):
+        sync(checkpoint=_crash_at("page_committed"))  # imported, linked, not stamped
+    assert sync().outcome == "synced"
+    Contact.objects.filter(last_name="Doomed").delete()  # deleted in the CRM ...
+    mark_for_reset(rep)                                  # ... and the user is reset
+    assert sync().outcome == "synced"
+    # SPEC §4: a deleted CRM contact never comes back; its copy goes to Deleted Items.
+    assert list(Contact.objects.values_list("last_name", flat=True)) == []
+
+
+def test_without_a_crash_a_crm_delete_and_a_reset_resurrect_nothing(sync, rep, mailbox):
+    mailbox.rep_create({"Surname": "Doomed", "EmailAddress1": "doomed@x.test"})
+    assert sync().outcome == "synced"
+    Contact.objects.filter(last_name="Doomed").delete()
+    mark_for_reset(rep)
+    assert sync().outcome == "synced"
+    assert list(Contact.objects.values_list("last_name", flat=True)) == []
+
+
+def test_a_refused_stamp_is_written_by_the_next_cycle(sync, rep, mailbox, org) -> None:  # type: ignore[no-untyped-def]
+    from lightningsync.models import FolderCursor
+    from syncengine.transport import ErrorKind
+
+    item_id = mailbox.rep_create({"Surname": "Later", "EmailAddress1": "later@x.test"})
+    mailbox.reject_item(item_id, ErrorKind.PERMANENT_ITEM, "ErrorItemSave")
+    assert sync().outcome == "synced"
+    stored = mailbox.mailbox.items[item_id]
+    assert stored.crm_stamp is None and ContactLink.objects.get().needs_stamp
+    assert FolderCursor.objects.get().stamps_pending
+    mailbox.clear_faults()
+    mailbox.reset_counters()
+    assert sync().outcome == "synced"
+    contact = Contact.objects.get()
+    assert (stored.org_stamp, stored.crm_stamp) == (str(org.org_id), str(contact.pk))
+    assert not ContactLink.objects.get().needs_stamp
+    assert not FolderCursor.objects.get().stamps_pending
+    assert mailbox.writes == {"update": 1}
+    mailbox.reset_counters()
+    assert sync().contacts.written == 0 and not mailbox.writes
