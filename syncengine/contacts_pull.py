@@ -96,7 +96,7 @@ class ContactPull(SyncCore):
         for change in page.changes:
             link = links.get(change.id)
             if change.kind == ChangeKind.DELETE:
-                if link is not None and link.state == ContactLink.State.ACTIVE:
+                if link is not None and link.state != ContactLink.State.DETACHED:
                     gone.append(link)
             elif self._needs_fetch(change, link):
                 to_fetch.append(change)
@@ -118,19 +118,20 @@ class ContactPull(SyncCore):
         self._stamp_linked(writes)
 
     def _removed_by_the_push(self, gone: list[ContactLink]) -> set[int]:
-        """Links of gone items that the push removes anyway: pushed contacts now outside the
+        """Links of gone items that the push removed or removes anyway: links the push marked
+        before its DeleteItem (a crash after it), and pushed contacts now outside the
         filters. Their link is dropped, not detached ("removed by the rep, never pushed
-        back"), so that the contact is pushed again when it passes the filters again, also
-        when our own removal is only seen here (a crash after the DeleteItem)."""
+        back"), so that the contact is pushed again when it passes the filters again."""
+        ours = {lk.pk for lk in gone if lk.state == ContactLink.State.REMOVING}
         if self.scope is None or self.mode == Mode.EXCHANGE_TO_CRM:
-            return set()
+            return ours
         pushed = {lk.pk: lk.contact_id for lk in gone if lk.contact_id is not None and (
             self.mode == Mode.CRM_TO_EXCHANGE or lk.origin == ContactLink.Origin.CRM)}
         if not pushed:
-            return set()
+            return ours
         inside = set(Contact.objects.filter(pk__in=set(pushed.values())).filter(self.scope)
                      .values_list("pk", flat=True))
-        return {pk for pk, contact_id in pushed.items() if contact_id not in inside}
+        return ours | {pk for pk, contact_id in pushed.items() if contact_id not in inside}
 
     def _needs_fetch(self, change: Change, link: ContactLink | None) -> bool:
         if change.org_stamp and change.org_stamp != self.org_id:
@@ -140,7 +141,7 @@ class ContactPull(SyncCore):
         if link is None:
             # Unlinked: imported (Exchange to CRM, Both) or healed/matched (CRM to Exchange).
             return True
-        if link.contact_id is None or link.state != ContactLink.State.ACTIVE:
+        if link.contact_id is None or link.state == ContactLink.State.DETACHED:
             return False  # deleted in the CRM: the push removes the Exchange copy
         # Same change key and snapshot of the same fields: our own write, or nothing new.
         return not (
@@ -199,7 +200,7 @@ class ContactPull(SyncCore):
     def _fetch_failed(self, change: Change, failure: ItemFailure, link: ContactLink | None,
                       gone: list[ContactLink]) -> None:
         if failure.kind == ErrorKind.NOT_FOUND:
-            if link is not None and link.state == ContactLink.State.ACTIVE:
+            if link is not None and link.state != ContactLink.State.DETACHED:
                 gone.append(link)
         elif failure.kind in (ErrorKind.TRANSIENT, ErrorKind.THROTTLED):
             raise TransportError(failure.kind, failure.message, item_id=change.id)
@@ -333,7 +334,7 @@ class ContactPull(SyncCore):
     def _gone_meanwhile(self, work: _Work, writes: PageWrites) -> None:
         """The item vanished between our read and our write: unlinked like any delete."""
         work.dropped = True
-        if work.link is not None and work.link.state == ContactLink.State.ACTIVE:
+        if work.link is not None and work.link.state != ContactLink.State.DETACHED:
             writes.detach.append(work.link)
 
     def _exchange_update(self, work: _Work) -> ItemUpdate | None:

@@ -120,10 +120,18 @@ class ContactPush(SyncCore):
             if link is None:
                 if contact.in_scope and self.mode != Mode.EXCHANGE_TO_CRM:  # type: ignore[attr-defined]
                     creates.append(contact)
-            elif link.state != ContactLink.State.ACTIVE or not link.exchange_id:
+            elif link.state == ContactLink.State.DETACHED or not link.exchange_id:
                 continue  # removed from Salesforce_Sync by the rep: never pushed back
             elif self._leaves_scope(contact, link):
                 removals.append(link)
+            elif link.state == ContactLink.State.REMOVING:
+                # A removal cut short (crash) and the contact is back in the filters: the copy
+                # is still there, linked again.
+                link.state = ContactLink.State.ACTIVE
+                ContactLink.objects.filter(pk=link.pk).update(state=link.state)
+                result = self._crm_side_merge(contact, link)
+                if result is not None:
+                    updates.append((link, contact, result))
             else:
                 result = self._crm_side_merge(contact, link)
                 if result is not None:
@@ -261,6 +269,10 @@ class ContactPush(SyncCore):
         if not links:
             return
         self._before_exchange_write()
+        # Marked first: a crash after the DeleteItem leaves the listing to report our own
+        # delete, which must not read as the rep's (see ContactPull._removed_by_the_push).
+        ContactLink.objects.filter(pk__in=[lk.pk for lk in links]).update(
+            state=ContactLink.State.REMOVING)
         results = self.transport.delete_items(
             [ItemRef(lk.exchange_id or "", lk.change_key) for lk in links]
         )

@@ -73,7 +73,8 @@ class Matcher:
             Contact.objects.annotate(email_ci=CaseFold("email"), last_ci=CaseFold("last_name"))
             .filter(Q(pk__in=stamps) | Q(email_ci__in=folded_forms(emails))
                     | Q(last_ci__in=folded_forms(last_names)))
-            .exclude(Exists(links.filter(state=ContactLink.State.ACTIVE)))
+            .exclude(Exists(links.filter(
+                state__in=(ContactLink.State.ACTIVE, ContactLink.State.REMOVING))))
             .annotate(
                 in_scope=scope_annotation(self.scope),
                 detached_link_id=Subquery(links.values("pk")[:1]),

@@ -128,6 +128,9 @@ class ContactLink(models.Model):
     class State(models.TextChoices):
         ACTIVE = "active", "Linked"
         DETACHED = "detached", "Removed from Exchange"
+        # The push is removing the item (the contact left the filters): a DELETE the listing
+        # then shows is the push's own, so the link is dropped, never detached.
+        REMOVING = "removing", "Being removed from Exchange"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="contact_links"

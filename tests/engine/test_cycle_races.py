@@ -227,3 +227,48 @@ def test_a_contact_back_in_the_filters_is_pushed_again_even_after_a_crash(  # ty
     fickle.save()
     run(mailbox)
     assert [i.fields["Surname"] for i in mailbox.folder_items()] == ["Fickle"]
+
+
+class _CrashAfterDelete:
+    """The worker dies right after the push's DeleteItem went through."""
+
+    def __init__(self, inner: MemoryTransport) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if name != "delete_items":
+            return attr
+
+        def call(*args: Any) -> Any:
+            from .test_crash_resume import SimulatedCrash
+
+            attr(*args)
+            raise SimulatedCrash(name)
+
+        return call
+
+
+def test_back_in_the_filters_before_the_cycle_after_a_crash_following_our_removal(  # type: ignore[no-untyped-def]
+    sync, rep, mailbox, config
+) -> None:
+    from lightningsync.models import ContactFilter
+
+    from .test_crash_resume import SimulatedCrash
+
+    ContactFilter.objects.create(configuration=config, field="title", operator="equals",
+                                 value="Buyer")
+    flip = crm_contact(rep, last_name="Flip", title="Buyer")
+    sync()
+    flip.title = "Retired"  # leaves the filters: the push removes the copy ...
+    flip.save()
+    with pytest.raises(SimulatedCrash):
+        sync(transport=_CrashAfterDelete(mailbox))  # ... and the worker dies right after
+    assert mailbox.folder_items() == []
+    flip.title = "Buyer"  # back in the filters before the next cycle
+    flip.save()
+    assert sync().outcome == "synced"
+    sync()
+    # Nobody but the sync removed it from Salesforce_Sync: it is pushed again.
+    assert [i.fields["Surname"] for i in mailbox.folder_items()] == ["Flip"]
+    assert ContactLink.objects.get(contact=flip).state == ContactLink.State.ACTIVE
