@@ -21,8 +21,6 @@ class PendingLink:
     contact: Contact  # may still lack a pk: saved first
     exchange_id: str
     change_key: str
-    org_stamp: str | None  # the item's stamps as they are now (after our write, if any)
-    crm_stamp: str | None
     snapshot: dict[str, Any]
     snapshot_hash: str
     origin: str

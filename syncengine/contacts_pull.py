@@ -343,11 +343,14 @@ class ContactPull(SyncCore):
         patch = work.result.exchange_patch
         if not patch:
             return None
-        stamp = str(work.contact.pk) if work.contact is not None else None
-        needs_stamp = stamp is not None and (
-            work.item.crm_stamp != stamp or work.item.org_stamp != self.org_id)
-        return ItemUpdate(work.item.ref, m.to_exchange(patch, self.mapping),
-                          crm_stamp=stamp if needs_stamp else None)
+        pk = work.contact.pk if work.contact is not None else None
+        stamp = str(pk) if pk and self._unstamped(work.item, pk) else None
+        return ItemUpdate(work.item.ref, m.to_exchange(patch, self.mapping), crm_stamp=stamp)
+
+    def _unstamped(self, item: ExchangeItem, contact_pk: int | None) -> bool:
+        """Does the item lack our stamps for this CRM contact (None: not saved yet)?"""
+        return (contact_pk is None or item.org_stamp != self.org_id
+                or item.crm_stamp != str(contact_pk))
 
     def _refetch(self, stale: list[_Work], writes: PageWrites) -> None:
         """The rep edited these while we merged: read them again and merge again."""
@@ -484,14 +487,12 @@ class ContactPull(SyncCore):
         snapshot = result.merged if work.exchange_holds is None else work.exchange_holds
         pending = PendingLink(
             link=work.link, contact=contact, exchange_id=work.item.id,
-            change_key=work.item.change_key, org_stamp=work.item.org_stamp,
-            crm_stamp=work.item.crm_stamp, snapshot=snapshot,
+            change_key=work.item.change_key, snapshot=snapshot,
             snapshot_hash=m.content_hash(snapshot), origin=work.origin,
             pushed_by_filter=work.origin == ContactLink.Origin.CRM,
             reuse_link_id=work.candidate.detached_link_id if work.candidate else None,
             settled=work.exchange_holds is None,
-            needs_stamp=contact.pk is None or work.item.org_stamp != self.org_id
-            or work.item.crm_stamp != str(contact.pk),
+            needs_stamp=self._unstamped(work.item, contact.pk),
         )
         writes.links.append(pending)
         self.errors.item_synced(work.item.id, contact.pk)
@@ -531,7 +532,7 @@ class ContactPull(SyncCore):
             self._stamps_refused |= len(keys) < len(chunk)
             with transaction.atomic():
                 _set_change_keys(self.user.pk, keys)
-                if not self._stamps_refused:
+                if self.cursor.stamps_pending and not self._stamps_refused:
                     self.cursor.stamps_pending = False
                     FolderCursor.objects.filter(pk=self.cursor.pk).update(stamps_pending=False)
         self.checkpoint("stamped")

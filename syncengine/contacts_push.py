@@ -38,26 +38,9 @@ class ContactPush(SyncCore):
         """A deleted CRM contact's copy goes to Deleted Items (recoverable)."""
         links = list(ContactLink.objects.filter(
             user=self.user, contact__isnull=True, exchange_id__isnull=False,
-            state=ContactLink.State.ACTIVE,
-        ))
+        ).exclude(state=ContactLink.State.DETACHED))
         for start in range(0, len(links), PUSH_CHUNK):
-            chunk = links[start : start + PUSH_CHUNK]
-            self._before_exchange_write()
-            results = self.transport.delete_items(
-                [ItemRef(link.exchange_id or "", link.change_key) for link in chunk]
-            )
-            done = [link.pk for link, r in zip(chunk, results, strict=True) if r.ok]
-            for link, r in zip(chunk, results, strict=True):
-                if not r.ok and r.error:
-                    self._item_rejected(link.exchange_id, None, r.error.message)
-            self.checkpoint("exchange_written")
-            with transaction.atomic():
-                ContactLink.objects.filter(pk__in=done).delete()
-                self.errors.flush()
-            self.report.exchange_deleted += len(done)
-            if done:
-                self._links_committed()
-            self.checkpoint("push_committed")
+            self._delete_copies(links[start : start + PUSH_CHUNK])
 
     def _changed_contacts(self) -> Iterator[list[Contact]]:
         """CRM contacts to examine, in chunks: changed since the watermark, linked or in scope."""
@@ -266,8 +249,12 @@ class ContactPush(SyncCore):
 
     def _push_removals(self, links: list[ContactLink]) -> None:
         """Pushed contacts that left the filters leave Salesforce_Sync."""
-        if not links:
-            return
+        if links:
+            self._delete_copies(links)
+
+    def _delete_copies(self, links: list[ContactLink]) -> None:
+        """Move these links' items to Deleted Items and drop the links; refusals are
+        reported and tried again next cycle (see `_changed_contacts`)."""
         self._before_exchange_write()
         # Marked first: a crash after the DeleteItem leaves the listing to report our own
         # delete, which must not read as the rep's (see ContactPull._removed_by_the_push).
@@ -282,7 +269,7 @@ class ContactPush(SyncCore):
             if result.ok:
                 done.append(link.pk)
                 self.errors.item_synced(link.exchange_id, link.contact_id)
-            else:  # refused: reported, and tried again next cycle (see `_changed_contacts`)
+            else:
                 self._item_rejected(link.exchange_id, link.contact_id, result.error.message
                                     if result.error else "Exchange did not delete the item.")
         with transaction.atomic():
@@ -292,7 +279,6 @@ class ContactPush(SyncCore):
         if done:
             self._links_committed()
         self.checkpoint("push_committed")
-
 
 def _chunks(contacts: Iterable[Contact], size: int) -> Iterator[list[Contact]]:
     chunk: list[Contact] = []

@@ -692,40 +692,22 @@ class EwsTransport:
                     )
                 )
             )
-            for result in results:
-                if isinstance(result, Exception):
-                    out.append(WriteResult(error=item_failure(None, result)))
-                else:
-                    item_id, change_key = result
-                    out.append(WriteResult(id=item_id, change_key=change_key))
+            out += [_written(None, result) for result in results]
         return out
 
     def update_items(self, updates: Sequence[ItemUpdate]) -> list[WriteResult]:
         out: list[WriteResult] = []
         for start in range(0, len(updates), WRITE_CHUNK):
             chunk = updates[start : start + WRITE_CHUNK]
-            if all(not u.fields and u.crm_stamp is not None for u in chunk):
-                out += self._stamp(chunk)
-                continue
-            pairs = []
-            for update in chunk:
-                contact = Contact(
-                    account=self.account, id=update.ref.id, changekey=update.ref.change_key
-                )
-                names = apply_fields(contact, dict(update.fields))
-                if "GivenName" in update.fields and "Surname" in update.fields:
-                    # Both names known: keep Outlook's DisplayName in step with them.
-                    contact.display_name = display_name(update.fields)
-                    names.append("display_name")
-                if update.crm_stamp is not None:
-                    setattr(contact, ORG_FIELD, self.org_id)
-                    setattr(contact, CRM_FIELD, update.crm_stamp)
-                    names += [ORG_FIELD, CRM_FIELD]
-                pairs.append((contact, names))
+            # Stamp-only updates (items linked without a change of their own) go as XML.
+            stamps_only = all(not u.fields and u.crm_stamp is not None for u in chunk)
+            service = _StampItems if stamps_only else _LabelAwareUpdateItem
+            items = [self._stamp_target(u) if stamps_only else self._update_target(u)
+                     for u in chunk]
             results = self._call(
-                lambda pairs=pairs: list(
-                    _LabelAwareUpdateItem(account=self.account, chunk_size=WRITE_CHUNK).call(
-                        items=pairs,
+                lambda service=service, items=items: list(
+                    service(account=self.account, chunk_size=WRITE_CHUNK).call(
+                        items=items,
                         conflict_resolution="NeverOverwrite",
                         message_disposition="SaveOnly",
                         send_meeting_invitations_or_cancellations="SendToNone",
@@ -733,36 +715,25 @@ class EwsTransport:
                     )
                 )
             )
-            for update, result in zip(chunk, results, strict=True):
-                if isinstance(result, Exception):
-                    out.append(
-                        WriteResult(id=update.ref.id, error=item_failure(update.ref.id, result))
-                    )
-                else:
-                    item_id, change_key = result
-                    out.append(WriteResult(id=item_id, change_key=change_key))
+            out += [_written(u.ref.id, r) for u, r in zip(chunk, results, strict=True)]
         return out
 
-    def _stamp(self, chunk: Sequence[ItemUpdate]) -> list[WriteResult]:
-        """Stamp-only updates (items linked without a change of their own)."""
-        targets = [((u.ref.id, u.ref.change_key, self.org_id, u.crm_stamp), ["stamps"])
-                   for u in chunk]
-        results = self._call(
-            lambda: list(_StampItems(account=self.account, chunk_size=WRITE_CHUNK).call(
-                items=targets, conflict_resolution="NeverOverwrite",
-                message_disposition="SaveOnly",
-                send_meeting_invitations_or_cancellations="SendToNone",
-                suppress_read_receipts=True,
-            ))
-        )
-        out: list[WriteResult] = []
-        for update, result in zip(chunk, results, strict=True):
-            if isinstance(result, Exception):
-                out.append(WriteResult(id=update.ref.id, error=item_failure(update.ref.id, result)))
-            else:
-                item_id, change_key = result
-                out.append(WriteResult(id=item_id, change_key=change_key))
-        return out
+    def _update_target(self, update: ItemUpdate) -> tuple[Contact, list[str]]:
+        contact = Contact(account=self.account, id=update.ref.id, changekey=update.ref.change_key)
+        names = apply_fields(contact, dict(update.fields))
+        if "GivenName" in update.fields and "Surname" in update.fields:
+            # Both names known: keep Outlook's DisplayName in step with them.
+            contact.display_name = display_name(update.fields)
+            names.append("display_name")
+        if update.crm_stamp is not None:
+            setattr(contact, ORG_FIELD, self.org_id)
+            setattr(contact, CRM_FIELD, update.crm_stamp)
+            names += [ORG_FIELD, CRM_FIELD]
+        return contact, names
+
+    def _stamp_target(self, update: ItemUpdate) -> tuple[tuple[str, str, str, str], list[str]]:
+        return (update.ref.id, update.ref.change_key, self.org_id, update.crm_stamp or ""), [
+            "stamps"]
 
     def delete_items(self, refs: Sequence[ItemRef]) -> list[WriteResult]:
         out: list[WriteResult] = []
@@ -827,6 +798,14 @@ class EwsTransport:
         if isinstance(mine, Exception):
             raise to_transport_error(mine)
         return mine.parent_folder_id is not None and mine.parent_folder_id.id == parent.id
+
+
+def _written(item_id: str | None, result: Any) -> WriteResult:
+    """A create/update service's per-item result: (id, change key), or the item's failure."""
+    if isinstance(result, Exception):
+        return WriteResult(id=item_id, error=item_failure(item_id, result))
+    new_id, change_key = result
+    return WriteResult(id=new_id, change_key=change_key)
 
 
 def _factory(user: User, setup: LightningSyncSetup) -> EwsTransport:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -79,3 +80,28 @@ def crm_contact(owner: Any, **fields: Any) -> Contact:
         fields.setdefault(blank, "")
     fields.setdefault("account", None)
     return ContactFactory(owner=owner, **fields)
+
+
+class OnceAt:
+    """A sync checkpoint that runs `action` once, the first time the cycle reaches `step`
+    (`done` tells whether it ran): a CRM user acting in the middle of a cycle."""
+
+    def __init__(self, step: str, action: Callable[[], object]) -> None:
+        self.step, self.action, self.done = step, action, False
+
+    def __call__(self, step: str) -> None:
+        if step == self.step and not self.done:
+            self.done = True
+            self.action()
+
+
+def edit_contact(pk: int, **fields: Any) -> Callable[[], None]:
+    """An action: a CRM user saves these fields on the contact."""
+
+    def save() -> None:
+        contact = Contact.objects.get(pk=pk)
+        for name, value in fields.items():
+            setattr(contact, name, value)
+        contact.save()
+
+    return save

@@ -15,7 +15,7 @@ from syncengine.reset import mark_for_reset
 from syncengine.runner import sync_user
 from tests.factories import UserFactory
 
-from .conftest import crm_contact, crm_state, exchange_state
+from .conftest import OnceAt, crm_contact, crm_state, exchange_state
 
 
 class SimulatedCrash(BaseException):
@@ -52,7 +52,7 @@ def _initial(rep, mailbox: MemoryTransport) -> None:  # type: ignore[no-untyped-
     # carries the stamps.
     crm_contact(rep, last_name="Pair", email="pair@x.test", title="Buyer")
     mailbox.rep_create({"Surname": "Pair", "EmailAddress1": "pair@x.test", "BusinessPhone": "7"})
-    # No email, no last name: matching could not find it again, so it is stamped at once.
+    # No email, no last name: only its stamp finds it again after a crash or a reset.
     mailbox.rep_create({"GivenName": "Nameless", "JobTitle": "Temp"})
 
 
@@ -85,7 +85,13 @@ def _world(rep, org, phase: str) -> MemoryTransport:  # type: ignore[no-untyped-
 
 def _end_state(mailbox: MemoryTransport) -> tuple[Any, ...]:
     links = sorted(ContactLink.objects.values_list("state", "contact__last_name"), key=repr)
-    return crm_state(), exchange_state(mailbox), links
+    # Every linked item carries our stamps, naming its CRM contact (SPEC §8).
+    names = dict(Contact.objects.values_list("pk", "last_name"))
+    stamps = sorted(
+        ((i.fields.get("Surname") or i.fields.get("GivenName"), i.org_stamp == mailbox.org_id,
+          names.get(int(i.crm_stamp)) if i.crm_stamp else None)
+         for i in mailbox.folder_items()), key=repr)
+    return crm_state(), exchange_state(mailbox), links, stamps
 
 
 def _in_rollback(fn: Callable[[], Any]) -> Any:
@@ -145,15 +151,11 @@ def _assert_resumes(rep, mailbox: MemoryTransport, expected: Any, where: str) ->
 
 
 # --- stamps survive a crash between a page's commit and its stamping ---------------------
-def _crash_at(step_name: str):  # type: ignore[no-untyped-def]
-    fired: list[str] = []
+def _crash_at(step_name: str) -> OnceAt:
+    def crash() -> None:
+        raise SimulatedCrash(step_name)
 
-    def checkpoint(step: str) -> None:
-        if step == step_name and not fired:
-            fired.append(step)
-            raise SimulatedCrash(step)
-
-    return checkpoint
+    return OnceAt(step_name, crash)
 
 
 def test_items_linked_before_a_crash_at_the_commit_are_stamped_on_resume(sync, rep, mailbox, org):

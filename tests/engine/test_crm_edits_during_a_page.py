@@ -8,22 +8,29 @@ import pytest
 
 from lightningsync.models import Contact, LightningSyncError
 
-from .conftest import crm_contact
+from .conftest import OnceAt, crm_contact, edit_contact
 
 
-def _save_at_exchange_written(contact_pk: int, **fields):  # type: ignore[no-untyped-def]
-    done: list[bool] = []
-
-    def checkpoint(step: str) -> None:
-        if step == "exchange_written" and not done:
-            done.append(True)
-            contact = Contact.objects.get(pk=contact_pk)
-            for name, value in fields.items():
-                setattr(contact, name, value)
-            contact.save()
-
-    checkpoint.done = done
-    return checkpoint
+def test_a_crm_edit_saved_during_the_pull_is_merged_not_overwritten(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
+    contact = crm_contact(rep, last_name="Clash", title="Buyer", department="Ops")
+    sync()
+    (item,) = mailbox.folder_items()
+    mailbox.rep_update(item.id, JobTitle="Exchange title", BusinessPhone="555")
+    checkpoint = OnceAt("exchange_written",
+                        edit_contact(contact.pk, title="CRM title", department="Sales"))
+    assert sync(checkpoint=checkpoint).outcome == "synced"
+    assert checkpoint.done
+    contact.refresh_from_db()
+    stored = mailbox.mailbox.items[item.id].fields
+    # The title changed on both sides: CRM wins (the default), Exchange's value is kept.
+    assert (contact.title, stored["JobTitle"]) == ("CRM title", "CRM title")
+    (conflict,) = LightningSyncError.objects.filter(kind="conflict")
+    assert "Exchange title" in conflict.message
+    # Each side's other edit survives on both sides.
+    assert (contact.department, stored["Department"]) == ("Sales", "Sales")
+    assert (contact.phone, stored["BusinessPhone"]) == ("555", "555")
+    mailbox.reset_counters()
+    assert sync().contacts.written == 0 and not mailbox.writes
 
 
 @pytest.mark.parametrize("policy", ["crm_wins", "exchange_wins", "most_recent"])
@@ -36,7 +43,8 @@ def test_second_crm_edit_during_page_is_not_a_conflict(sync, rep, mailbox, confi
     mailbox.rep_update(item.id, BusinessPhone="555")   # Exchange changed the phone only
     contact.title = "B"                                  # the CRM changed the title before
     contact.save()                                       # the cycle ...
-    checkpoint = _save_at_exchange_written(contact.pk, title="C")  # ... and again during it
+    # ... and again during it
+    checkpoint = OnceAt("exchange_written", edit_contact(contact.pk, title="C"))
     assert sync(checkpoint=checkpoint).outcome == "synced"
     assert checkpoint.done
     contact.refresh_from_db()
@@ -58,7 +66,7 @@ def test_first_sight_match_edited_during_page_is_not_a_conflict(sync, rep, mailb
     config.contacts_direction = "both"
     contact = crm_contact(rep, last_name="Match", email="m@x.test", title="Old")
     mailbox.rep_create({"Surname": "Match", "EmailAddress1": "m@x.test", "BusinessPhone": "1"})
-    checkpoint = _save_at_exchange_written(contact.pk, title="New")
+    checkpoint = OnceAt("exchange_written", edit_contact(contact.pk, title="New"))
     assert sync(checkpoint=checkpoint).outcome == "synced"
     assert checkpoint.done
     contact.refresh_from_db()
@@ -68,29 +76,15 @@ def test_first_sight_match_edited_during_page_is_not_a_conflict(sync, rep, mailb
     assert (contact.title, item.fields["JobTitle"], conflicts) == ("New", "New", [])
 
 
-
-
-
-
 @pytest.fixture
 def committed(transactional_db, org, settings):
-    """Real commits (FK checks at COMMIT, as in production); the setup row is re-made."""
+    """Real commits (foreign keys checked at COMMIT, as in production)."""
     settings.LIGHTNINGSYNC_PUSH_ON_CHANGE = False  # no on-commit push task in these tests
-    org.ews_url = "https://mail.example.test/EWS/Exchange.asmx"
-    org.save()
     return org
 
 
-def _delete_at_exchange_written(pk: int):
-    done: list[bool] = []
-
-    def checkpoint(step: str) -> None:
-        if step == "exchange_written" and not done:
-            done.append(True)
-            Contact.objects.filter(pk=pk).delete()
-
-    checkpoint.done = done
-    return checkpoint
+def _delete_at_exchange_written(pk: int) -> OnceAt:
+    return OnceAt("exchange_written", Contact.objects.filter(pk=pk).delete)
 
 
 def test_linked_contact_deleted_during_the_page(committed, sync, rep, mailbox):

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from lightningsync.models import Contact, ContactFilter, ContactLink, LightningSyncError
+from lightningsync.models import Contact, ContactFilter, ContactLink
 from syncengine.contacts_push import ContactPush
 
-from .conftest import crm_contact
+from .conftest import OnceAt, crm_contact, edit_contact
 
 
 def _examined(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
@@ -51,18 +51,13 @@ def test_an_import_is_not_examined_again_by_the_push(  # type: ignore[no-untyped
 
 def test_a_crm_edit_made_after_the_pull_wrote_the_contact_is_pushed(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
     item = mailbox.rep_create({"Surname": "Late", "JobTitle": "Buyer"})
-    edited = False
 
-    def checkpoint(step: str) -> None:
-        nonlocal edited
-        if step == "page_committed" and not edited:
-            edited = True
-            contact = Contact.objects.get(last_name="Late")
-            contact.title = "Head buyer"  # a user saves it between the pull and the push
-            contact.save()
+    def head_buyer() -> None:  # a user saves it between the pull and the push
+        edit_contact(Contact.objects.get(last_name="Late").pk, title="Head buyer")()
 
+    checkpoint = OnceAt("page_committed", head_buyer)
     sync(checkpoint=checkpoint)
-    assert edited
+    assert checkpoint.done
     assert mailbox.mailbox.items[item].fields["JobTitle"] == "Head buyer"
     link = ContactLink.objects.get()
     assert link.snapshot["title"] == "Head buyer"
@@ -85,40 +80,3 @@ def test_a_pushed_contact_an_outlook_edit_moves_out_of_the_filters_is_removed(
     assert [i.fields["Surname"] for i in mailbox.deleted_items()] == ["Pushed"]
     assert not ContactLink.objects.filter(contact=pushed).exists()
 
-
-def _save_during_the_pull(contact_pk: int, **fields: Any) -> Any:
-    """A checkpoint: a CRM user saves the contact after the pull read it and wrote Exchange,
-    before the page commits (the window spans Exchange round trips)."""
-    done: list[bool] = []
-
-    def checkpoint(step: str) -> None:
-        if step == "exchange_written" and not done:
-            done.append(True)
-            contact = Contact.objects.get(pk=contact_pk)
-            for name, value in fields.items():
-                setattr(contact, name, value)
-            contact.save()
-
-    checkpoint.done = done  # type: ignore[attr-defined]
-    return checkpoint
-
-
-def test_a_crm_edit_saved_during_the_pull_is_merged_not_overwritten(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
-    contact = crm_contact(rep, last_name="Clash", title="Buyer", department="Ops")
-    sync()
-    (item,) = mailbox.folder_items()
-    mailbox.rep_update(item.id, JobTitle="Exchange title", BusinessPhone="555")
-    checkpoint = _save_during_the_pull(contact.pk, title="CRM title", department="Sales")
-    assert sync(checkpoint=checkpoint).outcome == "synced"
-    assert checkpoint.done
-    contact.refresh_from_db()
-    stored = mailbox.mailbox.items[item.id].fields
-    # The title changed on both sides: CRM wins (the default), Exchange's value is kept.
-    assert (contact.title, stored["JobTitle"]) == ("CRM title", "CRM title")
-    (conflict,) = LightningSyncError.objects.filter(kind="conflict")
-    assert "Exchange title" in conflict.message
-    # Each side's other edit survives on both sides.
-    assert (contact.department, stored["Department"]) == ("Sales", "Sales")
-    assert (contact.phone, stored["BusinessPhone"]) == ("555", "555")
-    mailbox.reset_counters()
-    assert sync().contacts.written == 0 and not mailbox.writes
