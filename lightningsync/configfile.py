@@ -2,26 +2,48 @@
 
 Admins set up a sandbox, export, and import into production. Import is all-or-nothing and
 validates with exactly the rules of the Setup pages: the setup section goes through
-`setupservice.apply_setup`, each configuration through `lightningsync.configurations`.
-Secrets never travel in the file: they are set with `manage.py lightningsync_setup`.
+`setupservice.apply_setup`, each configuration through `lightningsync.configurations`, and
+every string first through `configrules.text_problem`, the rule the pages use too. It
+creates and updates the document's configurations and keeps the others unless asked to
+prune them. A dry run applies the document and rolls it back, so the plan it shows is
+exactly what applying does. Secrets never travel in the file: `manage.py
+lightningsync_setup` sets them.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from lightningsync import configurations, setupservice
-from lightningsync.models import LightningSyncSetup, SyncConfiguration, User
+from lightningsync import configrules, configurations, setupservice
+from lightningsync.configjson import ConfigFileError, loads, path
+from lightningsync.models import (
+    ConfigurationProfile,
+    ConfigurationUser,
+    LightningSyncSetup,
+    SyncConfiguration,
+    User,
+)
 
 FORMAT_VERSION = 1
 VIA = "import"
 _TOP_KEYS = ("version", "setup", "configurations")
+# Work an import does grows with the configurations it holds; orgs have tens of them.
+MAX_CONFIGURATIONS = 1000
+# Reporting stops here: a file with more broken strings than this is broken throughout.
+_MAX_TEXT_ERRORS = 50
+# The format's keys, and the field names mappings use, are far shorter.
+_MAX_KEY_LENGTH = 100
+# Where a line break is part of the value.
+_MULTILINE_RE = re.compile(
+    r"^configurations\[\d+\]\.description$|^setup\.service_account\.ca_bundle$"
+)
 
 # Keys that would carry a secret, and how to set that secret instead.
 SECRET_KEYS: dict[str, str] = {
@@ -33,41 +55,72 @@ SECRET_KEYS: dict[str, str] = {
 }
 
 
-class ConfigFileError(Exception):
-    """The document was refused; `errors` lists every problem, each with its path."""
+@dataclass(frozen=True)
+class Move:
+    """A user directly assigned to one configuration before the import and another after."""
 
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
+    user: str
+    source: str
+    target: str
 
 
 @dataclass
-class ImportSummary:
+class ImportPlan:
+    """What an import does (or, in a dry run, would do); equal plans mean equal changes."""
+
+    setup_in_file: bool = False
+    setup_changed: list[str] = field(default_factory=list)  # labels of changed settings
     created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
+    updated: dict[str, list[str]] = field(default_factory=dict)  # name -> changed settings
     unchanged: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
-    # "Moved Alice <alice@example.com> from “East reps” to “West reps”."
-    moved: list[str] = field(default_factory=list)
-    setup_imported: bool = False
+    kept: list[str] = field(default_factory=list)  # not in the file, and not pruned
+    moved: list[Move] = field(default_factory=list)
 
-    def __str__(self) -> str:
-        counts = (
+    def counts(self) -> str:
+        return (
             f"{len(self.created)} created, {len(self.updated)} updated, "
-            f"{len(self.unchanged)} unchanged, {len(self.deleted)} deleted"
+            f"{len(self.unchanged)} unchanged, {len(self.deleted)} deleted, {len(self.kept)} kept"
         )
-        setup = "Setup and " if self.setup_imported else ""
-        return f"Imported {setup}sync configurations: {counts}."
+
+    def headline(self, *, applied: bool) -> str:
+        what = "Setup and sync configurations" if self.setup_in_file else "sync configurations"
+        if applied:
+            return f"Imported {what}: {self.counts()}."
+        return f"Importing would change {what}: {self.counts()}."
+
+    def lines(self, *, applied: bool) -> list[str]:
+        """One line per change, in the tense of `applied`."""
+
+        def verb(now: str, done: str) -> str:
+            return done if applied else now
+
+        lines = []
+        if self.setup_changed:
+            lines.append(f"{verb('Change', 'Changed')} Setup: {', '.join(self.setup_changed)}.")
+        lines += [f"{verb('Create', 'Created')} “{name}”." for name in self.created]
+        lines += [
+            f"{verb('Update', 'Updated')} “{name}”: {', '.join(labels)}."
+            for name, labels in self.updated.items()
+        ]
+        lines += [f"{verb('Delete', 'Deleted')} “{name}”." for name in self.deleted]
+        lines += [f"{verb('Keep', 'Kept')} “{name}” (not in the file)." for name in self.kept]
+        lines += [
+            f"{verb('Move', 'Moved')} {m.user} from “{m.source}” to “{m.target}”."
+            for m in self.moved
+        ]
+        return lines
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "setup_imported": self.setup_imported,
-            "created": self.created,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "deleted": self.deleted,
-            "moved": self.moved,
-        }
+        return asdict(self)
+
+
+class PlanChanged(Exception):
+    """The database changed since a plan was shown: applying now would do something else."""
+
+    def __init__(self, plan: ImportPlan) -> None:
+        super().__init__("The import plan changed.")
+        self.plan = plan
 
 
 # --- export -----------------------------------------------------------------------------------
@@ -90,159 +143,260 @@ def dumps(document: Mapping[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def loads(text: str) -> dict[str, Any]:
-    """Parse a document's text; refuses invalid JSON naming the line and column."""
-    try:
-        document = json.loads(text.lstrip("\ufeff"))
-    except json.JSONDecodeError as exc:
-        raise ConfigFileError(
-            [f"The file is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."]
-        ) from None
-    if not isinstance(document, dict):
-        raise ConfigFileError(
-            ["The file must hold one JSON object with “version”, “setup” and “configurations”."]
-        )
-    return document
+# --- checks on the whole document -------------------------------------------------------------
 
 
-# --- import -----------------------------------------------------------------------------------
+def _scan_text(value: Any, where: str, errors: list[str]) -> None:
+    """Every key and string of the document passes the text rule (lengths come later, per
+    setting): a NUL or a lone surrogate is refused here, before any query could carry it."""
+    if len(errors) >= _MAX_TEXT_ERRORS:
+        return
+    if isinstance(value, str):
+        multiline = bool(_MULTILINE_RE.match(where))
+        problem = configrules.text_problem(value, max_length=None, multiline=multiline)
+        if problem:
+            errors.append(f"{where}: {problem}")
+    elif isinstance(value, Mapping):
+        for key, sub in value.items():
+            problem = configrules.text_problem(key, max_length=_MAX_KEY_LENGTH)
+            if problem:
+                verb = "is " if problem.startswith("Longer") else ""
+                problem = f"The key {verb}{problem[0].lower()}{problem[1:]}"
+                errors.append(f"{path(where, key)}: {problem}")
+            else:
+                _scan_text(sub, path(where, key), errors)
+    elif isinstance(value, list):
+        for i, sub in enumerate(value):
+            _scan_text(sub, path(where, i), errors)
 
 
-def _strip_secrets(value: Any, path: str, errors: list[str]) -> Any:
+def _strip_secrets(value: Any, where: str, errors: list[str]) -> Any:
     """A copy without secret keys, reporting each one found (wherever it is)."""
     if isinstance(value, Mapping):
         kept = {}
         for key, sub in value.items():
-            where = f"{path}.{key}" if path else str(key)
             if key in SECRET_KEYS:
                 errors.append(
-                    f"{where}: secrets are never imported from a file; "
+                    f"{path(where, key)}: secrets are never imported from a file; "
                     f"set this one with {SECRET_KEYS[key]}."
                 )
             else:
-                kept[key] = _strip_secrets(sub, where, errors)
+                kept[key] = _strip_secrets(sub, path(where, key), errors)
         return kept
     if isinstance(value, list):
-        return [_strip_secrets(v, f"{path}[{i}]", errors) for i, v in enumerate(value)]
+        return [_strip_secrets(v, path(where, i), errors) for i, v in enumerate(value)]
     return value
-
-
-def _prefixed(prefix: str, exc: ValidationError) -> list[str]:
-    if hasattr(exc, "error_dict"):
-        return [
-            f"{prefix}{path}: {message}"
-            for path, messages in exc.message_dict.items()
-            for message in messages
-        ]
-    return [f"{prefix.rstrip(': ')}: {message}" for message in exc.messages]
 
 
 def _header(document: Mapping[str, Any], errors: list[str]) -> None:
     for key in document:
         if key not in _TOP_KEYS:
-            errors.append(f"{key}: Unknown key. Known keys here: {', '.join(_TOP_KEYS)}.")
+            errors.append(f"{path('', key)}: Unknown key. Known keys here: {', '.join(_TOP_KEYS)}.")
     version = document.get("version")
-    if version != FORMAT_VERSION:
-        shown = "missing" if version is None else json.dumps(version)
+    if type(version) is not int or version != FORMAT_VERSION:
+        shown = json.dumps(version)[:40] if "version" in document else "missing"
         errors.append(
             f"version: this file's format version is {shown}; this Lightning Sync reads "
             f"version {FORMAT_VERSION} (export again from the sandbox)."
         )
-    if "configurations" not in document:
+    raw_list = document.get("configurations")
+    if raw_list is None:
         errors.append(
-            "configurations: Required. List every configuration the org should have "
-            "(an empty list deletes them all)."
+            "configurations: Required. List the configurations to create or update "
+            "(an empty list changes none)."
         )
-    elif not isinstance(document["configurations"], list):
+    elif not isinstance(raw_list, list):
         errors.append("configurations: Use a list of configurations.")
+    elif len(raw_list) > MAX_CONFIGURATIONS:
+        errors.append(
+            f"configurations: The file holds {len(raw_list)} configurations; an import takes "
+            f"at most {MAX_CONFIGURATIONS}."
+        )
+
+
+def _setup_texts(section: Mapping[str, Any], errors: list[str]) -> None:
+    """The text rule for the setup section's strings, with the lengths of the Setup columns
+    (`apply_setup` checks what each setting means)."""
+    for setting in setupservice.SETTINGS:
+        group, _, key = setting.path.rpartition(".")
+        holder = section.get(group) if group else section
+        if not isinstance(holder, Mapping) or key not in holder:
+            continue
+        value = holder[key]
+        model_field = LightningSyncSetup._meta.get_field(setting.field)
+        choices = getattr(model_field, "choices", None)
+        where = f"setup.{setting.path}"
+        if isinstance(value, str):
+            problem = configrules.text_problem(
+                value.strip(),
+                max_length=getattr(model_field, "max_length", None),
+                multiline=bool(_MULTILINE_RE.match(where)),
+            )
+            if problem:
+                errors.append(f"{where}: {problem}")
+        elif choices:
+            allowed = ", ".join(str(choice[0]) for choice in choices)
+            errors.append(f"{where}: Use a text value: one of {allowed}.")
+
+
+def _prefixed(prefix: str, exc: ValidationError) -> list[str]:
+    """Messages keyed by path (a configuration's, or Setup's) under the document's path."""
+    if not hasattr(exc, "error_dict"):
+        return [f"{prefix}: {message}" for message in exc.messages]
+    lines = []
+    for sub, messages in exc.message_dict.items():
+        where = prefix + ("" if not sub or sub.startswith("[") else ".") + sub
+        lines += [f"{where}: {message}" for message in messages]
+    return lines
 
 
 def _parse_all(
     raw_list: list[Any], errors: list[str]
 ) -> list[tuple[str, configurations.ConfigurationSpec | None]]:
-    """(error prefix, spec) per configuration; also refuses what only a document can break."""
+    """(document path, spec) per configuration; also refuses what only a document can break."""
     parsed: list[tuple[str, configurations.ConfigurationSpec | None]] = []
     for i, raw in enumerate(raw_list):
-        name = raw.get("name") if isinstance(raw, Mapping) else None
-        prefix = f"configurations[{i}]" + (f" “{name}”" if isinstance(name, str) else "") + ": "
+        where = path("configurations", i)
         try:
-            parsed.append((prefix, configurations.spec_from_dict(raw)))
+            parsed.append((where, configurations.spec_from_dict(raw)))
         except ValidationError as exc:
-            errors.extend(_prefixed(prefix, exc))
-            parsed.append((prefix, None))
-    seen_names: dict[str, str] = {}
+            errors.extend(_prefixed(where, exc))
+            parsed.append((where, None))
+    seen_names: set[str] = set()
     seen_users: dict[str, str] = {}
     seen_profiles: dict[str, str] = {}
-    for prefix, spec in parsed:
+    for where, spec in parsed:
         if spec is None:
             continue
         key = spec.name.strip().lower()
         if key in seen_names:
-            errors.append(f"{prefix}name: “{spec.name}” appears twice in the document.")
-        seen_names.setdefault(key, spec.name)
-        for email in spec.users:
+            errors.append(f"{where}.name: “{spec.name}” appears twice in the document.")
+        seen_names.add(key)
+        for email in filter(None, spec.users):
             other = seen_users.setdefault(email.lower(), spec.name)
             if other != spec.name:
                 errors.append(
-                    f"{prefix}users: {email} is also listed in “{other}”; "
+                    f"{where}.users: {email} is also listed in “{other}”; "
                     "a user can be in one configuration only."
                 )
-        for profile in spec.profiles:
+        for profile in filter(None, spec.profiles):
             other = seen_profiles.setdefault(profile, spec.name)
             if other != spec.name:
                 errors.append(
-                    f"{prefix}profiles: {profile} is also listed in “{other}”; "
+                    f"{where}.profiles: {profile} is also listed in “{other}”; "
                     "a profile can be in one configuration only."
                 )
     return parsed
 
 
-def import_document(document: Mapping[str, Any], *, user: User | None) -> ImportSummary:
-    """Apply a whole document, or nothing: raises `ConfigFileError` listing every problem.
+# --- import -----------------------------------------------------------------------------------
 
-    Configurations are matched by name; those in the database but not in the document are
-    deleted, so the org ends up with exactly the document's configurations.
+
+def _setup_values(setup: LightningSyncSetup) -> dict[str, Any]:
+    return {s.label: getattr(setup, s.field) for s in setupservice.SETTINGS}
+
+
+def _direct_assignments() -> dict[int, tuple[int, str, str]]:
+    """{user id: (configuration id, configuration name, user's email)}."""
+    return {
+        user_id: (config_id, name, email)
+        for user_id, config_id, name, email in ConfigurationUser.objects.values_list(
+            "user_id", "configuration_id", "configuration__name", "user__email"
+        )
+    }
+
+
+def _moves(
+    before: Mapping[int, tuple[int, str, str]], after: Mapping[int, tuple[int, str, str]]
+) -> list[Move]:
+    moves = [
+        Move(after[uid][2], before[uid][1], after[uid][1])
+        for uid in before.keys() & after.keys()
+        if before[uid][0] != after[uid][0]
+    ]
+    return sorted(moves, key=lambda m: (m.user.lower(), m.user))
+
+
+def _import_setup(section: Any, plan: ImportPlan, user: User | None, errors: list[str]) -> None:
+    if not isinstance(section, Mapping):
+        errors.append("setup: Use an object of settings (or leave “setup” out to keep Setup).")
+        return
+    text_errors: list[str] = []
+    _setup_texts(section, text_errors)
+    if text_errors:
+        errors.extend(text_errors)
+        return
+    current = LightningSyncSetup.objects.filter(pk=LightningSyncSetup.SINGLETON_ID).first()
+    before = _setup_values(current or LightningSyncSetup())
+    try:
+        after = _setup_values(setupservice.apply_setup(section, user=user, via=VIA))
+    except ValidationError as exc:
+        errors.extend(_prefixed("setup", exc))
+        return
+    plan.setup_changed = [label for label, value in after.items() if before[label] != value]
+
+
+def import_document(
+    document: Mapping[str, Any],
+    *,
+    user: User | None,
+    prune: bool = False,
+    dry_run: bool = False,
+    expected: Mapping[str, Any] | None = None,
+) -> ImportPlan:
+    """Apply a whole document, or nothing; returns what it did (a dry run undoes it all).
+
+    Raises `ConfigFileError` listing every problem. Configurations are matched by name
+    (ignoring case); those not in the document are kept, or deleted with `prune`.
+    `expected` is a plan shown earlier (`ImportPlan.as_dict()`): if applying now would do
+    anything else, `PlanChanged` is raised with the new plan and nothing changes.
     """
-    errors: list[str] = []
     if not isinstance(document, Mapping):
         raise ConfigFileError(["The document must be a JSON object."])
+    errors: list[str] = []
+    _scan_text(document, "", errors)
+    if errors:
+        raise ConfigFileError(errors)
     document = _strip_secrets(document, "", errors)
     _header(document, errors)
     raw_list = document.get("configurations")
-    specs = _parse_all(raw_list if isinstance(raw_list, list) else [], errors)
-    summary = ImportSummary()
+    fits = isinstance(raw_list, list) and len(raw_list) <= MAX_CONFIGURATIONS
+    specs = _parse_all(raw_list if isinstance(raw_list, list) and fits else [], errors)
+    plan = ImportPlan(setup_in_file="setup" in document)
 
     with transaction.atomic():
-        if "setup" in document and not isinstance(document["setup"], Mapping):
-            errors.append("setup: Use an object of settings (or leave “setup” out to keep Setup).")
-        elif "setup" in document:
-            try:
-                setupservice.apply_setup(document["setup"], user=user, via=VIA)
-                summary.setup_imported = True
-            except ValidationError as exc:
-                errors.extend(_prefixed("setup.", exc))
+        if "setup" in document:
+            _import_setup(document["setup"], plan, user, errors)
         # Matched by name, ignoring case (names are unique that way, see `configurations`).
         existing = {c.name.lower(): c for c in SyncConfiguration.objects.select_for_update()}
+        named = {s.name.strip().lower() for _, s in specs if s is not None}
+        missing = [config for key, config in sorted(existing.items()) if key not in named]
         holders = {p: s.name for _, s in specs if s is not None for p in s.profiles}
-        for prefix, spec in specs:
+        if not prune:
+            # A configuration that stays keeps its profiles: the document may not take them.
+            holders.update(
+                ConfigurationProfile.objects.filter(configuration__in=missing).values_list(
+                    "profile__name", "configuration__name"
+                )
+            )
+        for where, spec in specs:
             if spec is None:
                 continue
             instance = existing.get(spec.name.strip().lower())
             problems = configurations.validate(spec, instance, profile_holders=holders)
-            errors.extend(
-                f"{prefix}{path}: {message}"
-                for path, messages in problems.items()
-                for message in messages
-            )
+            if problems:
+                errors.extend(_prefixed(where, ValidationError(problems)))
         if errors:
             # Raising inside the transaction undoes everything, a Setup change included.
             raise ConfigFileError(errors)
 
-        names = {s.name.strip().lower() for _, s in specs if s is not None}
-        for key, config in sorted(existing.items()):
-            if key not in names:
-                summary.deleted.append(config.name)
+        before = _direct_assignments()
+        for config in missing:
+            if prune:
+                plan.deleted.append(config.name)
                 configurations.delete(config, user=user, via=VIA)
+            else:
+                plan.kept.append(config.name)
         for _, spec in specs:
             assert spec is not None  # every parse error was raised above
             result = configurations.save(
@@ -254,13 +408,26 @@ def import_document(document: Mapping[str, Any], *, user: User | None) -> Import
             )
             name = result.configuration.name
             if result.created:
-                summary.created.append(name)
+                plan.created.append(name)
             elif result.changed:
-                summary.updated.append(name)
+                plan.updated[name] = result.changed
             else:
-                summary.unchanged.append(name)
-            summary.moved.extend(
-                f"Moved {moved_user.email} from “{former}” to “{name}”."
-                for moved_user, former in result.moved_users
-            )
-    return summary
+                plan.unchanged.append(name)
+        plan.moved = _moves(before, _direct_assignments())
+        if expected is not None and plan.as_dict() != expected:
+            raise PlanChanged(plan)
+        if dry_run:
+            transaction.set_rollback(True)
+    return plan
+
+
+def import_text(
+    text: str,
+    *,
+    user: User | None,
+    prune: bool = False,
+    dry_run: bool = False,
+    expected: Mapping[str, Any] | None = None,
+) -> ImportPlan:
+    """Parse a document's text (`configjson.loads`) and import it; see `import_document`."""
+    return import_document(loads(text), user=user, prune=prune, dry_run=dry_run, expected=expected)

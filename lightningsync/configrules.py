@@ -1,7 +1,7 @@
-"""Every validation rule of Setup and sync configurations (SPEC §2, §3), in one place.
+"""Every validation rule of Setup and sync configurations (SPEC §2, §3, §14), in one place.
 
 The Setup pages, configuration import and the commands call these; each raises
-`django.core.exceptions.ValidationError` with a message an admin can act on.
+`django.core.exceptions.ValidationError` (or returns a message) an admin can act on.
 """
 
 from __future__ import annotations
@@ -15,6 +15,49 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from lightningsync.fieldmaps import Catalogue, compatible
+
+# --- Text --------------------------------------------------------------------------------
+
+# C0 and C1 controls, DEL, and lone surrogates (JSON can spell "\ud800"; no database stores
+# it). Tab and line breaks are text where a value may span lines (a description, a PEM).
+_BAD_CHAR_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_BAD_CHAR_MULTILINE_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _describe(char: str) -> str:
+    code = f"U+{ord(char):04X}"
+    if char == "\x00":
+        return f"a NUL character ({code})"
+    if char in "\r\n":
+        return f"a line break ({code})"
+    if "\ud800" <= char <= "\udfff":
+        return f"an unpaired surrogate ({code})"
+    return f"the control character {code}"
+
+
+def text_problem(value: str, *, max_length: int | None, multiline: bool = False) -> str | None:
+    """Why `value` cannot be stored as text, or None when it can.
+
+    PostgreSQL refuses NUL and values longer than their column with a DataError, SQLite
+    stores both: checking here first makes every database refuse the same input with the
+    same message, whether it came from a page or a file.
+    """
+    bad = (_BAD_CHAR_MULTILINE_RE if multiline else _BAD_CHAR_RE).search(value)
+    if bad is not None:
+        return f"Contains {_describe(bad.group())} at character {bad.start() + 1}; remove it."
+    if max_length is not None and len(value) > max_length:
+        return f"Longer than {max_length} characters (this one has {len(value)}); shorten it."
+    return None
+
+
+def quoted(value: object, limit: int = 60) -> str:
+    """A value as an error message may echo it: quoted, control characters escaped, clipped."""
+    text = value if isinstance(value, str) else repr(value)
+    text = _BAD_CHAR_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return f"“{text}”"
+
 
 # --- Setup -------------------------------------------------------------------------------
 
@@ -66,7 +109,7 @@ def normalize_domains(value: str | Iterable[str]) -> list[str]:
         raise ValidationError(
             "Not a domain name: %(bad)s. Enter domains such as example.com, separated by commas.",
             code="domain",
-            params={"bad": ", ".join(f"“{b}”" for b in bad)},
+            params={"bad": ", ".join(quoted(b) for b in bad)},
         )
     return seen
 
@@ -243,10 +286,10 @@ def validate_mapping(catalogue: Catalogue, mapping: Mapping[str, str]) -> dict[s
         crm = catalogue.crm_fields.get(crm_name)
         exchange = catalogue.exchange_fields.get(exchange_name)
         if crm is None:
-            problems.append(f"“{crm_name}” is not a mappable {label} field.")
+            problems.append(f"{quoted(crm_name)} is not a mappable {label} field.")
             continue
         if exchange is None:
-            problems.append(f"“{exchange_name}” is not an Exchange {label} field.")
+            problems.append(f"{quoted(exchange_name)} is not an Exchange {label} field.")
             continue
         if exchange_name in used:
             problems.append(

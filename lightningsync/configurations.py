@@ -14,17 +14,18 @@ message next to its field.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Prefetch, QuerySet, prefetch_related_objects
+from django.db.models import Model, Prefetch, QuerySet, prefetch_related_objects
 from django.db.models.functions import Lower
 
 from lightningsync import configrules, contactfilters
 from lightningsync.audit import record_action, record_changes
+from lightningsync.configjson import path as child_path
 from lightningsync.fieldmaps import CONTACTS, EVENTS, Catalogue
 from lightningsync.models import (
     ConfigurationProfile,
@@ -40,8 +41,24 @@ logger = logging.getLogger(__name__)
 
 Errors = dict[str, list[str]]
 _C = SyncConfiguration
-NAME_MAX_LENGTH = _C._meta.get_field("name").max_length or 80
-DESCRIPTION_MAX_LENGTH = 2000
+
+
+def _max_length(model: type[Model], field_name: str) -> int:
+    max_length = getattr(model._meta.get_field(field_name), "max_length", None)
+    assert max_length is not None, f"{model.__name__}.{field_name} has no max_length"
+    return max_length
+
+
+# How long each text may be: the columns that store it (or, for a lookup, that it must match).
+NAME_MAX_LENGTH = _max_length(SyncConfiguration, "name")
+DESCRIPTION_MAX_LENGTH = 2000  # a TextField: the limit is the product's, not the column's
+EMAIL_MAX_LENGTH = _max_length(User, "email")
+PROFILE_NAME_MAX_LENGTH = _max_length(Profile, "name")
+FILTER_FIELD_MAX_LENGTH = _max_length(ContactFilter, "field")
+FILTER_OPERATOR_MAX_LENGTH = _max_length(ContactFilter, "operator")
+FILTER_VALUE_MAX_LENGTH = _max_length(ContactFilter, "value")
+CHOICE_MAX_LENGTH = _max_length(SyncConfiguration, "contacts_direction")
+DATE_FILTER_MAX_LENGTH = _max_length(SyncConfiguration, "event_date_filter")
 # Audit columns are bounded; a long e-mail address must not break an audited save.
 _AUDIT_TEXT_MAX = 255
 
@@ -113,11 +130,13 @@ _EVENT_KEYS = (
 _FILTER_KEYS = ("field", "operator", "value")
 
 
-def _choice_error(path: str, value: object) -> str | None:
+def _choice_error(path: str, value: str) -> str | None:
     allowed = CHOICES[path]
     if value in allowed:
         return None
-    return f"“{value}” is not one of {', '.join(allowed)}."
+    return configrules.text_problem(value, max_length=CHOICE_MAX_LENGTH) or (
+        f"{configrules.quoted(value)} is not one of {', '.join(allowed)}."
+    )
 
 
 # --- from and to the file format ------------------------------------------------------------
@@ -133,13 +152,13 @@ class _Reader:
         self.errors.setdefault(path, []).append(message)
 
     def obj(self, value: Any, path: str, keys: Sequence[str]) -> Mapping[str, Any]:
+        """`path` "" is the configuration itself."""
         if not isinstance(value, Mapping):
-            self.add(path or "configuration", "Use an object ({...}) here.")
+            self.add(path, "Use an object ({...}) here.")
             return {}
         for key in value:
             if key not in keys:
-                where = f"{path}.{key}" if path else str(key)
-                self.add(where, f"Unknown key. Known keys here: {', '.join(keys)}.")
+                self.add(child_path(path, key), f"Unknown key. Known keys here: {', '.join(keys)}.")
         return value
 
     def text(self, d: Mapping[str, Any], key: str, path: str, default: str = "") -> str:
@@ -158,6 +177,9 @@ class _Reader:
 
     def choice(self, d: Mapping[str, Any], key: str, path: str, default: str) -> str:
         value = d.get(key, default)
+        if not isinstance(value, str):
+            self.add(path, f"Use a text value: one of {', '.join(CHOICES[path])}.")
+            return default
         problem = _choice_error(path, value)
         if problem:
             self.add(path, problem)
@@ -165,20 +187,25 @@ class _Reader:
         return str(value)
 
     def texts(self, d: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
+        """Items keep their places, so `users[2]` in a message is the document's third."""
         value = d.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list):
             self.add(path, "Use a list of text values.")
             return ()
-        return tuple(v.strip() for v in value if v.strip())
+        wrong = [i for i, v in enumerate(value) if not isinstance(v, str)]
+        for i in wrong:
+            self.add(f"{path}[{i}]", "Use a text value.")
+        return () if wrong else tuple(v.strip() for v in value)
 
     def mapping(self, d: Mapping[str, Any], key: str, path: str) -> dict[str, str]:
         value = d.get(key, {})
-        if not isinstance(value, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-        ):
+        if not isinstance(value, Mapping):
             self.add(path, "Use an object mapping CRM field names to Exchange field names.")
             return {}
-        return dict(value)
+        wrong = [k for k, v in value.items() if not isinstance(v, str)]
+        for k in wrong:
+            self.add(child_path(path, k), "Use a text value: the name of an Exchange field.")
+        return {} if wrong else dict(value)
 
 
 def spec_from_dict(data: Any) -> ConfigurationSpec:
@@ -376,9 +403,33 @@ _FILTER_ERROR_PART = {
 }
 
 
+def _text_ok(
+    errors: Errors, path: str, value: str, max_length: int | None, *, multiline: bool = False
+) -> bool:
+    """The text rule every stored (or looked-up) string passes first, so a database never
+    sees a value it would refuse, and no later message echoes one."""
+    problem = configrules.text_problem(value, max_length=max_length, multiline=multiline)
+    if problem:
+        errors.setdefault(path, []).append(problem)
+    return problem is None
+
+
+def _texts_ok(values: Sequence[str], path: str, max_length: int, errors: Errors) -> list[str]:
+    return [
+        v for i, v in enumerate(values) if _text_ok(errors, f"{path}[{i}]", v.strip(), max_length)
+    ]
+
+
 def _mapping(
     catalogue: Catalogue, mapping: Mapping[str, str], path: str, errors: Errors
 ) -> dict[str, str]:
+    texts_ok = [
+        _text_ok(errors, child_path(path, k), text, None)
+        for k, v in mapping.items()
+        for text in (k, v)
+    ]
+    if not all(texts_ok):
+        return {}
     try:
         cleaned = configrules.validate_mapping(catalogue, mapping)
     except ValidationError as exc:
@@ -389,7 +440,8 @@ def _mapping(
     return {} if cleaned == catalogue.default else cleaned
 
 
-def _users(emails: Iterable[str], errors: Errors) -> list[User]:
+def _users(emails: Sequence[str], errors: Errors) -> list[User]:
+    emails = _texts_ok(emails, "users", EMAIL_MAX_LENGTH, errors)
     wanted = list(dict.fromkeys(e.strip().lower() for e in emails if e.strip()))
     if not wanted:
         return []
@@ -408,12 +460,13 @@ def _users(emails: Iterable[str], errors: Errors) -> list[User]:
 
 
 def _profiles(
-    names: Iterable[str],
+    names: Sequence[str],
     configuration_name: str,
     instance: SyncConfiguration | None,
     holders: Mapping[str, str] | None,
     errors: Errors,
 ) -> list[Profile]:
+    names = _texts_ok(names, "profiles", PROFILE_NAME_MAX_LENGTH, errors)
     wanted = list(dict.fromkeys(n.strip() for n in names if n.strip()))
     if not wanted:
         return []
@@ -443,11 +496,7 @@ def _name(spec: ConfigurationSpec, instance: SyncConfiguration | None, errors: E
     name = spec.name.strip()
     if not name:
         errors.setdefault("name", []).append("Enter a name for the configuration.")
-    elif len(name) > NAME_MAX_LENGTH:
-        errors.setdefault("name", []).append(
-            f"Use at most {NAME_MAX_LENGTH} characters for the name (this one has {len(name)})."
-        )
-    else:
+    elif _text_ok(errors, "name", name, NAME_MAX_LENGTH):
         clash = SyncConfiguration.objects.filter(name__iexact=name)
         if instance is not None and instance.pk is not None:
             clash = clash.exclude(pk=instance.pk)
@@ -462,12 +511,23 @@ def _name(spec: ConfigurationSpec, instance: SyncConfiguration | None, errors: E
 def _filters(filters: Sequence[FilterSpec], errors: Errors) -> list[tuple[str, str, str]]:
     rows = []
     for i, f in enumerate(filters):
+        path = f"contacts.filters[{i}]"
+        texts_ok = [
+            _text_ok(errors, f"{path}.field", f.field, FILTER_FIELD_MAX_LENGTH),
+            _text_ok(errors, f"{path}.operator", f.operator, FILTER_OPERATOR_MAX_LENGTH),
+            _text_ok(errors, f"{path}.value", f.value.strip(), FILTER_VALUE_MAX_LENGTH),
+        ]
+        if not all(texts_ok):
+            continue
         try:
             value = contactfilters.validate_filter(f.field, f.operator, f.value)
-            rows.append((f.field, f.operator, value))
         except ValidationError as exc:
             part = _FILTER_ERROR_PART.get(exc.code or "", "value")
-            errors.setdefault(f"contacts.filters[{i}].{part}", []).extend(exc.messages)
+            errors.setdefault(f"{path}.{part}", []).extend(exc.messages)
+            continue
+        # An "in" list is stored as "a, b, c": the stored form must fit its column too.
+        if _text_ok(errors, f"{path}.value", value, FILTER_VALUE_MAX_LENGTH):
+            rows.append((f.field, f.operator, value))
     return rows
 
 
@@ -478,10 +538,7 @@ def _clean(
 ) -> tuple[_Clean, Errors]:
     errors: Errors = {}
     name = _name(spec, instance, errors)
-    if len(spec.description) > DESCRIPTION_MAX_LENGTH:
-        errors.setdefault("description", []).append(
-            f"Use at most {DESCRIPTION_MAX_LENGTH} characters for the description."
-        )
+    _text_ok(errors, "description", spec.description, DESCRIPTION_MAX_LENGTH, multiline=True)
     for path, value in (
         ("contacts.direction", spec.contacts.direction),
         ("contacts.conflict_policy", spec.contacts.conflict_policy),
@@ -491,15 +548,18 @@ def _clean(
         problem = _choice_error(path, value)
         if problem:
             errors.setdefault(path, []).append(problem)
-    try:
-        configrules.validate_ownership(spec.contacts.ownership)
-    except ValidationError as exc:
-        errors.setdefault("contacts.ownership", []).extend(exc.messages)
+    ownership = spec.contacts.ownership
+    if _text_ok(errors, "contacts.ownership", ownership, CHOICE_MAX_LENGTH):
+        try:
+            configrules.validate_ownership(ownership)
+        except ValidationError as exc:
+            errors.setdefault("contacts.ownership", []).extend(exc.messages)
     date_filter = spec.events.date_filter
-    try:
-        date_filter = configrules.normalize_date_filter(date_filter)
-    except ValidationError as exc:
-        errors.setdefault("events.date_filter", []).extend(exc.messages)
+    if _text_ok(errors, "events.date_filter", date_filter, DATE_FILTER_MAX_LENGTH):
+        try:
+            date_filter = configrules.normalize_date_filter(date_filter)
+        except ValidationError as exc:
+            errors.setdefault("events.date_filter", []).extend(exc.messages)
     clean = _Clean(
         spec=spec,
         name=name,

@@ -10,6 +10,7 @@ from django import forms
 from django.contrib.admin.widgets import AdminRadioSelect
 from django.core.exceptions import ValidationError
 
+from lightningsync import configjson
 from lightningsync.models import LightningSyncSetup
 
 # Form field -> the setting's path in the "setup" section (and error key).
@@ -212,20 +213,21 @@ class SetupForm(forms.Form):
 
 
 class ConfigurationUploadForm(forms.Form):
-    MAX_BYTES = 5 * 1024 * 1024
-
     file = forms.FileField(
         label="Configuration file",
-        help_text="A lightningsync-config.json downloaded from this or another org. Setup and "
-        "the sync configurations in it are applied as one change: if any line is wrong, "
-        "nothing changes.",
+        help_text="A lightningsync-config.json downloaded from this or another org. You see "
+        "what it changes before anything is applied; Setup and the sync configurations in it "
+        "are then applied as one change: if any line is wrong, nothing changes.",
+    )
+    prune = forms.BooleanField(
+        label="Delete configurations the file does not name",
+        required=False,
+        help_text="Without this, sync configurations that are not in the file are kept as "
+        "they are.",
     )
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
-        if upload.size > self.MAX_BYTES:
-            raise ValidationError(
-                "The file is larger than 5 MB; a configuration file is far smaller.",
-                code="too_large",
-            )
+        if upload.size > configjson.MAX_BYTES:
+            raise ValidationError(configjson.TOO_LARGE, code="too_large")
         return upload

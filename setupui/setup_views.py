@@ -7,6 +7,7 @@ them with `admin_view`, they check permissions, and render templates extending
 
 from __future__ import annotations
 
+from secrets import token_urlsafe
 from typing import Any
 
 from django import forms
@@ -225,23 +226,84 @@ def download_configuration(request: HttpRequest, *, site: AdminSite) -> HttpResp
     return response
 
 
+# The upload waiting for the admin's "Apply": its text, the prune choice, the plan shown.
+_PENDING = "lightningsync_config_upload"
+
+
 @require_http_methods(["GET", "POST"])
 def upload_configuration(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
+    """Upload, review the plan, then Apply: nothing changes before Apply (SPEC §14)."""
     require(request.user, perms.IMPORT_CONFIGURATION)
+    if request.method == "POST" and "apply" in request.POST:
+        return _apply_upload(request, site)
+    if request.method == "POST" and "cancel" in request.POST:
+        request.session.pop(_PENDING, None)
+        messages.info(request, "Nothing was imported.")
+        return HttpResponseRedirect(reverse("admin:lightningsync_setup"))
     errors: list[str] = []
     if request.method == "POST":
         form = ConfigurationUploadForm(request.POST, request.FILES)
         if form.is_valid():
+            prune = form.cleaned_data["prune"]
             try:
-                document = configfile.loads(_decode(form.cleaned_data["file"]))
-                summary = configfile.import_document(document, user=signed_in_user(request))
+                text = _decode(form.cleaned_data["file"])
+                plan = configfile.import_text(
+                    text, user=signed_in_user(request), prune=prune, dry_run=True
+                )
             except configfile.ConfigFileError as exc:
                 errors = list(exc.errors)
             else:
-                messages.success(request, str(summary))
-                return HttpResponseRedirect(reverse("admin:lightningsync_setup"))
+                _keep_pending(request, text=text, prune=prune, plan=plan)
+                return _review(request, site, plan, prune=prune)
     else:
         form = ConfigurationUploadForm()
+    return _upload_page(request, site, form, errors)
+
+
+def _apply_upload(request: HttpRequest, site: AdminSite) -> HttpResponse:
+    pending = request.session.get(_PENDING)
+    if not pending or request.POST.get("token") != pending["token"]:
+        return _upload_page(
+            request,
+            site,
+            ConfigurationUploadForm(),
+            [
+                "This upload is no longer waiting to be applied (it was applied, cancelled, or "
+                "another upload replaced it). Upload the file again."
+            ],
+        )
+    try:
+        plan = configfile.import_text(
+            pending["text"],
+            user=signed_in_user(request),
+            prune=pending["prune"],
+            expected=pending["plan"],
+        )
+    except configfile.ConfigFileError as exc:
+        request.session.pop(_PENDING, None)
+        return _upload_page(request, site, ConfigurationUploadForm(), list(exc.errors))
+    except configfile.PlanChanged as exc:
+        _keep_pending(request, text=pending["text"], prune=pending["prune"], plan=exc.plan)
+        return _review(request, site, exc.plan, prune=pending["prune"], changed=True)
+    request.session.pop(_PENDING, None)
+    messages.success(request, plan.headline(applied=True))
+    return HttpResponseRedirect(reverse("admin:lightningsync_setup"))
+
+
+def _keep_pending(
+    request: HttpRequest, *, text: str, prune: bool, plan: configfile.ImportPlan
+) -> None:
+    request.session[_PENDING] = {
+        "text": text,
+        "prune": prune,
+        "plan": plan.as_dict(),
+        "token": token_urlsafe(16),
+    }
+
+
+def _upload_page(
+    request: HttpRequest, site: AdminSite, form: ConfigurationUploadForm, errors: list[str]
+) -> HttpResponse:
     context = {
         **site.each_context(request),
         "title": "Upload configuration",
@@ -249,6 +311,26 @@ def upload_configuration(request: HttpRequest, *, site: AdminSite) -> HttpRespon
         "errors": errors,
     }
     return TemplateResponse(request, "setupui/setup_upload.html", context)
+
+
+def _review(
+    request: HttpRequest,
+    site: AdminSite,
+    plan: configfile.ImportPlan,
+    *,
+    prune: bool,
+    changed: bool = False,
+) -> HttpResponse:
+    context = {
+        **site.each_context(request),
+        "title": "Review configuration upload",
+        "plan": plan,
+        "headline": plan.headline(applied=False),
+        "prune": prune,
+        "changed": changed,
+        "token": request.session[_PENDING]["token"],
+    }
+    return TemplateResponse(request, "setupui/setup_upload_review.html", context)
 
 
 def _decode(upload: UploadedFile) -> str:

@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from lightningsync.models import SyncConfiguration
+from tests.configdocs import org_state
 from tests.factories import SyncConfigurationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -53,18 +54,28 @@ def test_it_imports_from_a_file_and_says_what_changed(tmp_path):
         )
     )
     out, _ = run("import", str(source))
-    assert out == "Imported sync configurations: 1 created, 0 updated, 0 unchanged, 1 deleted.\n"
-    assert list(SyncConfiguration.objects.values_list("name", flat=True)) == ["West reps"]
+    assert out == (
+        "Imported sync configurations: 1 created, 0 updated, 0 unchanged, 0 deleted, 1 kept.\n"
+        "Created “West reps”.\n"
+        "Kept “Old reps” (not in the file).\n"
+    )
+    assert sorted(SyncConfiguration.objects.values_list("name", flat=True)) == [
+        "Old reps",
+        "West reps",
+    ]
 
 
 def test_it_imports_from_stdin_with_json_output():
     out, _ = run("import", "-", "--json", stdin='{"version": 1, "configurations": [{"name": "A"}]}')
     assert json.loads(out) == {
-        "setup_imported": False,
+        "dry_run": False,
+        "setup_in_file": False,
+        "setup_changed": [],
         "created": ["A"],
-        "updated": [],
+        "updated": {},
         "unchanged": [],
         "deleted": [],
+        "kept": [],
         "moved": [],
     }
 
@@ -97,10 +108,10 @@ def test_it_fails_with_every_error_line_and_changes_nothing(tmp_path):
         run("import", str(source))
     lines = str(exc.value).splitlines()
     assert lines == [
-        "configurations[0] “West reps”: contacts.ownership: “Selected contacts” needs "
+        "configurations[0].contacts.ownership: “Selected contacts” needs "
         "“User's records”: without it no contact would sync. Choose Selected contacts with "
         "User's records, or All contacts.",
-        "configurations[1] “East reps”: users: No user has the email address "
+        "configurations[1].users: No user has the email address "
         "“nobody@example.com”. Users are named by their email address.",
     ]
     assert list(SyncConfiguration.objects.values_list("name", flat=True)) == ["Keep me"]
@@ -135,3 +146,75 @@ def test_it_exits_zero_on_success(tmp_path, capsys):
 
     Command().run_from_argv(["manage.py", "lightningsync_config", "export", str(tmp_path / "x")])
     assert capsys.readouterr().out.startswith("Exported Setup and 0 sync configurations")
+
+
+@pytest.fixture
+def east_and_old(tmp_path):
+    """East reps holds Alice; Old reps is not in the file the fixture returns."""
+    alice = UserFactory(email="alice@example.com")
+    SyncConfigurationFactory(name="East reps", users=[alice])
+    SyncConfigurationFactory(name="Old reps")
+    source = tmp_path / "config.json"
+    source.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "setup": {"event_selection": {"category": "CRM"}},
+                "configurations": [
+                    {"name": "East reps", "description": "Reps in the East"},
+                    {"name": "West reps", "users": ["alice@example.com"]},
+                ],
+            }
+        )
+    )
+    return source
+
+
+def test_a_dry_run_prints_the_plan_and_changes_nothing(east_and_old):
+    before = org_state()
+    out, _ = run("import", str(east_and_old), "--dry-run")
+    assert out.splitlines() == [
+        "Dry run: nothing was changed.",
+        "Importing would change Setup and sync configurations: 1 created, 1 updated, "
+        "0 unchanged, 0 deleted, 1 kept.",
+        "Change Setup: Event selection category.",
+        "Create “West reps”.",
+        "Update “East reps”: Description, Assigned users.",
+        "Keep “Old reps” (not in the file).",
+        "Move alice@example.com from “East reps” to “West reps”.",
+    ]
+    assert org_state() == before
+
+
+def test_a_pruning_dry_run_says_what_would_be_deleted(east_and_old):
+    before = org_state()
+    out, _ = run("import", str(east_and_old), "--dry-run", "--prune", "--json")
+    assert json.loads(out) == {
+        "dry_run": True,
+        "setup_in_file": True,
+        "setup_changed": ["Event selection category"],
+        "created": ["West reps"],
+        "updated": {"East reps": ["Description", "Assigned users"]},
+        "unchanged": [],
+        "deleted": ["Old reps"],
+        "kept": [],
+        "moved": [{"user": "alice@example.com", "source": "East reps", "target": "West reps"}],
+    }
+    assert org_state() == before
+
+
+def test_prune_deletes_the_configurations_the_file_does_not_name(east_and_old):
+    out, _ = run("import", str(east_and_old), "--prune")
+    assert out.splitlines() == [
+        "Imported Setup and sync configurations: 1 created, 1 updated, 0 unchanged, "
+        "1 deleted, 0 kept.",
+        "Changed Setup: Event selection category.",
+        "Created “West reps”.",
+        "Updated “East reps”: Description, Assigned users.",
+        "Deleted “Old reps”.",
+        "Moved alice@example.com from “East reps” to “West reps”.",
+    ]
+    assert sorted(SyncConfiguration.objects.values_list("name", flat=True)) == [
+        "East reps",
+        "West reps",
+    ]

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from lightningsync import configfile
-from lightningsync.configfile import ConfigFileError
+from lightningsync.configfile import ConfigFileError, ImportPlan, Move
 from lightningsync.models import (
     ConfigurationProfile,
     ConfigurationUser,
@@ -16,49 +16,10 @@ from lightningsync.models import (
     SetupAuditTrail,
     SyncConfiguration,
 )
+from tests.configdocs import configuration, document, org_state
 from tests.factories import ProfileFactory, SyncConfigurationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def configuration(name: str, **overrides) -> dict:
-    doc = {
-        "name": name,
-        "description": "",
-        "active": True,
-        "users": [],
-        "profiles": [],
-        "contacts": {
-            "direction": "both",
-            "ownership": "users_records",
-            "filters": [],
-            "conflict_policy": "crm_wins",
-            "mappings": {},
-        },
-        "events": {
-            "direction": "exchange_to_crm",
-            "scope": "all",
-            "sync_private": False,
-            "auto_remove_deleted": False,
-            "auto_relate": False,
-            "date_filter": "TODAY",
-            "mappings": {},
-        },
-    }
-    for path, value in overrides.items():
-        target = doc
-        *parents, last = path.split("__")
-        for p in parents:
-            target = target[p]
-        target[last] = value
-    return doc
-
-
-def document(*configs: dict, setup: dict | None = None) -> dict:
-    doc: dict = {"version": 1, "configurations": list(configs)}
-    if setup is not None:
-        doc["setup"] = setup
-    return doc
 
 
 def database_state() -> list[dict]:
@@ -126,27 +87,29 @@ def test_it_round_trips_byte_for_byte(people):
     assert list(mappings) == ["first_name", "last_name", "email", "account_name", "title"]
 
 
-def test_it_creates_updates_and_deletes_to_match_the_document(people):
+def test_it_creates_updates_and_deletes_to_match_the_document_when_pruning(people):
     SyncConfigurationFactory(name="Old reps", users=[people["bob"]])
     SyncConfigurationFactory(name="West reps", active=True)
     SyncConfigurationFactory(name="Same reps")
     same = next(c for c in database_state() if c["name"] == "Same reps")
-    summary = configfile.import_document(
+    plan = configfile.import_document(
         document(
             configuration("West reps", active=False),
             configuration("New reps", users=["bob@example.com"]),
             same,
         ),
         user=people["alice"],
+        prune=True,
     )
-    assert (summary.created, summary.updated, summary.unchanged, summary.deleted) == (
-        ["New reps"],
-        ["West reps"],
-        ["Same reps"],
-        ["Old reps"],
+    assert plan == ImportPlan(
+        created=["New reps"],
+        updated={"West reps": ["Active"]},
+        unchanged=["Same reps"],
+        deleted=["Old reps"],
+        moved=[Move("bob@example.com", "Old reps", "New reps")],
     )
-    assert str(summary) == (
-        "Imported sync configurations: 1 created, 1 updated, 1 unchanged, 1 deleted."
+    assert plan.headline(applied=True) == (
+        "Imported sync configurations: 1 created, 1 updated, 1 unchanged, 1 deleted, 0 kept."
     )
     assert sorted(SyncConfiguration.objects.values_list("name", "active")) == [
         ("New reps", True),
@@ -177,14 +140,14 @@ def test_it_changes_nothing_when_one_configuration_is_bad_and_lists_every_error(
     with pytest.raises(ConfigFileError) as exc:
         configfile.import_document(bad, user=None)
     assert exc.value.errors == [
-        "configurations[1] “West reps”: contacts.ownership: “Selected contacts” needs "
+        "configurations[1].contacts.ownership: “Selected contacts” needs "
         "“User's records”: without it no contact would sync. Choose Selected contacts with "
         "User's records, or All contacts.",
-        "configurations[1] “West reps”: events.date_filter: LAST 181 DAYS is out of range: "
+        "configurations[1].events.date_filter: LAST 181 DAYS is out of range: "
         "choose from 1 to 180 days.",
-        "configurations[1] “West reps”: users: No user has the email address "
+        "configurations[1].users: No user has the email address "
         "“carol@example.com”. Users are named by their email address.",
-        "configurations[1] “West reps”: profiles: No profile is named “Marketing”.",
+        "configurations[1].profiles: No profile is named “Marketing”.",
     ]
     assert database_state() == before
     assert configfile.export_document()["setup"] == setup_before
@@ -199,7 +162,7 @@ def test_it_rolls_back_a_valid_setup_section_when_a_configuration_is_bad():
     with pytest.raises(ConfigFileError) as exc:
         configfile.import_document(doc, user=None)
     assert exc.value.errors == [
-        "configurations[0] “West reps”: contacts.direction: “sideways” is not one of none, "
+        "configurations[0].contacts.direction: “sideways” is not one of none, "
         "exchange_to_crm, crm_to_exchange, both."
     ]
     setup = LightningSyncSetup.objects.filter(pk=1).first()
@@ -247,10 +210,10 @@ def test_it_refuses_the_same_user_profile_or_name_twice_in_a_document(people):
     with pytest.raises(ConfigFileError) as exc:
         configfile.import_document(doc, user=None)
     assert exc.value.errors[:3] == [
-        "configurations[1] “west reps”: name: “west reps” appears twice in the document.",
-        "configurations[2] “East reps”: users: ALICE@example.com is also listed in "
+        "configurations[1].name: “west reps” appears twice in the document.",
+        "configurations[2].users: ALICE@example.com is also listed in "
         "“West reps”; a user can be in one configuration only.",
-        "configurations[2] “East reps”: profiles: Sales is also listed in “West reps”; "
+        "configurations[2].profiles: Sales is also listed in “West reps”; "
         "a profile can be in one configuration only.",
     ]
 
@@ -258,26 +221,34 @@ def test_it_refuses_the_same_user_profile_or_name_twice_in_a_document(people):
 def test_it_moves_a_profile_and_a_user_between_configurations_in_one_document(people):
     SyncConfigurationFactory(name="A reps", users=[people["alice"]], profiles=[people["sales"]])
     SyncConfigurationFactory(name="B reps")
-    summary = configfile.import_document(
+    plan = configfile.import_document(
         document(
             configuration("A reps"),
             configuration("B reps", users=["alice@example.com"], profiles=["Sales"]),
         ),
         user=None,
     )
-    assert summary.updated == ["A reps", "B reps"]
-    assert summary.moved == []  # A let go of Alice before B took her (document order)
+    assert plan.updated == {
+        "A reps": ["Assigned users", "Assigned profiles"],
+        "B reps": ["Assigned users", "Assigned profiles"],
+    }
+    # Whichever configuration the document names first, the plan says where Alice went.
+    assert plan.moved == [Move("alice@example.com", "A reps", "B reps")]
     assert ConfigurationUser.objects.get().configuration.name == "B reps"
     assert ConfigurationProfile.objects.get().configuration.name == "B reps"
 
 
 def test_it_reports_moves_when_the_taker_comes_first(people):
     SyncConfigurationFactory(name="B reps", users=[people["alice"]])
-    summary = configfile.import_document(
+    plan = configfile.import_document(
         document(configuration("A reps", users=["alice@example.com"]), configuration("B reps")),
         user=None,
     )
-    assert summary.moved == ["Moved alice@example.com from “B reps” to “A reps”."]
+    assert plan.moved == [Move("alice@example.com", "B reps", "A reps")]
+    assert plan.lines(applied=True) == [
+        "Created “A reps”.",
+        "Moved alice@example.com from “B reps” to “A reps”.",
+    ]
 
 
 def test_it_explains_invalid_json_with_line_and_column():
@@ -292,8 +263,8 @@ def test_it_keeps_setup_when_the_document_has_no_setup_section():
     setup = LightningSyncSetup.load()
     setup.event_category = "CRM"
     setup.save()
-    summary = configfile.import_document(document(configuration("West reps")), user=None)
-    assert not summary.setup_imported
+    plan = configfile.import_document(document(configuration("West reps")), user=None)
+    assert not plan.setup_in_file
     assert LightningSyncSetup.load().event_category == "CRM"
 
 
@@ -302,3 +273,104 @@ def test_it_does_not_modify_the_callers_document(people):
     original = copy.deepcopy(doc)
     configfile.import_document(doc, user=None)
     assert doc == original
+
+
+# --- keeping, pruning, and the plan (dry run) -------------------------------------------------
+
+
+@pytest.fixture
+def reps():
+    """East reps holds Alice and Bob, Old reps holds Carol, Same reps holds the Sales profile."""
+    alice = UserFactory(email="alice@example.com")
+    bob = UserFactory(email="bob@example.com")
+    carol = UserFactory(email="carol@example.com")
+    sales = ProfileFactory(name="Sales")
+    SyncConfigurationFactory(name="East reps", users=[alice, bob])
+    SyncConfigurationFactory(name="Old reps", users=[carol])
+    SyncConfigurationFactory(name="Same reps", profiles=[sales])
+    return document(
+        configuration("East reps", description="Reps in the East", users=["bob@example.com"]),
+        configuration("West reps", users=["alice@example.com"]),
+        next(c for c in database_state() if c["name"] == "Same reps"),
+        setup={"event_selection": {"category": "CRM"}},
+    )
+
+
+def test_it_keeps_configurations_the_document_does_not_name(reps):
+    plan = configfile.import_document(reps, user=None)
+    assert plan == ImportPlan(
+        setup_in_file=True,
+        setup_changed=["Event selection category"],
+        created=["West reps"],
+        updated={"East reps": ["Description", "Assigned users"]},
+        unchanged=["Same reps"],
+        kept=["Old reps"],
+        moved=[Move("alice@example.com", "East reps", "West reps")],
+    )
+    assert [(c["name"], c["users"]) for c in database_state()] == [
+        ("East reps", ["bob@example.com"]),
+        ("Old reps", ["carol@example.com"]),
+        ("Same reps", []),
+        ("West reps", ["alice@example.com"]),
+    ]
+
+
+def test_it_prunes_configurations_the_document_does_not_name_when_asked(reps):
+    reps["configurations"][1]["users"].append("carol@example.com")
+    plan = configfile.import_document(reps, user=None, prune=True)
+    assert plan == ImportPlan(
+        setup_in_file=True,
+        setup_changed=["Event selection category"],
+        created=["West reps"],
+        updated={"East reps": ["Description", "Assigned users"]},
+        unchanged=["Same reps"],
+        deleted=["Old reps"],
+        moved=[
+            Move("alice@example.com", "East reps", "West reps"),
+            Move("carol@example.com", "Old reps", "West reps"),
+        ],
+    )
+    assert [(c["name"], c["users"]) for c in database_state()] == [
+        ("East reps", ["bob@example.com"]),
+        ("Same reps", []),
+        ("West reps", ["alice@example.com", "carol@example.com"]),
+    ]
+
+
+def test_a_dry_run_returns_the_plan_of_applying_and_changes_nothing(
+    reps, django_capture_on_commit_callbacks
+):
+    before = org_state()
+    with django_capture_on_commit_callbacks() as callbacks:
+        planned = configfile.import_document(reps, user=None, prune=True, dry_run=True)
+    assert callbacks == []  # no sync was started for anyone
+    assert org_state() == before
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert configfile.import_document(reps, user=None, prune=True) == planned
+    assert len(callbacks) == 3  # applying starts sync for the saved configurations
+    assert org_state() != before
+
+
+def test_it_refuses_to_apply_when_the_plan_is_no_longer_what_was_shown(reps):
+    shown = configfile.import_document(reps, user=None, dry_run=True)
+    SyncConfigurationFactory(name="West reps")  # someone created it meanwhile
+    before = org_state()
+    with pytest.raises(configfile.PlanChanged) as exc:
+        configfile.import_document(reps, user=None, expected=shown.as_dict())
+    assert exc.value.plan.created == []
+    assert exc.value.plan.updated["West reps"] == ["Assigned users"]
+    assert org_state() == before
+
+
+def test_a_kept_configuration_keeps_its_profile(reps):
+    """Without prune, Same reps stays; a document may not give its profile to another."""
+    reps["configurations"].pop(2)
+    reps["configurations"][1]["profiles"] = ["Sales"]
+    with pytest.raises(ConfigFileError) as exc:
+        configfile.import_document(reps, user=None)
+    assert exc.value.errors == [
+        "configurations[1].profiles: A profile can be in one sync configuration only; remove "
+        "it from the other first: Sales (in “Same reps”)."
+    ]
+    plan = configfile.import_document(reps, user=None, prune=True, dry_run=True)
+    assert plan.deleted == ["Old reps", "Same reps"]

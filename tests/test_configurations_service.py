@@ -132,7 +132,7 @@ def test_it_requires_a_unique_name_ignoring_case():
     }
     assert svc.validate(spec(name="  ")) == {"name": ["Enter a name for the configuration."]}
     assert svc.validate(spec(name="x" * 81))["name"] == [
-        "Use at most 80 characters for the name (this one has 81)."
+        "Longer than 80 characters (this one has 81); shorten it."
     ]
 
 

@@ -8,6 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from lightningsync import configfile
 from lightningsync.models import LightningSyncSetup, SetupAuditTrail
 
 pytestmark = pytest.mark.django_db
@@ -82,17 +83,33 @@ def test_it_lets_only_customize_application_accept_oauth_access(client, persona,
 
 
 @pytest.mark.parametrize(("persona_name", "ok"), allowed("admin"))
-def test_it_lets_only_full_admins_upload(client, persona, persona_name, ok):
+def test_it_lets_only_full_admins_upload_and_apply(client, persona, persona_name, ok):
+    """Both steps check Customize Application + Manage Exchange Configurations + Manage
+    Users: the upload that shows the plan, and the Apply that changes the org."""
     client.force_login(persona(persona_name))
     document = {
         "version": 1,
         "setup": {"event_selection": {"category": "CRM"}},
         "configurations": [],
     }
+    url = reverse("admin:lightningsync_config_upload")
     file = SimpleUploadedFile("c.json", json.dumps(document).encode(), "application/json")
-    response = client.post(reverse("admin:lightningsync_config_upload"), {"file": file})
+    response = client.post(url, {"file": file})
+    assert response.status_code == (200 if ok else 403)
+    assert LightningSyncSetup.load().event_category == "Salesforce"
+    # An Apply needs a reviewed upload in the session; give every persona the same one.
+    text = json.dumps(document)
+    session = client.session
+    session["lightningsync_config_upload"] = {
+        "text": text,
+        "prune": False,
+        "plan": configfile.import_text(text, user=None, dry_run=True).as_dict(),
+        "token": "t",
+    }
+    session.save()
+    response = client.post(url, {"apply": "Apply", "token": "t"})
     assert response.status_code == (302 if ok else 403)
-    assert (LightningSyncSetup.load().event_category == "CRM") is ok
+    assert LightningSyncSetup.load().event_category == ("CRM" if ok else "Salesforce")
 
 
 def test_it_lets_nobody_add_change_or_delete_audit_entries(client, persona):
