@@ -151,6 +151,10 @@ LIGHTNINGSYNC_EWS_MAX_CONNECTIONS: int = env.int("LIGHTNINGSYNC_EWS_MAX_CONNECTI
 # GetItem requests of one mailbox in flight at once while reading a page of changes.
 LIGHTNINGSYNC_EWS_READ_CONCURRENCY: int = env.int("LIGHTNINGSYNC_EWS_READ_CONCURRENCY", default=2)
 
+# Hosts an outbound URL (EWS URL, Graph base URL, authority host) may reach over http://;
+# every other host needs https://. For the demo and tests only (`check --deploy` warns).
+LIGHTNINGSYNC_ALLOW_HTTP_HOSTS: list[str] = env.list("LIGHTNINGSYNC_ALLOW_HTTP_HOSTS", default=[])
+
 REDIS_URL: str = env.str("REDIS_URL", default="")
 Q_CLUSTER = {
     "name": "lightningsync",
