@@ -92,3 +92,21 @@ def check_task_queue(app_configs: Any = None, **kwargs: Any) -> list[Error | War
             )
         )
     return problems
+
+
+@register("lightningsync", deploy=True)
+def check_http_hosts(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """Plain http to Exchange is for the demo and tests: in production it sends the service
+    account's credentials unencrypted (SPEC §13)."""
+    hosts = settings.LIGHTNINGSYNC_ALLOW_HTTP_HOSTS
+    if not hosts:
+        return []
+    return [
+        Warning(
+            f"LIGHTNINGSYNC_ALLOW_HTTP_HOSTS allows plain http:// to {', '.join(hosts)}: the "
+            "service account's credentials would cross the network unencrypted.",
+            hint="Leave it empty in production and give Exchange an https:// URL (a private "
+            "CA goes in Setup's trusted CA bundle).",
+            id="lightningsync.W001",
+        )
+    ]

@@ -1,7 +1,9 @@
 """Secrets at rest: MultiFernet under keys from the environment.
 
 Model fields hold only ciphertext (`EncryptedSecretField`); plaintext exists only in the
-call that needs it (connecting to Exchange). Nothing here logs or formats a secret.
+call that needs it (connecting to Exchange). Nothing here logs or formats a secret, and every
+plaintext that passes through here is handed to `redaction`, so that no log line of this
+process (a library's debug dump included) can carry it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+
+from lightningsync import redaction
 
 
 class SecretUnavailable(Exception):
@@ -35,12 +39,15 @@ def fernet() -> MultiFernet:
 
 
 def encrypt(plaintext: str) -> str:
+    redaction.remember(plaintext)
     return fernet().encrypt(plaintext.encode()).decode()
 
 
 def decrypt(token: str) -> str:
     try:
-        return fernet().decrypt(token.encode()).decode()
+        plaintext = fernet().decrypt(token.encode()).decode()
+        redaction.remember(plaintext)
+        return plaintext
     except InvalidToken as exc:
         raise SecretUnavailable(
             "A stored secret cannot be decrypted with LIGHTNINGSYNC_ENCRYPTION_KEYS; "

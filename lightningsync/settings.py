@@ -151,6 +151,10 @@ LIGHTNINGSYNC_EWS_MAX_CONNECTIONS: int = env.int("LIGHTNINGSYNC_EWS_MAX_CONNECTI
 # GetItem requests of one mailbox in flight at once while reading a page of changes.
 LIGHTNINGSYNC_EWS_READ_CONCURRENCY: int = env.int("LIGHTNINGSYNC_EWS_READ_CONCURRENCY", default=2)
 
+# Hosts an outbound URL (EWS URL, Graph base URL, authority host) may reach over http://;
+# every other host needs https://. For the demo and tests only (`check --deploy` warns).
+LIGHTNINGSYNC_ALLOW_HTTP_HOSTS: list[str] = env.list("LIGHTNINGSYNC_ALLOW_HTTP_HOSTS", default=[])
+
 REDIS_URL: str = env.str("REDIS_URL", default="")
 Q_CLUSTER = {
     "name": "lightningsync",
@@ -168,11 +172,24 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# Every handler carries the redaction filter: no level (DEBUG included, where exchangelib and
+# requests dump headers and requests) may print a secret. Django's own handlers give way to
+# ours for the same reason (configuring "django" resets its children, "django.server" too).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "lightningsync.redaction.RedactSecrets"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO"},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }

@@ -21,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 
-from lightningsync import configrules
+from lightningsync import configrules, outbound
 from lightningsync.audit import record_changes
 from lightningsync.models import LightningSyncSetup, User
 from lightningsync.models.setup import DEFAULT_AUTHORITY_URL, DEFAULT_GRAPH_URL
@@ -85,20 +85,24 @@ def _username(value: Any) -> str:
     return configrules.normalize_service_account_username(text) if text else ""
 
 
-def _url(default: str, *, https_only: bool, what: str) -> Callable[[Any], str]:
-    schemes = ["https"] if https_only else ["http", "https"]
-    validate = URLValidator(schemes=schemes)
+def _url(default: str, *, what: str, example: str) -> Callable[[Any], str]:
+    """An outbound URL: well-formed, and allowed by `outbound.url_refusal` (SPEC §13)."""
+    validate = URLValidator(schemes=["http", "https"])
 
     def parse(value: Any) -> str:
         text = _text(value).rstrip("/")
         if not text:
             return default
+        refusal = outbound.url_refusal(text, what)
+        if refusal:
+            raise ValidationError(refusal, code="url")
         try:
             validate(text)
         except ValidationError:
-            form = "an https:// address" if https_only else "an http:// or https:// address"
             raise ValidationError(
-                f"“{text}” is not a valid {what}: enter {form}.", code="url"
+                f"{outbound.excerpt(text, quoted=True)} is not a valid {what}: enter an "
+                f"https:// address such as {example}.",
+                code="url",
             ) from None
         return text
 
@@ -203,7 +207,10 @@ SETTINGS: tuple[Setting, ...] = (
         _username,
     ),
     Setting(
-        "service_account.ews_url", "ews_url", "EWS URL", _url("", https_only=False, what="EWS URL")
+        "service_account.ews_url",
+        "ews_url",
+        "EWS URL",
+        _url("", what="EWS URL", example="https://mail.example.com/EWS/Exchange.asmx"),
     ),
     Setting("service_account.autodiscover", "autodiscover", "Autodiscover", _boolean),
     Setting(
@@ -222,13 +229,13 @@ SETTINGS: tuple[Setting, ...] = (
         "oauth2.graph_url",
         "graph_url",
         "Graph base URL",
-        _url(DEFAULT_GRAPH_URL, https_only=True, what="Graph base URL"),
+        _url(DEFAULT_GRAPH_URL, what="Graph base URL", example=DEFAULT_GRAPH_URL),
     ),
     Setting(
         "oauth2.authority_url",
         "authority_url",
         "Authority host",
-        _url(DEFAULT_AUTHORITY_URL, https_only=True, what="authority host"),
+        _url(DEFAULT_AUTHORITY_URL, what="authority host", example=DEFAULT_AUTHORITY_URL),
     ),
     Setting(
         "event_selection.enabled",

@@ -58,7 +58,7 @@ from exchangelib.util import TNS, add_xml_child, create_element
 
 from lightningsync.models import LightningSyncSetup, User
 
-from . import connect
+from . import connect, guarded_http
 from .ews_contacts import (
     apply_fields,
     display_name,
@@ -440,6 +440,17 @@ def _trust_bundle(protocol: Any, ca_path: str) -> None:
     protocol.create_session = create_session
 
 
+def _guard_sessions(protocol: Any) -> None:
+    """Every session of the protocol connects only where SPEC §13 allows (before any request
+    carries the service account's credentials)."""
+    original = protocol.create_session
+
+    def create_session() -> Any:
+        return guarded_http.guard(original(), pool_size=protocol.CONNECTIONS_PER_SESSION)
+
+    protocol.create_session = create_session
+
+
 def account_for(setup: LightningSyncSetup, email: str) -> Account:
     config = configuration_for(setup)
     account = Account(
@@ -451,6 +462,9 @@ def account_for(setup: LightningSyncSetup, email: str) -> Account:
     )
     protocol = account.protocol
     protocol.TIMEOUT = settings.LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS
+    if not getattr(protocol, "_lightningsync_guarded", False):
+        _guard_sessions(protocol)
+        protocol._lightningsync_guarded = True
     if setup.ca_bundle and not getattr(protocol, "_lightningsync_ca", None):
         _trust_bundle(protocol, _ca_bundle_path(setup.ca_bundle))
         protocol._lightningsync_ca = True

@@ -6,9 +6,14 @@ transport ever sees an exchangelib exception.
 
 from __future__ import annotations
 
+import re
+
 import requests
 from exchangelib import errors as ews
 
+from lightningsync.outbound import excerpt
+
+from .guarded_http import RefusedDestination
 from .transport import ErrorKind, ItemFailure, TransportError
 
 # Per-item response codes: the item is refused, the rest of the batch went through.
@@ -25,6 +30,7 @@ _CONFIGURATION = (
     ews.ErrorInvalidServerVersion,
     ews.ErrorInvalidSchemaVersionForMailboxVersion,
     ews.CASError,
+    RefusedDestination,
 )
 _INVALID_CURSOR = (ews.ErrorInvalidSyncStateData,)
 _FOLDER_GONE = (ews.ErrorFolderNotFound, ews.ErrorSyncFolderNotFound)
@@ -91,6 +97,7 @@ def classify(exc: BaseException) -> ErrorKind:
 # What a transport call may raise for reasons outside our code; anything else is a bug and
 # must surface as one, not be filed as an Exchange problem.
 EXTERNAL_ERRORS: tuple[type[BaseException], ...] = (
+    RefusedDestination,
     ews.EWSError,
     requests.exceptions.RequestException,
     OSError,
@@ -106,12 +113,25 @@ _REP_FIXES = {
 }
 
 
+# exchangelib puts the whole HTTP answer of an unexpected response in its message.
+_UNKNOWN_RESPONSE = re.compile(
+    r"^Unknown failure in response\. Code: (\d+) headers: .*? content: (.*)$", re.DOTALL
+)
+
+
 def _message(exc: BaseException) -> str:
+    """What the admin reads: our words, and of the server's only an excerpt (SPEC §13)."""
     name = type(exc).__name__
+    if isinstance(exc, RefusedDestination):
+        return str(exc)
     for cls, words in _REP_FIXES.items():
         if isinstance(exc, cls):
             return f"{words} ({name})"
     text = str(exc).strip()
+    unknown = _UNKNOWN_RESPONSE.match(text)
+    if unknown:
+        return f"{name}: the server answered HTTP {unknown[1]}: {excerpt(unknown[2], quoted=True)}"
+    text = excerpt(text)
     return f"{name}: {text}" if text and text != name else name
 
 
@@ -130,7 +150,8 @@ def back_off_seconds(exc: BaseException) -> float | None:
 def to_transport_error(exc: BaseException) -> TransportError:
     kind = classify(exc)
     message = _message(exc)
-    fix = _SUGGESTED_FIX.get(kind)
+    # A refused destination says itself what to correct.
+    fix = None if isinstance(exc, RefusedDestination) else _SUGGESTED_FIX.get(kind)
     return TransportError(
         kind, f"{message}. {fix}" if fix else message, back_off_seconds=back_off_seconds(exc)
     )

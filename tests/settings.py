@@ -9,6 +9,8 @@ os.environ.setdefault(
 )
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+# The simulator listens on plain http on the loopback interface.
+os.environ.setdefault("LIGHTNINGSYNC_ALLOW_HTTP_HOSTS", "127.0.0.1,localhost")
 
 from lightningsync.settings import *  # noqa: F403
 

@@ -1,4 +1,5 @@
-"""System checks lightningsync.E001-E006, and `check --deploy` with production settings."""
+"""System checks lightningsync.E001-E006 and W001, and `check --deploy` with production
+settings."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.test import override_settings
 from lightningsync.checks import (
     check_encryption_keys,
     check_ews_client,
+    check_http_hosts,
     check_sync_interval,
     check_task_queue,
 )
@@ -73,8 +75,22 @@ def test_it_reports_a_redis_url_with_a_wrong_scheme():
     assert ids(check_task_queue()) == ["lightningsync.E005"]
 
 
-def test_it_passes_check_deploy_with_production_settings():
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
+def test_it_warns_when_http_is_allowed_for_some_hosts():
+    (warning,) = check_http_hosts()  # the test settings allow the simulator's loopback host
+    assert warning.id == "lightningsync.W001"
+    assert warning.msg.startswith(
+        "LIGHTNINGSYNC_ALLOW_HTTP_HOSTS allows plain http:// to 127.0.0.1, localhost:"
+    )
+    with override_settings(LIGHTNINGSYNC_ALLOW_HTTP_HOSTS=[]):
+        assert check_http_hosts() == []
+
+
+def _check_deploy(**extra: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "DATABASE_URL", "LIGHTNINGSYNC_ALLOW_HTTP_HOSTS"))
+    }
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "lightningsync.settings",
@@ -85,9 +101,10 @@ def test_it_passes_check_deploy_with_production_settings():
             "PYTHONPATH": str(ROOT),
         }
     )
+    env.update(extra)
     for name in ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
         env.pop(name, None)
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
         env=env,
@@ -95,6 +112,17 @@ def test_it_passes_check_deploy_with_production_settings():
         text=True,
         timeout=120,
     )
+
+
+def test_it_passes_check_deploy_with_production_settings():
+    result = _check_deploy()
     assert result.returncode == 0, result.stdout + result.stderr
     assert "WARNING" not in result.stderr + result.stdout
     assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_warns_about_http_hosts():
+    result = _check_deploy(LIGHTNINGSYNC_ALLOW_HTTP_HOSTS="exchange.lab.example")
+    assert result.returncode != 0
+    assert "lightningsync.W001" in result.stderr
+    assert "plain http:// to exchange.lab.example" in result.stderr

@@ -126,3 +126,18 @@ def test_a_sqlite_file_takes_concurrent_writers_in_turn(tmp_path):
     mode, outcome = result.stdout.splitlines()
     assert mode == "wal"
     assert outcome == "2 []"
+
+
+def test_log_level_debug_keeps_every_handler_redacting():
+    expr = (
+        "[logging.getLevelName(logging.getLogger().level), "
+        "[name for name, logger in [('root', logging.getLogger()), "
+        "*logging.Logger.manager.loggerDict.items()] for h in getattr(logger, 'handlers', []) "
+        "if not any(type(f).__name__ == 'RedactSecrets' for f in h.filters)], "
+        "len(logging.getLogger().handlers)]"
+    )
+    result = _settings({"DEBUG": "true", "LOG_LEVEL": "DEBUG"}, f"(lambda logging: {expr})"
+                       "(__import__('logging'))")
+    assert result.returncode == 0, result.stderr
+    level, unfiltered, root_handlers = json.loads(result.stdout)
+    assert (level, unfiltered, root_handlers) == ("DEBUG", [], 1)

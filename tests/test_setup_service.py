@@ -128,7 +128,8 @@ def test_it_refuses_a_ca_bundle_that_is_not_pem():
 def test_it_refuses_an_ews_url_that_is_not_a_url():
     assert errors_of(service_account(ews_url="mail.example.com/EWS")) == {
         "service_account.ews_url": [
-            "“mail.example.com/EWS” is not a valid EWS URL: enter an http:// or https:// address."
+            "“mail.example.com/EWS” is not a valid EWS URL: enter an https:// address such as "
+            "https://mail.example.com/EWS/Exchange.asmx."
         ]
     }
 
@@ -136,7 +137,8 @@ def test_it_refuses_an_ews_url_that_is_not_a_url():
 def test_it_refuses_a_graph_url_without_https():
     assert errors_of({"oauth2": {"graph_url": "http://graph.example"}}) == {
         "oauth2.graph_url": [
-            "“http://graph.example” is not a valid Graph base URL: enter an https:// address."
+            "“http://graph.example” uses http://: the Graph base URL must be an https:// address "
+            "(http:// is allowed only for hosts listed in LIGHTNINGSYNC_ALLOW_HTTP_HOSTS)."
         ]
     }
 

@@ -198,9 +198,14 @@ def test_a_no_change_cycle_lists_once_and_stays_within_ten_queries(
 def test_sync_user_uses_the_registered_transport(rep, config, org, mailbox) -> None:  # type: ignore[no-untyped-def]
     from syncengine import connect
 
+    builtin = connect._registry.get("service_account")
     connect.register("service_account", lambda user, setup: mailbox)
     try:
         assert sync_user(rep.pk, sleep=lambda s: None).outcome == "synced"
     finally:
-        connect._registry.pop("service_account")
+        # Put back the EWS transport's registration (its module registers only on import).
+        if builtin is None:
+            connect._registry.pop("service_account")
+        else:
+            connect.register("service_account", builtin)
     assert mailbox.calls["changes"] >= 1
