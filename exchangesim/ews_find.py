@@ -1,14 +1,78 @@
-"""FindItem (MS-OXWSSRCH): plain listing with paging, and CalendarView expansion."""
+"""FindItem (MS-OXWSSRCH): plain listing with SortOrder and paging, and CalendarView expansion."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from lxml import etree
 
 from .ewsbase import Context, Occurrence, expand, folder_from_elem, render_item
-from .itemxml import norm_datetime, parse_dt, parse_shape
-from .schema import EVENT
-from .soap import M, error, response_messages, success
+from .itemxml import ext_uri, norm_datetime, parse_dt, parse_shape
+from .schema import ADDRESS_URIS, BY_URI, COMPUTED, EVENT, INDEXED_URIS, ext_key
+from .soap import M, error, local, response_messages, success
 from .store import Item, SimError
+
+# Read-only properties a view can be sorted on, and where the item keeps them.
+SORTABLE_COMPUTED: dict[str, Callable[[Item], str]] = {
+    "DateTimeCreated": lambda it: it.created,
+    "DateTimeReceived": lambda it: it.created,
+    "LastModifiedTime": lambda it: it.modified,
+}
+
+
+def _getter(path: etree._Element) -> Callable[[Item], Any]:
+    """How to read the property a t:FieldOrder names from an item."""
+    kind, uri = local(path.tag), path.get("FieldURI", "")
+    if kind == "ExtendedFieldURI":
+        key = ext_key(ext_uri(path))
+        return lambda it: (it.ext.get(key) or {}).get("value")
+    if kind == "IndexedFieldURI":
+        index = path.get("FieldIndex", "")
+        if uri in INDEXED_URIS:
+            name = INDEXED_URIS[uri]
+            return lambda it: (it.fields.get(name) or {}).get(index)
+        if uri in ADDRESS_URIS:
+            part = ADDRESS_URIS[uri]
+            return lambda it: ((it.fields.get("PhysicalAddresses") or {}).get(index) or {}).get(
+                part
+            )
+    spec = BY_URI.get(uri)
+    if spec is not None and spec.type != COMPUTED:
+        return lambda it: it.fields.get(spec.name)
+    if spec is not None and spec.name in SORTABLE_COMPUTED:
+        return SORTABLE_COMPUTED[spec.name]
+    raise SimError("ErrorUnsupportedPathForSortGroup", f"Cannot sort on {uri or kind}.")
+
+
+def _sort_value(value: Any) -> tuple[int, Any]:
+    # Items without the property come first in ascending order; text compares as Exchange
+    # does, without regard to case.
+    if value in (None, "", [], {}):
+        return (0, "")
+    if isinstance(value, str):
+        return (1, value.casefold())
+    if isinstance(value, list):
+        return (1, [str(v).casefold() for v in value])
+    return (1, value)
+
+
+def sort_items(items: list[Item], order: etree._Element | None) -> list[Item]:
+    """Items in the order of m:SortOrder: by its first FieldOrder, then the next, ..."""
+    if order is None:
+        return items
+    out = list(items)
+    for field_order in reversed(list(order)):
+        if len(field_order) == 0:
+            raise SimError("ErrorInvalidRequest", "A FieldOrder needs a property path.")
+        get = _getter(field_order[0])
+
+        def key(it: Item, get: Callable[[Item], Any] = get) -> tuple[int, Any]:
+            return _sort_value(get(it))
+
+        out.sort(key=key, reverse=field_order.get("Order", "Ascending") == "Descending")
+    return out
 
 
 def _calendar_view(
@@ -57,6 +121,7 @@ def find_item(ctx: Context) -> str:
                     flag = "true" if last else "false"
                     attrs = f'TotalItemsInView="{total}" IncludesLastItemInRange="{flag}"'
                 else:
+                    items = sort_items(items, req.find(M + "SortOrder"))
                     total = len(items)
                     offset, limit = 0, total
                     if paged is not None:
