@@ -1,4 +1,4 @@
-"""FindItem (MS-OXWSSRCH): plain listing with SortOrder and paging, and CalendarView expansion."""
+"""FindItem (MS-OXWSSRCH): listing with Restriction, SortOrder and paging, or CalendarView."""
 
 from __future__ import annotations
 
@@ -9,41 +9,11 @@ from typing import Any
 from lxml import etree
 
 from .ewsbase import Context, Occurrence, expand, folder_from_elem, render_item
-from .itemxml import ext_uri, norm_datetime, parse_dt, parse_shape
-from .schema import ADDRESS_URIS, BY_URI, COMPUTED, EVENT, INDEXED_URIS, ext_key
-from .soap import M, error, local, response_messages, success
+from .itemxml import norm_datetime, parse_dt, parse_shape
+from .restriction import reader, restrict
+from .schema import EVENT
+from .soap import M, error, response_messages, success
 from .store import Item, SimError
-
-# Read-only properties a view can be sorted on, and where the item keeps them.
-SORTABLE_COMPUTED: dict[str, Callable[[Item], str]] = {
-    "DateTimeCreated": lambda it: it.created,
-    "DateTimeReceived": lambda it: it.created,
-    "LastModifiedTime": lambda it: it.modified,
-}
-
-
-def _getter(path: etree._Element) -> Callable[[Item], Any]:
-    """How to read the property a t:FieldOrder names from an item."""
-    kind, uri = local(path.tag), path.get("FieldURI", "")
-    if kind == "ExtendedFieldURI":
-        key = ext_key(ext_uri(path))
-        return lambda it: (it.ext.get(key) or {}).get("value")
-    if kind == "IndexedFieldURI":
-        index = path.get("FieldIndex", "")
-        if uri in INDEXED_URIS:
-            name = INDEXED_URIS[uri]
-            return lambda it: (it.fields.get(name) or {}).get(index)
-        if uri in ADDRESS_URIS:
-            part = ADDRESS_URIS[uri]
-            return lambda it: ((it.fields.get("PhysicalAddresses") or {}).get(index) or {}).get(
-                part
-            )
-    spec = BY_URI.get(uri)
-    if spec is not None and spec.type != COMPUTED:
-        return lambda it: it.fields.get(spec.name)
-    if spec is not None and spec.name in SORTABLE_COMPUTED:
-        return SORTABLE_COMPUTED[spec.name]
-    raise SimError("ErrorUnsupportedPathForSortGroup", f"Cannot sort on {uri or kind}.")
 
 
 def _sort_value(value: Any) -> tuple[int, Any]:
@@ -66,7 +36,7 @@ def sort_items(items: list[Item], order: etree._Element | None) -> list[Item]:
     for field_order in reversed(list(order)):
         if len(field_order) == 0:
             raise SimError("ErrorInvalidRequest", "A FieldOrder needs a property path.")
-        get = _getter(field_order[0])
+        get = reader(field_order[0], "ErrorUnsupportedPathForSortGroup")
 
         def key(it: Item, get: Callable[[Item], Any] = get) -> tuple[int, Any]:
             return _sort_value(get(it))
@@ -113,7 +83,7 @@ def find_item(ctx: Context) -> str:
         try:
             folder = folder_from_elem(ctx, elem)
             with ctx.store.lock:
-                items = [mbx.items[i] for i in folder.items]
+                items = restrict([mbx.items[i] for i in folder.items], req.find(M + "Restriction"))
                 cal = req.find(M + "CalendarView")
                 paged = req.find(M + "IndexedPageItemView")
                 if cal is not None:

@@ -87,3 +87,32 @@ def test_sorting_on_a_property_exchange_cannot_sort_on_is_refused(alice):
                 offset=0,
             )
         )
+
+
+def _names(qs) -> list[str]:
+    return sorted(qs.values_list("display_name", flat=True))
+
+
+def test_a_restriction_keeps_only_the_matching_items(alice):
+    """FindItem used to ignore m:Restriction and list the whole folder."""
+    from exchangelib import EWSDate, Q
+
+    _contacts(alice)
+    Contact(
+        folder=alice.contacts,
+        display_name="Zed",
+        categories=["VIP", "Customer"],
+        birthday=EWSDate(1980, 5, 4),
+    ).save()
+    qs = alice.contacts.all()
+    assert _names(qs.filter(given_name="A-GIVEN")) == ["C3"]  # text ignores case
+    assert _names(qs.filter(given_name__startswith="c")) == ["C1"]
+    assert _names(qs.filter(given_name__icontains="GIV")) == ["C0", "C1", "C2", "C3"]
+    assert _names(qs.filter(categories__contains=["VIP"])) == ["Zed"]
+    assert _names(qs.filter(email_addresses__EmailAddress1="2@foo.example")) == ["C2"]
+    assert _names(qs.filter(physical_addresses__Home__street="Elm St 1")) == ["C1"]
+    assert _names(qs.filter(org_id="org-0")) == ["C0"]  # an extended property
+    assert _names(qs.filter(Q(org_id="org-0") | Q(org_id="org-3"))) == ["C0", "C3"]
+    assert _names(qs.exclude(given_name__exists=True)) == ["Zed"]
+    assert _names(qs.filter(birthday__gte=EWSDate(1980, 1, 1))) == ["Zed"]
+    assert qs.filter(given_name="nobody").count() == 0
