@@ -165,7 +165,7 @@ def parse_updates(updates: etree._Element, type_: str) -> list[Change]:
         spec = BY_URI.get(uri)
         if spec is None:
             raise SimError("ErrorInvalidPropertyRequest", f"Unknown property {uri}")
-        if spec.type == COMPUTED or spec.create_only:
+        if spec.type == COMPUTED:
             raise SimError("ErrorInvalidPropertySet", f"{uri} is read-only.")
         if type_ not in spec.types:
             raise SimError("ErrorInvalidPropertySet", f"{uri} does not apply to {type_}.")

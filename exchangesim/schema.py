@@ -53,7 +53,6 @@ class Field:
     type: str
     types: frozenset[str]
     default_shape: bool = False  # part of BaseShape=Default
-    create_only: bool = False  # may be set by CreateItem, read-only afterwards
 
     @property
     def writable(self) -> bool:
@@ -66,9 +65,8 @@ def _f(
     type_: str,
     types: frozenset[str] | tuple[str, ...] = ALL,
     default: bool = False,
-    create_only: bool = False,
 ) -> Field:
-    return Field(name, uri, type_, frozenset(types), default, create_only)
+    return Field(name, uri, type_, frozenset(types), default)
 
 
 C, D, E, MSG = (CONTACT,), (DLIST,), (EVENT,), (MESSAGE,)
@@ -187,7 +185,9 @@ FIELDS: tuple[Field, ...] = (
     _f("DirectReports", "contacts:DirectReports", COMPUTED, C),
     _f("Members", "distributionlist:Members", MEMBERS, D),
     # CalendarItemType
-    _f("UID", "calendar:UID", STR, E, create_only=True),
+    # Settable and updatable, as the EWS Managed API declares ICalUid (CanSet, CanUpdate)
+    # and exchangelib's live tests update it; without one, the item's own id stands in.
+    _f("UID", "calendar:UID", STR, E),
     _f("RecurrenceId", "calendar:RecurrenceId", COMPUTED, E),
     _f("DateTimeStamp", "calendar:DateTimeStamp", COMPUTED, E),
     _f("Start", "calendar:Start", DATETIME, E, default=True),
