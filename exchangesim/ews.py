@@ -11,7 +11,7 @@ from lxml import etree
 from . import ews_find, ews_folders, ews_items, ews_sync
 from .ewsbase import Context
 from .soap import KNOWN_VERSIONS, SOAPNS, M, T, envelope, esc, fault, local, parse
-from .store import SimError
+from .store import SchemaViolation, SimError
 
 if TYPE_CHECKING:
     from .control import Simulator
@@ -183,7 +183,7 @@ def process(sim: Simulator, raw: bytes, user: str) -> Reply:
     try:
         with sim.store.lock:
             out = handler(ctx)
-    except ews_sync.SchemaViolation as e:
+    except SchemaViolation as e:
         mx = (
             f"<t:LineNumber>1</t:LineNumber><t:LinePosition>1</t:LinePosition>"
             f"<t:Violation>{esc(e.violation)}</t:Violation>"

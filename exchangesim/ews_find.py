@@ -1,14 +1,48 @@
-"""FindItem (MS-OXWSSRCH): plain listing with paging, and CalendarView expansion."""
+"""FindItem (MS-OXWSSRCH): listing with Restriction, SortOrder and paging, or CalendarView."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from lxml import etree
 
 from .ewsbase import Context, Occurrence, expand, folder_from_elem, render_item
 from .itemxml import norm_datetime, parse_dt, parse_shape
+from .restriction import reader, restrict
 from .schema import EVENT
 from .soap import M, error, response_messages, success
 from .store import Item, SimError
+
+
+def _sort_value(value: Any) -> tuple[int, Any]:
+    # Items without the property come first in ascending order; text compares as Exchange
+    # does, without regard to case.
+    if value in (None, "", [], {}):
+        return (0, "")
+    if isinstance(value, str):
+        return (1, value.casefold())
+    if isinstance(value, list):
+        return (1, [str(v).casefold() for v in value])
+    return (1, value)
+
+
+def sort_items(items: list[Item], order: etree._Element | None) -> list[Item]:
+    """Items in the order of m:SortOrder: by its first FieldOrder, then the next, ..."""
+    if order is None:
+        return items
+    out = list(items)
+    for field_order in reversed(list(order)):
+        if len(field_order) == 0:
+            raise SimError("ErrorInvalidRequest", "A FieldOrder needs a property path.")
+        get = reader(field_order[0], "ErrorUnsupportedPathForSortGroup")
+
+        def key(it: Item, get: Callable[[Item], Any] = get) -> tuple[int, Any]:
+            return _sort_value(get(it))
+
+        out.sort(key=key, reverse=field_order.get("Order", "Ascending") == "Descending")
+    return out
 
 
 def _calendar_view(
@@ -49,7 +83,7 @@ def find_item(ctx: Context) -> str:
         try:
             folder = folder_from_elem(ctx, elem)
             with ctx.store.lock:
-                items = [mbx.items[i] for i in folder.items]
+                items = restrict([mbx.items[i] for i in folder.items], req.find(M + "Restriction"))
                 cal = req.find(M + "CalendarView")
                 paged = req.find(M + "IndexedPageItemView")
                 if cal is not None:
@@ -57,6 +91,7 @@ def find_item(ctx: Context) -> str:
                     flag = "true" if last else "false"
                     attrs = f'TotalItemsInView="{total}" IncludesLastItemInRange="{flag}"'
                 else:
+                    items = sort_items(items, req.find(M + "SortOrder"))
                     total = len(items)
                     offset, limit = 0, total
                     if paged is not None:

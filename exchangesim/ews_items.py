@@ -7,7 +7,8 @@ from typing import Any
 
 from lxml import etree
 
-from . import ids
+from . import ids, limits
+from .ews_meeting import RESPONSE_OBJECTS, respond
 from .ewsbase import (
     Context,
     Occurrence,
@@ -42,7 +43,7 @@ from .schema import (
     ext_key,
 )
 from .soap import M, T, error, local, response_messages, success
-from .store import Change, Item, SimError, change_name
+from .store import Change, Item, SimError, apply_change, change_name, enforce_limits
 
 CONFLICT_TEXT = (
     "The send or update operation could not be performed because the change key "
@@ -60,7 +61,7 @@ def get_item(ctx: Context) -> str:
             inner = render_item(it, shape, ctx.mailbox)
             messages.append(success("GetItem", f"<m:Items>{inner}</m:Items>"))
         except SimError as e:
-            messages.append(error("GetItem", e.code, e.text, "<m:Items/>"))
+            messages.append(error("GetItem", e.code, e.text, "<m:Items/>", e.xml))
     return response_messages("GetItem", messages)
 
 
@@ -89,16 +90,20 @@ def create_item(ctx: Context) -> str:
         )
     for elem in req.find(M + "Items"):
         try:
+            if local(elem.tag) in RESPONSE_OBJECTS:
+                respond(ctx, elem)
+                messages.append(success("CreateItem", "<m:Items/>"))
+                continue
             type_, fields, ext = parse_item(elem)
             if type_ == EVENT:
                 _validate_event(fields)
                 if "Organizer" not in fields:
                     fields["Organizer"] = {"Name": mbx.display_name, "EmailAddress": mbx.smtp}
             target = folder or mbx.folder(DEFAULT_FOLDER[type_])
-            it = ctx.store.create_item(mbx, target, type_, fields, ext)
+            it = ctx.store.create_item(mbx, target, type_, fields, ext, limits.CREATE_CODE)
             messages.append(success("CreateItem", f"<m:Items>{item_id_xml(it)}</m:Items>"))
         except SimError as e:
-            messages.append(error("CreateItem", e.code, e.text, "<m:Items/>"))
+            messages.append(error("CreateItem", e.code, e.text, "<m:Items/>", e.xml))
     return response_messages("CreateItem", messages)
 
 
@@ -162,7 +167,7 @@ def parse_updates(updates: etree._Element, type_: str) -> list[Change]:
             raise SimError("ErrorInvalidPropertyRequest", f"Unknown property {uri}")
         if spec.type == COMPUTED:
             raise SimError("ErrorInvalidPropertySet", f"{uri} is read-only.")
-        if spec.name not in allowed:
+        if type_ not in spec.types:
             raise SimError("ErrorInvalidPropertySet", f"{uri} does not apply to {type_}.")
         if op == "DeleteItemField":
             changes.append(("del", (spec.name,)))
@@ -199,8 +204,6 @@ def _update_occurrence(ctx: Context, occ: Occurrence, changes: list[Change]) -> 
     exc = dict(master.exceptions.get(occ.original_start, {}))
     tmp_fields = dict(occ.fields)
     tmp_ext: dict[str, dict[str, Any]] = {}
-    from .store import apply_change
-
     for ch in _resolve_appends(tmp_fields, changes):
         if ch[1][0] == "ext":
             continue
@@ -208,6 +211,7 @@ def _update_occurrence(ctx: Context, occ: Occurrence, changes: list[Change]) -> 
         name = ch[1][0]
         exc[name] = tmp_fields.get(name)
     exc = {k: v for k, v in exc.items() if v is not None}
+    enforce_limits(exc, limits.UPDATE_CODE)
     master.exceptions[occ.original_start] = exc
     ctx.store.touch(ctx.mailbox, master, {"Exceptions"})
     return master
@@ -230,9 +234,7 @@ def update_item(ctx: Context) -> str:
                     "ErrorChangeKeyRequiredForWriteOperations",
                     "ChangeKey is required for this operation.",
                 )
-            client_version = ids.change_key_version(ck) if ck else None
-            if ck and client_version is None:
-                raise SimError("ErrorInvalidChangeKey", "ChangeKey is invalid.")
+            client_version = checked_change_key(id_elem)
             stale = client_version is not None and client_version != master.version
             if stale and mode == "NeverOverwrite":
                 raise SimError("ErrorIrresolvableConflict", CONFLICT_TEXT)
@@ -261,15 +263,26 @@ def update_item(ctx: Context) -> str:
                         if ch[1][0] in ("Start", "End"):
                             probe[ch[1][0]] = ch[2] if ch[0] == "set" else probe.get(ch[1][0])
                     _validate_event(probe)
-                ctx.store.apply_changes(mbx, it, changes)
+                ctx.store.apply_changes(mbx, it, changes, limits.UPDATE_CODE)
             inner = (
                 f"<m:Items>{item_id_xml(it)}</m:Items>"
                 "<m:ConflictResults><t:Count>0</t:Count></m:ConflictResults>"
             )
             messages.append(success("UpdateItem", inner))
         except SimError as e:
-            messages.append(error("UpdateItem", e.code, e.text, "<m:Items/>"))
+            messages.append(error("UpdateItem", e.code, e.text, "<m:Items/>", e.xml))
     return response_messages("UpdateItem", messages)
+
+
+def checked_change_key(id_elem: etree._Element) -> int | None:
+    """The item version a ChangeKey attribute names; a key that cannot be one is refused."""
+    ck = id_elem.get("ChangeKey")
+    if not ck:
+        return None
+    version = ids.change_key_version(ck)
+    if version is None:
+        raise SimError("ErrorInvalidChangeKey", "ChangeKey is invalid.")
+    return version
 
 
 def delete_item(ctx: Context) -> str:
@@ -280,6 +293,7 @@ def delete_item(ctx: Context) -> str:
     for elem in req.find(M + "ItemIds"):
         try:
             target = lookup(ctx, elem)
+            checked_change_key(elem)
             if isinstance(target, Occurrence):
                 target.master.deleted_occurrences.append(target.original_start)
                 target.master.exceptions.pop(target.original_start, None)

@@ -6,18 +6,10 @@ from . import ids
 from .ewsbase import Context, first_folder, render_item
 from .itemxml import parse_shape
 from .soap import M, error, response_messages, success
-from .store import SimError
+from .store import SchemaViolation, SimError
 
 MAX_CHANGES = 512
 INVALID_STATE_TEXT = "Synchronization state data is corrupt or otherwise invalid."
-
-
-class SchemaViolation(Exception):
-    """A request the EWS schema rejects; Exchange answers with an ErrorSchemaValidation fault."""
-
-    def __init__(self, violation: str) -> None:
-        super().__init__(violation)
-        self.violation = violation
 
 
 def invalid_state() -> str:

@@ -207,7 +207,7 @@ def _computed(it: Item, shape: Shape, mbx: Mailbox, occ: Occurrence | None) -> d
             cal_type = "Exception" if occ.is_exception else "Occurrence"
         else:
             cal_type = "RecurringMaster" if is_master else "Single"
-        if want("UID"):
+        if want("UID"):  # when the client gave none
             out["UID"] = f"<t:UID>{it.uid.hex().upper()}</t:UID>"
         if occ is not None and want("RecurrenceId"):
             out["RecurrenceId"] = f"<t:RecurrenceId>{occ.original_start}</t:RecurrenceId>"
@@ -223,7 +223,9 @@ def _computed(it: Item, shape: Shape, mbx: Mailbox, occ: Occurrence | None) -> d
         if want("CalendarItemType"):
             out["CalendarItemType"] = f"<t:CalendarItemType>{cal_type}</t:CalendarItemType>"
         if want("MyResponseType"):
-            out["MyResponseType"] = "<t:MyResponseType>Organizer</t:MyResponseType>"
+            me = (f.get("Organizer") or {}).get("EmailAddress", "").lower() == mbx.smtp.lower()
+            answer = f.get("MyResponseType") or ("Organizer" if me else "NoResponseReceived")
+            out["MyResponseType"] = f"<t:MyResponseType>{answer}</t:MyResponseType>"
         if want("Duration") and "Start" in f and "End" in f:
             secs = int((parse_dt(f["End"]) - parse_dt(f["Start"])).total_seconds())
             out["Duration"] = f"<t:Duration>PT{secs // 3600}H{secs % 3600 // 60}M</t:Duration>"

@@ -15,6 +15,7 @@ from typing import Any
 
 from lxml import etree
 
+from .recurrence import zone
 from .schema import (
     ADDRESS_PARTS,
     ADDRESS_URIS,
@@ -22,7 +23,6 @@ from .schema import (
     ATTENDEES,
     BODY,
     BOOL,
-    BY_NAME,
     BY_URI,
     COMPUTED,
     DATETIME,
@@ -33,7 +33,9 @@ from .schema import (
     ITEM_TYPES,
     MAILBOX,
     MEMBERS,
+    NAMED_FOR,
     NOT_IN_SYNC,
+    RAW,
     RECURRENCE,
     STR,
     STRLIST,
@@ -41,9 +43,10 @@ from .schema import (
     ext_key,
 )
 from .soap import TNS, attr, esc, local, parse_bool, xml_bool
-from .store import SimError
+from .store import SchemaViolation, SimError
 
 T = f"{{{TNS}}}"
+MEETING_MESSAGES = ("MeetingMessage", "MeetingRequest", "MeetingResponse", "MeetingCancellation")
 EXT_ATTRS = (
     "DistinguishedPropertySetId",
     "PropertySetId",
@@ -140,10 +143,30 @@ def parse_recurrence(elem: etree._Element) -> dict[str, Any]:
     return out
 
 
-def recurrence_xml(rec: dict[str, Any]) -> str:
+def range_date(day: str, tz_id: str | None) -> str:
+    """A range's StartDate/EndDate as Exchange writes it: the date with its zone's offset.
+
+    Exchange sends e.g. "2025-01-06-08:00" for a series in Pacific time ("Z" for UTC);
+    clients (exchangelib) read the offset as the sign of a date rather than a date-time.
+    """
+    offset = dt.datetime.combine(
+        dt.date.fromisoformat(day), dt.time(0), tzinfo=zone(tz_id)
+    ).utcoffset() or dt.timedelta(0)
+    if not offset:
+        return f"{day}Z"
+    minutes = int(offset.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "-"
+    return f"{day}{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def recurrence_xml(rec: dict[str, Any], tz_id: str | None) -> str:
     pattern, range_ = rec["Pattern"], rec["Range"]
     p = "".join(f"<t:{n}>{esc(rec[n])}</t:{n}>" for n in PATTERN_CHILDREN[pattern] if n in rec)
-    r = "".join(f"<t:{n}>{esc(rec[n])}</t:{n}>" for n in RANGE_CHILDREN[range_] if n in rec)
+    r = "".join(
+        f"<t:{n}>{range_date(rec[n], tz_id) if n.endswith('Date') else esc(rec[n])}</t:{n}>"
+        for n in RANGE_CHILDREN[range_]
+        if n in rec
+    )
     return (
         f"<t:Recurrence><t:{pattern}Recurrence>{p}</t:{pattern}Recurrence>"
         f"<t:{range_}Recurrence>{r}</t:{range_}Recurrence></t:Recurrence>"
@@ -192,6 +215,10 @@ def parse_value(type_: str, elem: etree._Element) -> Any:
         return tz
     if type_ == RECURRENCE:
         return parse_recurrence(elem)
+    if type_ == RAW:
+        kept = etree.fromstring(etree.tostring(elem, with_tail=False))
+        etree.cleanup_namespaces(kept)
+        return etree.tostring(kept, encoding="unicode")
     raise SimError("ErrorInvalidPropertySet", f"Cannot set {local(elem.tag)}")
 
 
@@ -209,14 +236,17 @@ def parse_ext_value(elem: etree._Element) -> str | list[str]:
 def parse_item(elem: etree._Element) -> tuple[str, dict[str, Any], dict[str, dict[str, Any]]]:
     """(item type, fields, extended properties) of a t:Contact / t:CalendarItem / ... element."""
     type_ = local(elem.tag)
-    if type_ not in ITEM_TYPES:
-        if type_ == "Item":
-            type_ = "Message"
-        else:
-            raise SimError(
-                "ErrorInvalidItemForOperation", f"Items of type {type_} are not supported."
-            )
-    allowed = {f.name for f in FIELDS_FOR[type_]}
+    if type_ == "Item":
+        type_ = "Message"
+    elif type_ in MEETING_MESSAGES:
+        # MS-OXWSCDATA: meeting messages are made by sending calendar items, never created.
+        raise SimError(
+            "ErrorInvalidItemForOperationCreateItem",
+            f"{type_} items cannot be created; they are sent when a meeting is saved.",
+        )
+    elif type_ not in ITEM_TYPES:
+        raise SimError("ErrorInvalidRequest", f"exchangesim does not model {type_} items.")
+    named = NAMED_FOR[type_]
     fields: dict[str, Any] = {}
     ext: dict[str, dict[str, Any]] = {}
     for child in elem:
@@ -225,11 +255,13 @@ def parse_item(elem: etree._Element) -> tuple[str, dict[str, Any], dict[str, dic
             uri = ext_uri(child.find(T + "ExtendedFieldURI"))
             ext[ext_key(uri)] = {"uri": uri, "value": parse_ext_value(child)}
             continue
-        spec = BY_NAME.get(name)
-        if spec is None or name not in allowed:
-            continue  # properties the simulator does not model are accepted and dropped
+        spec = named.get(name)
+        if spec is None:
+            raise SchemaViolation(
+                f"The element '{name}' in namespace '{TNS}' is not valid in {local(elem.tag)}."
+            )
         if spec.type == COMPUTED:
-            continue
+            raise SimError("ErrorInvalidPropertySet", f"{spec.uri} is read-only.")
         fields[name] = parse_value(spec.type, child)
         if spec.type == BODY and child.get("BodyType") == "HTML":
             fields["BodyType"] = "HTML"
@@ -340,7 +372,9 @@ def render_value(
         tz_name = value.get("Name") or value.get("Id", "")
         return f'<t:{name} Id="{attr(value.get("Id", ""))}" Name="{attr(tz_name)}"/>'
     if type_ == RECURRENCE:
-        return recurrence_xml(value)
+        return recurrence_xml(value, (fields.get("StartTimeZone") or {}).get("Id"))
+    if type_ == RAW:
+        return str(value)
     return ""
 
 
@@ -387,7 +421,9 @@ def render_fields(
         name = spec.name
         if name == "ItemId":
             continue
-        if spec.type == COMPUTED:
+        if spec.type == COMPUTED or (name in computed and name not in fields):
+            # Writable properties with a computed stand-in when the client sent none
+            # (ItemClass, a calendar item's UID).
             if name in computed and wanted(shape, name, spec.default_shape):
                 out.append(computed[name])
         else:

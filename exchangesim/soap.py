@@ -123,11 +123,13 @@ def success(operation: str, inner: str) -> str:
     )
 
 
-def error(operation: str, code: str, text: str, extra: str = "") -> str:
+def error(operation: str, code: str, text: str, extra: str = "", message_xml: str = "") -> str:
+    mx = f"<m:MessageXml>{message_xml}</m:MessageXml>" if message_xml else ""
     return (
         f'<m:{operation}ResponseMessage ResponseClass="Error">'
         f"<m:MessageText>{esc(text)}</m:MessageText><m:ResponseCode>{code}</m:ResponseCode>"
-        f"<m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>{extra}</m:{operation}ResponseMessage>"
+        f"<m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>{mx}{extra}"
+        f"</m:{operation}ResponseMessage>"
     )
 
 

@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import ids
+from . import ids, limits
 from .schema import BY_NAME, CONTACT, DLIST, EVENT, MESSAGE
 
 # (distinguished id, display name, parent distinguished id, folder class, element name)
@@ -46,12 +46,24 @@ _KIND_TAG = {
 
 
 class SimError(Exception):
-    """An EWS ResponseCode to report for one request element (ResponseClass="Error")."""
+    """An EWS ResponseCode to report for one request element (ResponseClass="Error").
 
-    def __init__(self, code: str, text: str = "") -> None:
+    `xml` is the MessageXml content, e.g. the FieldURI of a property that failed.
+    """
+
+    def __init__(self, code: str, text: str = "", xml: str = "") -> None:
         super().__init__(code, text)
         self.code = code
         self.text = text or code
+        self.xml = xml
+
+
+class SchemaViolation(Exception):
+    """A request the EWS schema rejects; Exchange answers with an ErrorSchemaValidation fault."""
+
+    def __init__(self, violation: str) -> None:
+        super().__init__(violation)
+        self.violation = violation
 
 
 def utcnow() -> str:
@@ -263,8 +275,11 @@ class Store:
         type_: str,
         fields: dict[str, Any],
         ext: dict[str, dict[str, Any]] | None = None,
+        refusal_code: str | None = None,
     ) -> Item:
+        """`refusal_code`: hold the item to EWS's length rules (see limits), refusing with it."""
         with self.lock:
+            settled = settle(type_, copy.deepcopy(fields), refusal_code)
             uid = ids.new_uid()
             now = utcnow()
             version = mbx.tick()
@@ -276,10 +291,9 @@ class Store:
                 version=version,
                 created=now,
                 modified=now,
-                fields=copy.deepcopy(fields),
+                fields=settled,
                 ext=copy.deepcopy(ext or {}),
             )
-            fill_defaults(it)
             it.field_versions = {k: version for k in it.fields}
             mbx.items[it.id] = it
             mbx.seq += 1
@@ -297,13 +311,17 @@ class Store:
         mbx.folders[it.folder].record(mbx.seq, it.id, True)
         self.dirty = True
 
-    def apply_changes(self, mbx: Mailbox, it: Item, changes: list[Change]) -> set[str]:
+    def apply_changes(
+        self, mbx: Mailbox, it: Item, changes: list[Change], refusal_code: str | None = None
+    ) -> set[str]:
+        """Apply all changes or none: a refused value leaves the item as it was."""
         with self.lock:
+            fields, ext = copy.deepcopy(it.fields), copy.deepcopy(it.ext)
             touched: set[str] = set()
             for change in changes:
-                apply_change(it.fields, it.ext, change)
+                apply_change(fields, ext, change)
                 touched.add(change_name(change))
-            fill_defaults(it)
+            it.fields, it.ext = settle(it.type, fields, refusal_code, touched), ext
             self.touch(mbx, it, touched)
             return touched
 
@@ -436,10 +454,51 @@ def apply_change(fields: dict[str, Any], ext: dict[str, dict[str, Any]], change:
         fields.pop(name, None)
 
 
-def fill_defaults(it: Item) -> None:
-    """Properties Exchange computes when a client leaves them out."""
-    f = it.fields
-    if it.type == CONTACT:
+def settle(
+    type_: str,
+    fields: dict[str, Any],
+    refusal_code: str | None,
+    written: set[str] | None = None,
+) -> dict[str, Any]:
+    """An item's fields as Exchange saves them: defaults filled, lengths enforced for EWS.
+
+    `refusal_code` is what a refused length answers (CreateItem and UpdateItem differ);
+    None for edits made as a rep in Outlook, which writes through MAPI and is not held to
+    EWS's rules, so the mailbox can hold names longer than EWS would take. An update is
+    held to them for the properties it writes (`written`), not for what the item held.
+    """
+    fill_defaults(type_, fields)
+    if refusal_code is not None:
+        enforce_limits(fields, refusal_code, written)
+    return fields
+
+
+def enforce_limits(
+    fields: dict[str, Any], refusal_code: str, written: set[str] | None = None
+) -> None:
+    """Cut or refuse over-long values (all of them, or those of the `written` properties)."""
+    if written is not None:
+        checked = {k: v for k, v in fields.items() if k in written}
+        enforce_limits(checked, refusal_code)
+        fields.update(checked)
+        return
+    limits.truncate(fields)
+    bad = limits.too_long(fields)
+    if bad:
+        raise SimError(
+            refusal_code,
+            f"{', '.join(bad)} is longer than Exchange stores; the item was not saved.",
+            limits.field_uris(bad),
+        )
+
+
+def fill_defaults(type_: str, f: dict[str, Any]) -> None:
+    """Properties Exchange computes when a client leaves them out.
+
+    ItemClass and a calendar item's UID, when not sent, are rendered from the item's type
+    and id instead of being stored (see ewsbase), so the stored form stays what was sent.
+    """
+    if type_ == CONTACT:
         given, surname = f.get("GivenName", ""), f.get("Surname", "")
         if not f.get("DisplayName"):
             name = " ".join(p for p in (given, surname) if p) or f.get("CompanyName", "")
@@ -450,11 +509,11 @@ def fill_defaults(it: Item) -> None:
             if fa:
                 f["FileAs"] = fa
         f["Subject"] = f.get("DisplayName", "")
-    elif it.type == DLIST:
+    elif type_ == DLIST:
         if f.get("DisplayName"):
             f["FileAs"] = f["DisplayName"]
             f["Subject"] = f["DisplayName"]
-    elif it.type == EVENT:
+    elif type_ == EVENT:
         f.setdefault("LegacyFreeBusyStatus", "Busy")
         f.setdefault("IsAllDayEvent", False)
     f.setdefault("Sensitivity", "Normal")

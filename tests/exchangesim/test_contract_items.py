@@ -312,3 +312,15 @@ def test_mailboxes_are_isolated(sim):
     c = make_contact(alice)
     assert bob.contacts.all().count() == 0
     assert isinstance(next(iter(bob.fetch(ids=[c]))), ErrorItemNotFound)
+
+
+def test_a_malformed_change_key_on_delete_is_refused(alice, sim):
+    from exchangelib.errors import ErrorInvalidChangeKey
+
+    c = make_contact(alice)
+    res = alice.bulk_delete(ids=[(c.id, "not-a-change-key")], delete_type=HARD_DELETE)
+    assert isinstance(res[0], ErrorInvalidChangeKey)
+    assert [i["id"] for i in sim.sim.items(ALICE, "contacts")] == [c.id]
+    # Without a change key, or with the item's own, the delete goes through.
+    assert alice.bulk_delete(ids=[(c.id, c.changekey)], delete_type=HARD_DELETE) == [True]
+    assert sim.sim.items(ALICE, "contacts") == []
