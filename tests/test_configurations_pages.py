@@ -210,6 +210,52 @@ def test_it_puts_filter_errors_on_their_row(admin_client):
     assert 'value="yesterday"' in html  # the admin's input is kept
 
 
+def test_it_never_shows_one_admins_filter_errors_on_another_admins_page(client, persona):
+    """Each form has its own row errors: nothing is left behind for the next request."""
+    config = SyncConfigurationFactory(name="East reps")
+    ContactFilter.objects.create(
+        configuration=config, field="birthdate", operator="less_than", value="2000-01-01"
+    )
+    first, second = persona("admin"), persona("config_manager")
+    client.force_login(first)
+    refused = client.post(
+        ADD,
+        form_data(
+            **{
+                "filters-field": ["birthdate"],
+                "filters-operator": ["less_than"],
+                "filters-value": ["yesterday"],
+            }
+        ),
+    )
+    message = "Birthdate compares with dates: enter “yesterday” as YYYY-MM-DD."
+    assert message in refused.content.decode()
+
+    client.force_login(second)
+    for response in (client.get(change_url(config)), client.get(ADD)):
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert "yesterday" not in html
+        assert 'class="ls-filter-row errors"' not in html
+    # Her own mistake on the same row shows only her own message.
+    response = client.post(
+        change_url(config),
+        form_data(
+            name="East reps",
+            **{
+                "filters-field": ["birthdate"],
+                "filters-operator": ["less_than"],
+                "filters-value": ["soon"],
+            },
+        ),
+    )
+    html = response.content.decode()
+    assert errors_of(response, "filters") == [
+        "Filter 1: Birthdate compares with dates: enter “soon” as YYYY-MM-DD."
+    ]
+    assert "yesterday" not in html and html.count("Birthdate compares with dates") == 2
+
+
 def test_it_puts_mapping_and_profile_errors_next_to_their_fields(admin_client):
     sales = ProfileFactory(name="Sales")
     SyncConfigurationFactory(name="East reps", profiles=[sales])
