@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 
 import pytest
 from django.contrib.messages import get_messages
@@ -208,6 +209,32 @@ def test_it_puts_filter_errors_on_their_row(admin_client):
     html = response.content.decode()
     assert 'class="ls-filter-row errors"' in html
     assert 'value="yesterday"' in html  # the admin's input is kept
+
+
+EVENTS_NOT_SYNCED = (
+    "Events are not synced yet: this version of Lightning Sync syncs contacts only. "
+    "A configuration's event settings are saved, but nothing uses them for now."
+)
+
+
+def events_section(html: str) -> str:
+    start = html.index('class="fieldset-heading">Events</h2>')
+    return html[start : html.index("</fieldset>", start)]
+
+
+def test_it_says_events_are_saved_but_not_synced_yet(client, persona):
+    config = SyncConfigurationFactory(name="West reps", events_direction="exchange_to_crm")
+    client.force_login(persona("admin"))
+    for url in (ADD, change_url(config)):
+        html = client.get(url).content.decode()
+        assert EVENTS_NOT_SYNCED in unescape(events_section(html))
+        assert 'name="events_direction"' in events_section(html)  # the setting stays
+    listing = unescape(client.get(LIST).content.decode())
+    assert f'<p class="ls-not-available" id="events-not-synced">{EVENTS_NOT_SYNCED}</p>' in listing
+    client.force_login(persona("viewer"))  # the read-only page says it too
+    html = client.get(change_url(config)).content.decode()
+    assert EVENTS_NOT_SYNCED in unescape(events_section(html))
+    assert "Exchange to CRM" in events_section(html)
 
 
 def test_it_never_shows_one_admins_filter_errors_on_another_admins_page(client, persona):

@@ -157,7 +157,7 @@ def test_it_joins_several_problems_into_one_line():
     )
 
 
-def test_it_refuses_oauth_until_access_was_accepted():
+def test_it_says_oauth_is_not_available_yet():
     message = fails(
         "lightningsync_setup",
         "--enable",
@@ -170,8 +170,13 @@ def test_it_refuses_oauth_until_access_was_accepted():
         "--client-secret-stdin",
         stdin="app-secret",
     )
-    assert message.startswith("--enable/--disable: OAuth 2.0 can be enabled only after")
-    assert not LightningSyncSetup.load().has_oauth_credential
+    assert message == (
+        "--enable/--disable: OAuth 2.0 is not available yet: this version of Lightning Sync "
+        "cannot request tokens from Microsoft, so it cannot be enabled. The OAuth 2.0 settings "
+        "can be saved; to sync now, use the Exchange service account."
+    )
+    setup = LightningSyncSetup.load()
+    assert not setup.enabled and not setup.has_oauth_credential
 
 
 def test_it_refuses_an_empty_secret():
