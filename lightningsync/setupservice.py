@@ -9,6 +9,7 @@ way an admin changes it. Settings are addressed by their path in the configurati
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -24,6 +25,7 @@ from lightningsync import configrules
 from lightningsync.audit import record_changes
 from lightningsync.models import LightningSyncSetup, User
 from lightningsync.models.setup import DEFAULT_AUTHORITY_URL, DEFAULT_GRAPH_URL
+from lightningsync.secrets import SecretUnavailable
 
 AUDIT_SECTION = "Lightning Sync Setup"
 
@@ -374,6 +376,19 @@ def _parse_secrets(
     return parsed
 
 
+def _same_secret(setup: LightningSyncSetup, name: str, value: str) -> bool:
+    """Whether `value` is the secret already stored: entering it again is no change (no audit
+    entry, no new ciphertext), as when a script or the demo sets the same password each run.
+    A stored secret the keys cannot decrypt counts as different, so it can be replaced."""
+    if not getattr(setup, _SECRET_FIELDS[name]):
+        return False
+    try:
+        stored = getattr(setup, name)()
+    except SecretUnavailable:
+        return False
+    return hmac.compare_digest(stored.encode(), value.encode())
+
+
 def apply_setup(
     section: Mapping[str, Any],
     *,
@@ -414,7 +429,8 @@ def apply_setup(
         for name in clear_set:
             setattr(setup, _SECRET_FIELDS[name], "")
         for name, value in new_secrets.items():
-            getattr(setup, f"set_{name}")(value)
+            if not _same_secret(setup, name, value):
+                getattr(setup, f"set_{name}")(value)
         if any(getattr(setup, f) != before[f] for f in _OAUTH_IDENTITY_FIELDS):
             setup.oauth_token_acquired_at = None
         for field, messages in configrules.validate_setup(_state(setup)).items():

@@ -96,6 +96,43 @@ def test_it_sets_up_a_service_account_in_one_go(tmp_path):
     assert actors == {"command line"}
 
 
+def test_it_changes_nothing_when_given_the_password_it_already_has():
+    """The demo sets the same password at every start: that is no change, so no audit entry
+    and no new ciphertext; another password is a change again."""
+    demo_start = (
+        "lightningsync_setup",
+        "--enable",
+        "--method",
+        "service_account",
+        "--username",
+        "svc-sync@demo.example",
+        "--password-stdin",
+        "--ews-url",
+        "https://mail.example.com/EWS/Exchange.asmx",
+        "--auth",
+        "basic",
+    )
+    run(*demo_start, stdin="demo-service-password")
+    stored = LightningSyncSetup.load().service_account_password_encrypted
+    trail = list(SetupAuditTrail.objects.values_list("pk", "field", "new_value"))
+    assert ("Service account password", "changed") in [(f, v) for _, f, v in trail]
+
+    run(*demo_start, stdin="demo-service-password\n")
+    setup = LightningSyncSetup.load()
+    assert setup.service_account_password_encrypted == stored
+    assert list(SetupAuditTrail.objects.values_list("pk", "field", "new_value")) == trail
+
+    run(*demo_start, stdin="another-password")
+    setup = LightningSyncSetup.load()
+    assert setup.service_account_password() == "another-password"
+    assert setup.service_account_password_encrypted != stored
+    assert list(
+        SetupAuditTrail.objects.exclude(pk__in=[pk for pk, _, _ in trail]).values_list(
+            "field", "old_value", "new_value"
+        )
+    ) == [("Service account password", "", "changed")]
+
+
 def test_it_changes_one_setting_and_keeps_the_rest():
     run("lightningsync_setup", "--username", "svc@example.com", "--auth", "ntlm")
     run("lightningsync_setup", "--event-category", "Sync me")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import trustme
+from cryptography.fernet import Fernet
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -353,6 +354,15 @@ def test_it_records_secrets_as_changed_never_their_value():
     for entry in SetupAuditTrail.objects.all():
         text = " ".join([entry.action, entry.field, entry.old_value, entry.new_value])
         assert "Pl41n-Passw0rd" not in text and "S3cr3t!" not in text
+
+
+def test_it_replaces_a_stored_secret_the_keys_cannot_decrypt():
+    stranger = Fernet(Fernet.generate_key()).encrypt(b"from another install").decode()
+    LightningSyncSetup.load()
+    LightningSyncSetup.objects.update(service_account_password_encrypted=stranger)
+    apply_setup({}, user=None, via="t", secrets={"service_account_password": "new-pw"})
+    assert LightningSyncSetup.load().service_account_password() == "new-pw"
+    assert SetupAuditTrail.objects.filter(field="Service account password").count() == 1
 
 
 def test_it_clears_a_secret():
