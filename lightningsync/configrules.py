@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from lightningsync.availability import OAUTH_NOT_AVAILABLE
 from lightningsync.fieldmaps import Catalogue, compatible
 
 # --- Text --------------------------------------------------------------------------------
@@ -200,11 +201,7 @@ def validate_setup(state: SetupState) -> dict[str, list[str]]:
         if not state.has_oauth_credential:
             add("oauth_client_secret", "Enter a client secret or certificate to enable sync.")
         if not state.oauth_token_acquired:
-            add(
-                "enabled",
-                "OAuth 2.0 can be enabled only after Lightning Sync acquired a token: "
-                "grant admin consent, then use “Accept and enable access”.",
-            )
+            add("enabled", OAUTH_NOT_AVAILABLE)
     return errors
 
 

@@ -17,18 +17,6 @@ def effective_configuration(user: User) -> SyncConfiguration | None:
     return effective_configurations([user]).get(user.pk)
 
 
-def governing_configuration(user: User) -> SyncConfiguration | None:
-    """The configuration that governs the user, active or not (for status messages)."""
-    direct = SyncConfiguration.objects.filter(configurationuser__user=user).first()
-    if direct is not None:
-        return direct
-    if user.profile_id is None:
-        return None
-    return SyncConfiguration.objects.filter(
-        configurationprofile__profile_id=user.profile_id
-    ).first()
-
-
 def effective_configurations(users: Iterable[User]) -> dict[int, SyncConfiguration]:
     """{user id: configuration} for the given users that sync, in two queries at most."""
     users = [u for u in users if u.is_active]

@@ -8,8 +8,8 @@ way an admin changes it. Settings are addressed by their path in the configurati
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
+import hmac
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -25,6 +25,7 @@ from lightningsync import configrules, outbound
 from lightningsync.audit import record_changes
 from lightningsync.models import LightningSyncSetup, User
 from lightningsync.models.setup import DEFAULT_AUTHORITY_URL, DEFAULT_GRAPH_URL
+from lightningsync.secrets import SecretUnavailable
 
 AUDIT_SECTION = "Lightning Sync Setup"
 
@@ -48,10 +49,6 @@ _TOKEN_LABEL = "OAuth 2.0 access accepted"
 # Changing who we are to Microsoft voids the proof that a token could be acquired.
 _OAUTH_IDENTITY_FIELDS = ("oauth_tenant_id", "oauth_client_id", "authority_url")
 _GUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
-
-
-class OAuthTokenError(Exception):
-    """Lightning Sync could not obtain an app-only token; the message tells the admin why."""
 
 
 # --- parsing one value --------------------------------------------------------------------
@@ -386,6 +383,19 @@ def _parse_secrets(
     return parsed
 
 
+def _same_secret(setup: LightningSyncSetup, name: str, value: str) -> bool:
+    """Whether `value` is the secret already stored: entering it again is no change (no audit
+    entry, no new ciphertext), as when a script or the demo sets the same password each run.
+    A stored secret the keys cannot decrypt counts as different, so it can be replaced."""
+    if not getattr(setup, _SECRET_FIELDS[name]):
+        return False
+    try:
+        stored = getattr(setup, name)()
+    except SecretUnavailable:
+        return False
+    return hmac.compare_digest(stored.encode(), value.encode())
+
+
 def apply_setup(
     section: Mapping[str, Any],
     *,
@@ -426,7 +436,8 @@ def apply_setup(
         for name in clear_set:
             setattr(setup, _SECRET_FIELDS[name], "")
         for name, value in new_secrets.items():
-            getattr(setup, f"set_{name}")(value)
+            if not _same_secret(setup, name, value):
+                getattr(setup, f"set_{name}")(value)
         if any(getattr(setup, f) != before[f] for f in _OAUTH_IDENTITY_FIELDS):
             setup.oauth_token_acquired_at = None
         for field, messages in configrules.validate_setup(_state(setup)).items():
@@ -450,7 +461,7 @@ def apply_setup(
     return setup
 
 
-# --- OAuth 2.0: admin consent and "Accept and enable access" ------------------------------
+# --- OAuth 2.0: admin consent -----------------------------------------------------------
 
 
 def admin_consent_url(setup: LightningSyncSetup, redirect_uri: str = "") -> str:
@@ -466,51 +477,6 @@ def admin_consent_url(setup: LightningSyncSetup, redirect_uri: str = "") -> str:
         query["redirect_uri"] = redirect_uri
     authority = setup.authority_url.rstrip("/")
     return f"{authority}/{quote(setup.oauth_tenant_id)}/v2.0/adminconsent?{urlencode(query)}"
-
-
-def acquire_oauth_token(setup: LightningSyncSetup) -> dt.datetime:
-    """Acquire an app-only token with the saved credentials; returns when it was acquired.
-
-    The Microsoft Graph transport is not part of this release yet, so no token can be
-    verified: refusing is the honest answer, and it keeps OAuth 2.0 switched off.
-    """
-    raise OAuthTokenError(
-        "The token could not be verified yet: this version of Lightning Sync cannot request "
-        "tokens from Microsoft (the Microsoft Graph connection arrives in a later release). "
-        "OAuth 2.0 stays not enabled."
-    )
-
-
-def accept_oauth_access(*, user: User | None, via: str) -> LightningSyncSetup:
-    """Accept and enable access: prove the saved credentials yield a token, then record that,
-    which is what allows OAuth 2.0 to be enabled."""
-    setup = LightningSyncSetup.load()
-    missing = [
-        label
-        for label, present in (
-            ("the tenant ID", setup.oauth_tenant_id),
-            ("the application (client) ID", setup.oauth_client_id),
-            ("a client secret or certificate", setup.has_oauth_credential),
-        )
-        if not present
-    ]
-    if missing:
-        raise OAuthTokenError(f"Save {', '.join(missing)} first, then accept access again.")
-    acquired_at = acquire_oauth_token(setup)
-    with transaction.atomic():
-        setup = LightningSyncSetup.objects.select_for_update().get(pk=setup.pk)
-        before = {"oauth_token_acquired_at": ""}
-        setup.oauth_token_acquired_at = acquired_at
-        setup.save(update_fields=["oauth_token_acquired_at", "updated_at"])
-        record_changes(
-            user,
-            AUDIT_SECTION,
-            before,
-            {"oauth_token_acquired_at": acquired_at.isoformat()},
-            labels=LABELS,
-            via=via,
-        )
-    return setup
 
 
 # --- Org ID ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ next to the field they concern. So the page and a file import cannot disagree.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -102,7 +103,16 @@ class FilterRowsWidget(_TemplateWidget):
 
     def __init__(self, attrs: dict[str, Any] | None = None) -> None:
         super().__init__(attrs)
+        # The messages of one form's rows, by row index. Each form gets its own copy of the
+        # widget (Django deep-copies a form's fields), so one admin's errors never reach
+        # another admin's page.
         self.row_errors: dict[int, list[str]] = {}
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FilterRowsWidget:
+        # Widget.__deepcopy__ is shallow: it would share this dict between every form.
+        obj = super().__deepcopy__(memo)
+        obj.row_errors = copy.deepcopy(self.row_errors, memo)
+        return obj
 
     def value_from_datadict(self, data: Any, files: Any, name: str) -> list[dict[str, str]]:
         fields = data.getlist(f"{name}-field") if hasattr(data, "getlist") else []

@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 
 from lightningsync import configurations
 from lightningsync import permissions as perms
+from lightningsync.availability import EVENTS_NOT_SYNCED
 from lightningsync.contactfilters import FILTER_FIELDS
 from lightningsync.fieldmaps import CONTACTS, EVENTS, Catalogue
 from lightningsync.models import ContactFilter, SyncConfiguration, User
@@ -48,7 +49,13 @@ _STEP_FIELDSETS: list[tuple[str, dict[str, Any]]] = [
         "Edit Field Mappings: contacts",
         {"fields": ("contact_field_mappings",), "classes": ("collapse",)},
     ),
-    ("Events", {"fields": ("events_direction", "event_scope")}),
+    (
+        "Events",
+        {
+            "fields": ("events_direction", "event_scope"),
+            "description": format_html('<p class="ls-not-available">{}</p>', EVENTS_NOT_SYNCED),
+        },
+    ),
     (
         "Edit Field Mappings: events",
         {"fields": ("event_field_mappings",), "classes": ("collapse",)},
@@ -176,6 +183,12 @@ class SyncConfigurationAdmin(admin.ModelAdmin):
         if obj is not None and not self.has_change_permission(request, obj):
             return _read_only_fieldsets()
         return _STEP_FIELDSETS
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {"events_not_synced": EVENTS_NOT_SYNCED, **(extra_context or {})}
+        return super().changelist_view(request, context)
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None

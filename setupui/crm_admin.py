@@ -182,3 +182,14 @@ class UserAdmin(DjangoUserAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return super().has_view_permission(request, obj) or request.user.has_perm(perms.VIEW_SETUP)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        """Readers do not see the password row: all it offers them is "Reset password", a
+        page that needs the change permission they lack."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        return [
+            (title, {**options, "fields": tuple(f for f in options["fields"] if f != "password")})
+            for title, options in fieldsets
+        ]

@@ -196,7 +196,7 @@ def _resolve(
         model = models.pop((item.app_label, item.object_name), None)
         if model is None or not model.get("admin_url"):
             return None
-        return Entry(item.label, model["admin_url"], item.description, item.keywords)
+        return Entry(item.label, str(model["admin_url"]), item.description, item.keywords)
     if not request.user.has_perms(item.required):
         return None
     try:
@@ -225,10 +225,12 @@ def build_menu(request: HttpRequest, available_apps: Sequence[dict[str, Any]]) -
         if built:
             sections.append(Section(section_title, tuple(built)))
     # Whatever else the site registers (the task queue, ...) stays reachable and findable.
+    # Their names come from the apps' own translated (lazy) verbose names: made text here,
+    # once, so nothing downstream joins, compares or caches a lazy object.
     others = []
     for app in available_apps:
         entries = [
-            Entry(model["name"], model["admin_url"], "")
+            Entry(str(model["name"]), str(model["admin_url"]), "")
             for model in app["models"]
             if (app["app_label"], model["object_name"]) in models and model.get("admin_url")
         ]

@@ -1,4 +1,4 @@
-"""Lightning Sync Setup page, "Accept and enable access", and the configuration file.
+"""Lightning Sync Setup page and the configuration file.
 
 Built like Django's own custom admin views (`UserAdmin.user_change_password`): the site wires
 them with `admin_view`, they check permissions, and render templates extending
@@ -18,10 +18,11 @@ from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from lightningsync import configfile, setupservice
 from lightningsync import permissions as perms
+from lightningsync.availability import OAUTH_NOT_AVAILABLE
 from lightningsync.models import LightningSyncSetup
 
 from .access import can_edit_setup, require, require_view_setup, signed_in_user
@@ -145,8 +146,7 @@ def _consent_feedback(request: HttpRequest) -> None:
     if request.GET.get("admin_consent", "").lower() == "true":
         messages.info(
             request,
-            "Admin consent was granted. Now use “Accept and enable access” to let Lightning "
-            "Sync request a token.",
+            f"Admin consent was granted. {OAUTH_NOT_AVAILABLE}",
         )
     elif "error" in request.GET and ("admin_consent" in request.GET or "tenant" in request.GET):
         reason = request.GET.get("error_description") or request.GET["error"]
@@ -193,26 +193,11 @@ def setup_page(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
         "sections": _sections(setup, form, status),
         "consent_url": setupservice.admin_consent_url(setup, redirect_uri),
         "consent_redirect_uri": redirect_uri,
+        "oauth_not_available": OAUTH_NOT_AVAILABLE,
         "can_download": request.user.has_perms(perms.EXPORT_CONFIGURATION),
         "can_upload": request.user.has_perms(perms.IMPORT_CONFIGURATION),
     }
     return TemplateResponse(request, "setupui/setup.html", context)
-
-
-@require_POST
-def accept_oauth_access(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
-    require(request.user, perms.EDIT_SETUP)
-    try:
-        setupservice.accept_oauth_access(user=signed_in_user(request), via=VIA)
-    except setupservice.OAuthTokenError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(
-            request,
-            "Lightning Sync acquired a token: access is accepted. You can now enable "
-            "Lightning Sync with OAuth 2.0.",
-        )
-    return HttpResponseRedirect(reverse("admin:lightningsync_setup") + "#oauth")
 
 
 @require_GET

@@ -45,11 +45,6 @@ class SetupSite(admin.AdminSite):
                 name="lightningsync_setup",
             ),
             path(
-                "setup/lightning-sync/oauth-access/",
-                view(setup_views.accept_oauth_access),
-                name="lightningsync_setup_oauth_access",
-            ),
-            path(
                 "setup/lightning-sync/configuration/download/",
                 view(setup_views.download_configuration),
                 name="lightningsync_config_download",

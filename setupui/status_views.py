@@ -1,7 +1,6 @@
-"""Lightning Sync Status: a first version that reports what is known before the engine runs.
+"""Lightning Sync Status, a first version: is sync on, and whom does it sync?
 
-Per-user statuses (SPEC §7) arrive with the sync engine; until then the page answers the two
-questions an admin asks first: is sync on, and whom would it sync?
+It does not compute per-user statuses (SPEC §7) yet, and says what does not sync yet.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET
 
+from lightningsync.availability import EVENTS_NOT_SYNCED
 from lightningsync.effective import syncing_users
 from lightningsync.models import LightningSyncSetup
 
@@ -31,5 +31,6 @@ def status_page(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
         "setup": setup,
         "syncing_user_count": len(governed),
         "per_configuration": sorted(per_configuration.items()),
+        "events_not_synced": EVENTS_NOT_SYNCED,
     }
     return TemplateResponse(request, "setupui/status.html", context)

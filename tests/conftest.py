@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
+from django.contrib.auth.models import Group, Permission
 
 from tests.factories import StaffUserFactory
 
@@ -17,9 +20,29 @@ PERSONA_GROUPS = {
 }
 
 
+GROUPS_MIGRATION = importlib.import_module("lightningsync.migrations.0002_permission_groups")
+
+
+def restore_migration_groups() -> None:
+    """Put back the permission groups a migration makes when they are gone: the live server's
+    tests (and other transactional ones) flush every table after they run, groups included."""
+    if Group.objects.filter(name__in=GROUPS_MIGRATION.GROUPS).count() == len(
+        GROUPS_MIGRATION.GROUPS
+    ):
+        return
+    for name, codenames in GROUPS_MIGRATION.GROUPS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.set(
+            Permission.objects.filter(
+                content_type__app_label="lightningsync", codename__in=codenames
+            )
+        )
+
+
 @pytest.fixture
 def persona(db):
     """persona("admin") -> a signed-in-able staff user holding that permission set."""
+    restore_migration_groups()
 
     def make(name: str):
         return StaffUserFactory(username=f"{name}-persona", groups=PERSONA_GROUPS[name])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 
 import pytest
 from django.contrib.messages import get_messages
@@ -208,6 +209,78 @@ def test_it_puts_filter_errors_on_their_row(admin_client):
     html = response.content.decode()
     assert 'class="ls-filter-row errors"' in html
     assert 'value="yesterday"' in html  # the admin's input is kept
+
+
+EVENTS_NOT_SYNCED = (
+    "Events are not synced yet: this version of Lightning Sync syncs contacts only. "
+    "A configuration's event settings are saved, but nothing uses them for now."
+)
+
+
+def events_section(html: str) -> str:
+    start = html.index('class="fieldset-heading">Events</h2>')
+    return html[start : html.index("</fieldset>", start)]
+
+
+def test_it_says_events_are_saved_but_not_synced_yet(client, persona):
+    config = SyncConfigurationFactory(name="West reps", events_direction="exchange_to_crm")
+    client.force_login(persona("admin"))
+    for url in (ADD, change_url(config)):
+        html = client.get(url).content.decode()
+        assert EVENTS_NOT_SYNCED in unescape(events_section(html))
+        assert 'name="events_direction"' in events_section(html)  # the setting stays
+    listing = unescape(client.get(LIST).content.decode())
+    assert f'<p class="ls-not-available" id="events-not-synced">{EVENTS_NOT_SYNCED}</p>' in listing
+    client.force_login(persona("viewer"))  # the read-only page says it too
+    html = client.get(change_url(config)).content.decode()
+    assert EVENTS_NOT_SYNCED in unescape(events_section(html))
+    assert "Exchange to CRM" in events_section(html)
+
+
+def test_it_never_shows_one_admins_filter_errors_on_another_admins_page(client, persona):
+    """Each form has its own row errors: nothing is left behind for the next request."""
+    config = SyncConfigurationFactory(name="East reps")
+    ContactFilter.objects.create(
+        configuration=config, field="birthdate", operator="less_than", value="2000-01-01"
+    )
+    first, second = persona("admin"), persona("config_manager")
+    client.force_login(first)
+    refused = client.post(
+        ADD,
+        form_data(
+            **{
+                "filters-field": ["birthdate"],
+                "filters-operator": ["less_than"],
+                "filters-value": ["yesterday"],
+            }
+        ),
+    )
+    message = "Birthdate compares with dates: enter “yesterday” as YYYY-MM-DD."
+    assert message in refused.content.decode()
+
+    client.force_login(second)
+    for response in (client.get(change_url(config)), client.get(ADD)):
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert "yesterday" not in html
+        assert 'class="ls-filter-row errors"' not in html
+    # Her own mistake on the same row shows only her own message.
+    response = client.post(
+        change_url(config),
+        form_data(
+            name="East reps",
+            **{
+                "filters-field": ["birthdate"],
+                "filters-operator": ["less_than"],
+                "filters-value": ["soon"],
+            },
+        ),
+    )
+    html = response.content.decode()
+    assert errors_of(response, "filters") == [
+        "Filter 1: Birthdate compares with dates: enter “soon” as YYYY-MM-DD."
+    ]
+    assert "yesterday" not in html and html.count("Birthdate compares with dates") == 2
 
 
 def test_it_puts_mapping_and_profile_errors_next_to_their_fields(admin_client):

@@ -15,9 +15,9 @@ from lightningsync.configurations import ConfigurationSpec
 from lightningsync.effective import (
     effective_configuration,
     effective_configurations,
-    governing_configuration,
     syncing_users,
 )
+from lightningsync.models import SyncConfiguration
 from tests.factories import ProfileFactory, SyncConfigurationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -91,7 +91,12 @@ def test_it_keeps_a_direct_assignment_to_an_inactive_configuration_over_the_prof
     user = org["users"]["direct_inactive_config"]
     assert user.profile.name == "Sales"  # whose configuration (East) is active
     assert effective_configuration(user) is None
-    assert governing_configuration(user).name == "Paused"
+    assert user.pk not in syncing_users()
+    # It is Paused that governs the user: once it is active again, the user syncs with it.
+    org["paused"].active = True
+    org["paused"].save()
+    assert effective_configuration(user).name == "Paused"
+    assert syncing_users()[user.pk].name == "Paused"
 
 
 def test_it_follows_a_user_moved_between_configurations(org):
@@ -102,7 +107,7 @@ def test_it_follows_a_user_moved_between_configurations(org):
     configurations.save(
         ConfigurationSpec(name="North", active=False, users=(user.email,)),
         user=None,
-        instance=governing_configuration(user),
+        instance=SyncConfiguration.objects.get(name="North"),
     )
     assert effective_configuration(user) is None
     assert user.pk not in syncing_users()

@@ -47,7 +47,7 @@ def test_it_allows_or_refuses_each_page(client, persona, url_name, persona_name,
     assert response.status_code == (200 if ok else 403)
 
 
-@pytest.mark.parametrize("url_name", [*PAGES, "admin:lightningsync_setup_oauth_access"])
+@pytest.mark.parametrize("url_name", PAGES)
 def test_it_sends_anonymous_visitors_to_the_login_page(client, url_name):
     url = reverse(url_name)
     response = client.get(url)
@@ -73,13 +73,6 @@ def test_it_lets_only_customize_application_save_setup(client, persona, persona_
     )
     assert response.status_code == (302 if ok else 403)
     assert (LightningSyncSetup.load().event_category == "CRM") is ok
-
-
-@pytest.mark.parametrize(("persona_name", "ok"), allowed("admin"))
-def test_it_lets_only_customize_application_accept_oauth_access(client, persona, persona_name, ok):
-    client.force_login(persona(persona_name))
-    response = client.post(reverse("admin:lightningsync_setup_oauth_access"))
-    assert response.status_code == (302 if ok else 403)
 
 
 @pytest.mark.parametrize(("persona_name", "ok"), allowed("admin"))

@@ -96,6 +96,43 @@ def test_it_sets_up_a_service_account_in_one_go(tmp_path):
     assert actors == {"command line"}
 
 
+def test_it_changes_nothing_when_given_the_password_it_already_has():
+    """The demo sets the same password at every start: that is no change, so no audit entry
+    and no new ciphertext; another password is a change again."""
+    demo_start = (
+        "lightningsync_setup",
+        "--enable",
+        "--method",
+        "service_account",
+        "--username",
+        "svc-sync@demo.example",
+        "--password-stdin",
+        "--ews-url",
+        "https://mail.example.com/EWS/Exchange.asmx",
+        "--auth",
+        "basic",
+    )
+    run(*demo_start, stdin="demo-service-password")
+    stored = LightningSyncSetup.load().service_account_password_encrypted
+    trail = list(SetupAuditTrail.objects.values_list("pk", "field", "new_value"))
+    assert ("Service account password", "changed") in [(f, v) for _, f, v in trail]
+
+    run(*demo_start, stdin="demo-service-password\n")
+    setup = LightningSyncSetup.load()
+    assert setup.service_account_password_encrypted == stored
+    assert list(SetupAuditTrail.objects.values_list("pk", "field", "new_value")) == trail
+
+    run(*demo_start, stdin="another-password")
+    setup = LightningSyncSetup.load()
+    assert setup.service_account_password() == "another-password"
+    assert setup.service_account_password_encrypted != stored
+    assert list(
+        SetupAuditTrail.objects.exclude(pk__in=[pk for pk, _, _ in trail]).values_list(
+            "field", "old_value", "new_value"
+        )
+    ) == [("Service account password", "", "changed")]
+
+
 def test_it_changes_one_setting_and_keeps_the_rest():
     run("lightningsync_setup", "--username", "svc@example.com", "--auth", "ntlm")
     run("lightningsync_setup", "--event-category", "Sync me")
@@ -157,7 +194,7 @@ def test_it_joins_several_problems_into_one_line():
     )
 
 
-def test_it_refuses_oauth_until_access_was_accepted():
+def test_it_says_oauth_is_not_available_yet():
     message = fails(
         "lightningsync_setup",
         "--enable",
@@ -170,8 +207,13 @@ def test_it_refuses_oauth_until_access_was_accepted():
         "--client-secret-stdin",
         stdin="app-secret",
     )
-    assert message.startswith("--enable/--disable: OAuth 2.0 can be enabled only after")
-    assert not LightningSyncSetup.load().has_oauth_credential
+    assert message == (
+        "--enable/--disable: OAuth 2.0 is not available yet: this version of Lightning Sync "
+        "cannot request tokens from Microsoft, so it cannot be enabled. The OAuth 2.0 settings "
+        "can be saved; to sync now, use the Exchange service account."
+    )
+    setup = LightningSyncSetup.load()
+    assert not setup.enabled and not setup.has_oauth_credential
 
 
 def test_it_refuses_an_empty_secret():

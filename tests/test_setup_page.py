@@ -56,7 +56,7 @@ def test_it_shows_every_setting_grouped_like_setup(admin_client):
         "Connection method",
         "Exchange service account",
         "OAuth 2.0 for Exchange Online",
-        "Accept and enable access to your server",
+        "Preparing the app registration",
         "Event selection (Lightning for Outlook)",
         "Org ID",
         "Configuration file",
@@ -218,19 +218,32 @@ def test_it_links_the_admin_consent_page_once_the_ids_are_saved(admin_client):
     )
 
 
-def test_it_says_the_token_could_not_be_verified_and_keeps_oauth_off(admin_client):
-    apply_setup(
-        {"oauth2": {"tenant_id": TENANT_ID, "client_id": CLIENT_ID}},
-        user=None,
-        via="test",
-        secrets={"oauth_client_secret": "app-secret"},
+def test_it_says_oauth_is_not_available_yet_and_keeps_it_off(admin_client):
+    notice = (
+        "OAuth 2.0 is not available yet: this version of Lightning Sync cannot request tokens "
+        "from Microsoft, so it cannot be enabled. The OAuth 2.0 settings can be saved; to sync "
+        "now, use the Exchange service account."
     )
-    response = admin_client.post(reverse("admin:lightningsync_setup_oauth_access"), follow=True)
-    text = page_text(response)
-    assert "The token could not be verified yet" in text
-    assert "OAuth 2.0 stays not enabled." in text
+    text = page_text(admin_client.get(URL))
+    oauth_section = text[text.index('id="section-oauth"') :]
+    assert notice in oauth_section[: oauth_section.index("</fieldset>")]
+    assert "Accept and enable access" not in text
+
+    # Its settings are saved (not enabled) ...
+    response = admin_client.post(
+        URL,
+        form_data(
+            connection_method="oauth2",
+            oauth_tenant_id=TENANT_ID,
+            oauth_client_id=CLIENT_ID,
+            oauth_client_secret="app-secret",
+        ),
+    )
+    assert response.status_code == 302
     setup = LightningSyncSetup.load()
-    assert setup.oauth_token_acquired_at is None and not setup.enabled
+    assert (setup.oauth_tenant_id, setup.oauth_client_id) == (TENANT_ID, CLIENT_ID)
+    assert setup.has_oauth_credential and not setup.enabled
+    # ... and enabling it is refused with the same words, next to "Enable".
     response = admin_client.post(
         URL,
         form_data(
@@ -240,22 +253,8 @@ def test_it_says_the_token_could_not_be_verified_and_keeps_oauth_off(admin_clien
             oauth_client_id=CLIENT_ID,
         ),
     )
-    assert response.context["form"].errors["enabled"] == [
-        "OAuth 2.0 can be enabled only after Lightning Sync acquired a token: grant admin "
-        "consent, then use “Accept and enable access”."
-    ]
-
-
-def test_it_asks_for_the_oauth_settings_before_accepting(admin_client):
-    response = admin_client.post(reverse("admin:lightningsync_setup_oauth_access"), follow=True)
-    assert "Save the tenant ID, the application (client) ID, a client secret or certificate" in (
-        page_text(response)
-    )
-
-
-def test_it_accepts_access_only_by_post(admin_client):
-    response = admin_client.get(reverse("admin:lightningsync_setup_oauth_access"))
-    assert response.status_code == 405
+    assert response.context["form"].errors["enabled"] == [notice]
+    assert not LightningSyncSetup.load().enabled
 
 
 def test_it_reports_the_admin_consent_answer(admin_client):

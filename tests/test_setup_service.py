@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 import trustme
+from cryptography.fernet import Fernet
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from lightningsync import setupservice
+from lightningsync.availability import OAUTH_NOT_AVAILABLE
 from lightningsync.models import LightningSyncSetup, SetupAuditTrail
 from lightningsync.setupservice import apply_setup, export_setup
 
@@ -246,7 +248,7 @@ def test_it_enables_a_complete_service_account():
     assert LightningSyncSetup.load().service_account_password() == "Sup3r-secret"
 
 
-def test_it_refuses_oauth_until_a_token_was_acquired():
+def test_it_says_oauth_is_not_available_when_asked_to_enable_it():
     errors = errors_of(
         {
             "enabled": True,
@@ -255,12 +257,9 @@ def test_it_refuses_oauth_until_a_token_was_acquired():
         },
         secrets={"oauth_client_secret": "app-secret"},
     )
-    assert errors == {
-        "enabled": [
-            "OAuth 2.0 can be enabled only after Lightning Sync acquired a token: grant admin "
-            "consent, then use “Accept and enable access”."
-        ]
-    }
+    assert errors == {"enabled": [OAUTH_NOT_AVAILABLE]}
+    assert OAUTH_NOT_AVAILABLE.startswith("OAuth 2.0 is not available yet: ")
+    assert not LightningSyncSetup.load().enabled
 
 
 def test_it_names_every_missing_oauth_setting():
@@ -359,6 +358,15 @@ def test_it_records_secrets_as_changed_never_their_value():
         assert "Pl41n-Passw0rd" not in text and "S3cr3t!" not in text
 
 
+def test_it_replaces_a_stored_secret_the_keys_cannot_decrypt():
+    stranger = Fernet(Fernet.generate_key()).encrypt(b"from another install").decode()
+    LightningSyncSetup.load()
+    LightningSyncSetup.objects.update(service_account_password_encrypted=stranger)
+    apply_setup({}, user=None, via="t", secrets={"service_account_password": "new-pw"})
+    assert LightningSyncSetup.load().service_account_password() == "new-pw"
+    assert SetupAuditTrail.objects.filter(field="Service account password").count() == 1
+
+
 def test_it_clears_a_secret():
     apply_setup({}, user=None, via="t", secrets={"service_account_password": "pw"})
     setup = apply_setup({}, user=None, via="t", clear=["service_account_password"])
@@ -409,32 +417,6 @@ def test_it_builds_the_admin_consent_url():
         "&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
         "&redirect_uri=https%3A%2F%2Fsync.example%2Fadmin%2Fsetup%2Flightning-sync%2F"
     )
-
-
-def test_it_cannot_acquire_a_token_yet():
-    with pytest.raises(setupservice.OAuthTokenError, match="could not be verified yet"):
-        setupservice.acquire_oauth_token(LightningSyncSetup.load())
-
-
-def test_it_asks_for_the_oauth_settings_before_accepting_access():
-    with pytest.raises(setupservice.OAuthTokenError) as info:
-        setupservice.accept_oauth_access(user=None, via="t")
-    assert str(info.value) == (
-        "Save the tenant ID, the application (client) ID, a client secret or certificate "
-        "first, then accept access again."
-    )
-
-
-def test_it_keeps_oauth_not_enabled_when_no_token_can_be_acquired():
-    apply_setup(
-        {"oauth2": {"tenant_id": TENANT_ID, "client_id": CLIENT_ID}},
-        user=None,
-        via="t",
-        secrets={"oauth_client_secret": "app-secret"},
-    )
-    with pytest.raises(setupservice.OAuthTokenError, match=r"OAuth 2\.0 stays not enabled"):
-        setupservice.accept_oauth_access(user=None, via="t")
-    assert LightningSyncSetup.load().oauth_token_acquired_at is None
 
 
 def test_it_makes_a_new_org_id_and_audits_it():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from django.urls import reverse
 
@@ -16,7 +18,20 @@ URL = reverse("admin:lightningsync_status")
 def test_it_says_sync_is_not_enabled(admin_client):
     text = admin_client.get(URL).content.decode()
     assert "Not enabled — nothing syncs until it is turned on" in text
-    assert "arrive with the sync engine" in text
+
+
+def test_it_says_plainly_what_it_does_not_show_and_what_does_not_sync(admin_client):
+    SyncConfigurationFactory(name="West", events_direction="exchange_to_crm")
+    text = html.unescape(admin_client.get(URL).content.decode())
+    assert (
+        '<div class="readonly" id="status-events">Events are not synced yet: this version of '
+        "Lightning Sync syncs contacts only. A configuration's event settings are saved, "
+        "but nothing uses them for now.</div>"
+    ) in text
+    assert (
+        '<p class="help" id="status-scope">This page does not show each user\'s sync status '
+        "yet.</p>"
+    ) in text
 
 
 def test_it_counts_users_governed_by_an_active_configuration(admin_client):

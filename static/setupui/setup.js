@@ -4,7 +4,6 @@
 {
     const radios = document.querySelectorAll('input[name="connection_method"]');
     const sections = document.querySelectorAll('fieldset[data-method]');
-    const oauthForm = document.getElementById('oauth-access-form');
     const update = function() {
         const chosen = document.querySelector('input[name="connection_method"]:checked');
         if (chosen === null) {
@@ -12,9 +11,6 @@
         }
         for (const section of sections) {
             section.hidden = section.dataset.method !== chosen.value;
-        }
-        if (oauthForm !== null) {
-            oauthForm.hidden = chosen.value !== 'oauth2';
         }
     };
     radios.forEach((radio) => radio.addEventListener('change', update));
