@@ -19,6 +19,7 @@ import pytest
 
 from .control import Simulator
 from .server import SimServer
+from .tls import make_tls
 
 SERVICE_USER = "svc-sync@example.com"
 SERVICE_PASSWORD = "Sync-Pa55!"
@@ -115,19 +116,9 @@ def start_sim(tls_dir: Path | None = None, **kwargs: Any) -> RunningSim:
     sim.add_service_account(SERVICE_USER, SERVICE_PASSWORD)
     if tls_dir is None:
         return RunningSim(SimServer(sim, "127.0.0.1", 0).start())
-    import trustme
-
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    ca_pem = tls_dir / "exchangesim-ca.pem"
-    ca.cert_pem.write_to_path(str(ca_pem))
-    cert_pem, key_pem = tls_dir / "exchangesim-cert.pem", tls_dir / "exchangesim-key.pem"
-    cert.cert_chain_pems[0].write_to_path(str(cert_pem))
-    for extra in cert.cert_chain_pems[1:]:
-        extra.write_to_path(str(cert_pem), append=True)
-    cert.private_key_pem.write_to_path(str(key_pem))
-    server = SimServer(sim, "127.0.0.1", 0, certfile=str(cert_pem), keyfile=str(key_pem)).start()
-    return RunningSim(server, ca_pem=str(ca_pem))
+    ca_pem, cert_pem, key_pem = make_tls(tls_dir)
+    server = SimServer(sim, "127.0.0.1", 0, certfile=cert_pem, keyfile=key_pem).start()
+    return RunningSim(server, ca_pem=ca_pem)
 
 
 @pytest.fixture
