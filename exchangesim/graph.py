@@ -28,6 +28,7 @@ from .graph_errors import (
     error_body,
     new_request_id,
     retry_after_seconds,
+    unsupported_query,
 )
 from .graph_ids import invalid_user, user_object_id
 from .store import Mailbox, SimError
@@ -201,7 +202,7 @@ def _fault(sim: Simulator, operation: str, smtp: str, req: GraphRequest) -> Grap
             {"Retry-After": retry_after_seconds(rule.back_off_ms)},
         )
     if rule.kind == "graph_sync_reset":
-        from .graph_delta import reset_location
+        from .graph_delta import reset_location  # graph_delta registers routes from here
 
         raise GraphError(
             410,
@@ -353,8 +354,6 @@ def display_name_filter(req: GraphRequest) -> str | None:
 def refuse_options(req: GraphRequest, options: tuple[str, ...], resource: str) -> None:
     present = [o for o in options if o in req.query]
     if present:
-        from .graph_errors import unsupported_query
-
         raise unsupported_query(resource, present)
 
 
@@ -368,3 +367,21 @@ def collection(ctx: Ctx, context_tail: str, values: list[Any], more: str | None)
     if more:
         body["@odata.nextLink"] = more
     return GraphResponse(200, body)
+
+
+def selected(data: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
+    """Only the $select-ed properties (plus the etag and id Graph always returns)."""
+    if not select:
+        return data
+    keep = {"@odata.etag", "id", *select}
+    return {k: v for k, v in data.items() if k in keep}
+
+
+def check_select(select: list[str] | None, properties: frozenset[str], type_name: str) -> None:
+    for name in select or []:
+        if name not in properties:
+            raise GraphError(
+                400,
+                "RequestBroker--ParseUri",
+                f"Could not find a property named '{name}' on type 'microsoft.graph.{type_name}'.",
+            )

@@ -10,6 +10,7 @@ checksum of the id), never the request order, so clients must match them by id.
 
 from __future__ import annotations
 
+import json
 import time
 import zlib
 from typing import TYPE_CHECKING, Any
@@ -77,8 +78,6 @@ def run(sim: Simulator, outer: GraphRequest) -> GraphResponse:
         status, headers, raw = finish(response, outer)
         entry: dict[str, Any] = {"id": r["id"], "status": status, "headers": headers}
         if raw:
-            import json
-
             entry["body"] = json.loads(raw)
         responses.append(entry)
         if operation != "graph:batchDependency":

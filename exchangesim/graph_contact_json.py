@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from . import graph_extprops
-from .graph_errors import GraphError, bad_request, invalid_value, unknown_property
+from .graph_errors import bad_request, invalid_value, unknown_property
 from .graph_ids import etag, rest_id
 from .itemxml import norm_datetime
 from .schema import ext_key
@@ -277,21 +277,3 @@ def _address_changes(prop: str, key: str, value: Any) -> list[Change]:
         _set_or_del(("PhysicalAddresses", key, part), _string(name, parts.get(name)))
         for name, part in ADDRESS_PARTS.items()
     ]
-
-
-def selected(data: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
-    """Only the $select-ed properties (plus the etag and id Graph always returns)."""
-    if not select:
-        return data
-    keep = {"@odata.etag", "id", *select}
-    return {k: v for k, v in data.items() if k in keep}
-
-
-def check_select(select: list[str] | None, properties: frozenset[str], type_name: str) -> None:
-    for name in select or []:
-        if name not in properties:
-            raise GraphError(
-                400,
-                "RequestBroker--ParseUri",
-                f"Could not find a property named '{name}' on type 'microsoft.graph.{type_name}'.",
-            )

@@ -16,14 +16,16 @@ from .graph import (
     Ctx,
     GraphResponse,
     body_object,
+    check_select,
     collection,
     display_name_filter,
     next_link,
     route,
     select_list,
+    selected,
     top_skip,
 )
-from .graph_contact_json import PROPERTIES, check_select, contact_changes, contact_json, selected
+from .graph_contact_json import PROPERTIES, contact_changes, contact_json
 from .graph_errors import GraphError, bad_request, not_found, unknown_property
 from .graph_ids import parse, rest_id
 from .ids import KIND_FOLDER, KIND_ITEM

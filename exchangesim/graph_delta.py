@@ -30,8 +30,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .ewsbase import Occurrence, expand, occurrence_in
-from .graph import Ctx, GraphRequest, GraphResponse, page_size, refuse_options, route, select_list
-from .graph_contact_json import PROPERTIES, check_select, contact_json, selected
+from .graph import (
+    Ctx,
+    GraphRequest,
+    GraphResponse,
+    check_select,
+    page_size,
+    refuse_options,
+    route,
+    select_list,
+    selected,
+)
+from .graph_contact_json import PROPERTIES, contact_json
 from .graph_contacts import contact_folder
 from .graph_errors import GraphError
 from .graph_event_json import event_json
@@ -84,10 +94,8 @@ def reset_location(sim: Simulator, req: GraphRequest) -> str:
     data = _unpack(token) if token else None
     if data and data.get("s"):
         params = {"$select": ",".join(data["s"])}
-    elif data:
-        window = sim.graph_views.window_of(data)
-        if window:
-            params = {"startDateTime": window[0], "endDateTime": window[1]}
+    elif data and data.get("ws") and data.get("we"):
+        params = {"startDateTime": str(data["ws"]), "endDateTime": str(data["we"])}
     params["$deltatoken"] = ""
     return f"{sim.base_url}/v1.0{req.path}?{urllib.parse.urlencode(params, safe='$:,')}"
 
@@ -191,11 +199,6 @@ class Views:
     def round(self, round_id: str) -> Round | None:
         with self.lock:
             return self.rounds.get(round_id)
-
-    def window_of(self, data: dict[str, Any]) -> tuple[str, str] | None:
-        found = self.round(str(data.get("r", "")))
-        view = self.view(found.view_id) if found else self.view(str(data.get("v", "")))
-        return (view.start, view.end) if view else None
 
     def forget(self) -> int:
         """Drop every state (as if the cache had been recycled); returns how many."""
@@ -327,7 +330,10 @@ def calendar_view_delta(ctx: Ctx) -> GraphResponse:
         for iid, present in page
     ]
     done = offset + size >= len(current.entries)
-    token = _pack({"v": current.view_id} if done else {"r": round_id, "o": offset + size})
+    view = views.view(current.view_id)
+    window = {"ws": view.start, "we": view.end} if view else {}
+    position = {"v": current.view_id} if done else {"r": round_id, "o": offset + size}
+    token = _pack({**position, **window})
     body: dict[str, Any] = {"@odata.context": f"{ctx.root}/$metadata#Collection(event)"}
     body.update(_links(ctx, done, token))
     body["value"] = values

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from . import graph_auth, graph_batch, graph_contacts, graph_delta, graph_events
 from .graph import GraphRequest, GraphResponse, dispatch, finish, parse_request
-from .graph_errors import JSON_TYPE, GraphError, dumps
+from .graph_errors import JSON_TYPE, GraphError, dumps, retry_after_seconds
 
 if TYPE_CHECKING:
     from .control import Simulator
@@ -89,8 +89,6 @@ def _batch(sim: Simulator, req: GraphRequest) -> Reply:
             if rule.kind == "delay":
                 time.sleep(rule.delay)
             elif rule.kind in ("graph_throttled", "graph_unavailable"):
-                from .graph_errors import retry_after_seconds
-
                 status = 429 if rule.kind == "graph_throttled" else 503
                 code = "TooManyRequests" if status == 429 else "ServiceUnavailable"
                 raise GraphError(

@@ -14,8 +14,7 @@ from typing import Any
 from . import graph_extprops, limits
 from .ews_items import delete_occurrence, update_occurrence, validate_event
 from .ewsbase import Occurrence, occurrence_in
-from .graph import Ctx, GraphResponse, body_object, route, select_list
-from .graph_contact_json import check_select, selected
+from .graph import Ctx, GraphResponse, body_object, check_select, route, select_list, selected
 from .graph_errors import not_found
 from .graph_event_json import event_changes, event_json, zone
 from .graph_ids import etag, parse, rest_id

@@ -5,6 +5,9 @@
         account = exchange_sim.account("rep@example.com")   # a configured exchangelib Account
 
 `exchange_sim_tls` is the same over https with a throwaway CA (`ca_pem` is its PEM path).
+`exchange_sim_graph` adds Microsoft Graph's side to it: a tenant and an app registration
+(`.client_id`, `.client_secret`), with `.msal_app()` and `.session()` set up the way the
+engine must set them up (the CA file as the only trust).
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ from .tls import make_tls
 
 SERVICE_USER = "svc-sync@example.com"
 SERVICE_PASSWORD = "Sync-Pa55!"
+GRAPH_TENANT = "contoso.onmicrosoft.com"
+GRAPH_CLIENT_ID = "3f2b8c1e-5d4a-4e6f-9a0b-7c8d9e0f1a2b"
+GRAPH_CLIENT_SECRET = "Graph~Secret.42"
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 
 @dataclass
@@ -33,6 +40,9 @@ class RunningSim:
     username: str = SERVICE_USER
     password: str = SERVICE_PASSWORD
     ca_pem: str | None = None
+    tenant: str = GRAPH_TENANT
+    client_id: str = GRAPH_CLIENT_ID
+    client_secret: str = GRAPH_CLIENT_SECRET
     _accounts: list[Any] = field(default_factory=list)
 
     @property
@@ -87,6 +97,39 @@ class RunningSim:
         self._accounts.append(account)
         return account
 
+    @property
+    def graph_url(self) -> str:
+        return self.sim.graph_url
+
+    def session(self) -> Any:
+        """A requests Session that trusts exactly this simulator's CA (REQUESTS_CA_BUNDLE off)."""
+        import requests
+
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = self.ca_pem or True
+        return session
+
+    def msal_app(self, client_id: str | None = None, credential: Any = None) -> Any:
+        """msal's ConfidentialClientApplication against this simulator's tenant."""
+        import msal
+
+        return msal.ConfidentialClientApplication(
+            client_id or self.client_id,
+            client_credential=credential if credential is not None else self.client_secret,
+            authority=self.sim.authority(self.tenant),
+            validate_authority=False,
+            instance_discovery=False,
+            http_client=self.session(),
+        )
+
+    def token(self, client_id: str | None = None, credential: Any = None) -> str:
+        """An access token for Graph, acquired through msal (raises with msal's error)."""
+        result = self.msal_app(client_id, credential).acquire_token_for_client([GRAPH_SCOPE])
+        if "access_token" not in result:
+            raise AssertionError(f"no token: {result.get('error_description')}")
+        return str(result["access_token"])
+
     def close(self) -> None:
         for acc in self._accounts:
             with contextlib.suppress(Exception):
@@ -121,6 +164,14 @@ def start_sim(tls_dir: Path | None = None, **kwargs: Any) -> RunningSim:
     return RunningSim(server, ca_pem=ca_pem)
 
 
+def start_graph_sim(tls_dir: Path, **kwargs: Any) -> RunningSim:
+    """A simulator over https with a tenant and one app registration (secret)."""
+    running = start_sim(tls_dir=tls_dir, **kwargs)
+    running.sim.add_tenant(GRAPH_TENANT)
+    running.sim.add_app(GRAPH_CLIENT_ID, secret=GRAPH_CLIENT_SECRET)
+    return running
+
+
 @pytest.fixture
 def exchange_sim() -> Iterator[RunningSim]:
     """A fresh simulator over http://127.0.0.1:<free port> with one service account."""
@@ -135,6 +186,16 @@ def exchange_sim() -> Iterator[RunningSim]:
 def exchange_sim_tls(tmp_path: Path) -> Iterator[RunningSim]:
     """The same over https, certificate from a throwaway trustme CA (`.ca_pem`)."""
     running = start_sim(tls_dir=tmp_path)
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+@pytest.fixture
+def exchange_sim_graph(tmp_path: Path) -> Iterator[RunningSim]:
+    """Over https, with a tenant and an app registration that may reach every mailbox."""
+    running = start_graph_sim(tmp_path)
     try:
         yield running
     finally:
