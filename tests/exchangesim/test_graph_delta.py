@@ -7,7 +7,7 @@ import urllib.parse
 
 from exchangesim.pytest_plugin import GRAPH_CLIENT_ID
 
-from .conftest import ALICE, ORG_GUID, GraphClient
+from .conftest import ALICE, BOB, ORG_GUID, GraphClient
 
 ORG_PROP = f"String {{{ORG_GUID}}} Name LightningSyncOrgId"
 WINDOW = {"startDateTime": "2025-01-01T00:00:00Z", "endDateTime": "2025-02-01T00:00:00Z"}
@@ -284,3 +284,66 @@ def test_events_by_id_with_the_org_stamp_written_over_ews(graph_sim):
     assert patched.status_code == 200 and patched.json()["changeKey"] != item.changekey
     item.refresh()
     assert item.org_id == "org-graph"
+
+
+def test_series_written_over_graph_expand_and_take_exceptions(graph_sim):
+    graph_sim.sim.set_app_roles(GRAPH_CLIENT_ID, ["Contacts.ReadWrite", "Calendars.ReadWrite"])
+    graph = GraphClient(graph_sim, graph_sim.token())
+    recurrence = {
+        "pattern": {
+            "type": "weekly",
+            "interval": 1,
+            "month": 0,
+            "dayOfMonth": 0,
+            "daysOfWeek": ["monday"],
+            "firstDayOfWeek": "sunday",
+            "index": "first",
+        },
+        "range": {
+            "type": "numbered",
+            "startDate": "2025-01-06",
+            "endDate": "0001-01-01",
+            "recurrenceTimeZone": "Pacific Standard Time",
+            "numberOfOccurrences": 3,
+        },
+    }
+    created = graph.post(
+        f"/users/{ALICE}/calendar/events",
+        {
+            "subject": "Weekly sync",
+            "body": {"contentType": "text", "content": "Agenda"},
+            "start": {"dateTime": "2025-01-06T09:00:00", "timeZone": "Pacific Standard Time"},
+            "end": {"dateTime": "2025-01-06T09:30:00", "timeZone": "Pacific Standard Time"},
+            "recurrence": recurrence,
+            "attendees": [{"emailAddress": {"address": BOB, "name": "Bob"}, "type": "required"}],
+        },
+    )
+    assert created.status_code == 201, created.text
+    master = created.json()
+    assert (master["type"], master["recurrence"]) == ("seriesMaster", recurrence)
+    assert master["originalStartTimeZone"] == "Pacific Standard Time"
+    assert master["start"] == {"dateTime": "2025-01-06T17:00:00.0000000", "timeZone": "UTC"}
+    assert master["body"]["contentType"] == "html" and "Agenda" in master["body"]["content"]
+    assert master["attendees"][0]["emailAddress"] == {"name": "Bob", "address": BOB}
+    stored = graph_sim.sim.item(ALICE, graph_sim.sim.ews_id(master["id"]))
+    assert stored["Recurrence"]["Pattern"] == "Weekly" and stored["Start"] == "2025-01-06T17:00:00Z"
+
+    pages, _link = all_pages(graph, f"/users/{ALICE}/calendarView/delta", params=WINDOW)
+    occurrences = [e for p in pages for e in p if e["type"] == "occurrence"]
+    assert len(occurrences) == 3
+    moved = graph.patch(f"/users/{ALICE}/events/{occurrences[1]['id']}", {"subject": "Moved"})
+    assert (moved.status_code, moved.json()["type"]) == (200, "exception")
+    assert graph.delete(f"/users/{ALICE}/events/{occurrences[2]['id']}").status_code == 204
+    pages, _link = all_pages(graph, f"/users/{ALICE}/calendarView/delta", params=WINDOW)
+    listed = [(e["subject"], e["type"]) for p in pages for e in p]
+    assert listed == [
+        ("Weekly sync", "seriesMaster"),
+        ("Weekly sync", "occurrence"),
+        ("Moved", "exception"),
+    ]
+    bad_zone = graph.post(
+        f"/users/{ALICE}/events",
+        {"start": {"dateTime": "2025-01-06T09:00:00", "timeZone": "Mars/Olympus"}},
+    )
+    assert bad_zone.status_code == 400
+    assert bad_zone.json()["error"]["code"] == "TimeZoneNotSupportedException"
