@@ -197,7 +197,7 @@ def _fault(sim: Simulator, operation: str, smtp: str, req: GraphRequest) -> Grap
     if rule.kind == "graph_unavailable":
         raise GraphError(
             503,
-            "ServiceUnavailable",
+            "serviceNotAvailable",
             "The service is temporarily unavailable. Try again after the time in Retry-After.",
             {"Retry-After": retry_after_seconds(rule.back_off_ms)},
         )

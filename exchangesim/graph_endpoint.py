@@ -90,7 +90,7 @@ def _batch(sim: Simulator, req: GraphRequest) -> Reply:
                 time.sleep(rule.delay)
             elif rule.kind in ("graph_throttled", "graph_unavailable"):
                 status = 429 if rule.kind == "graph_throttled" else 503
-                code = "TooManyRequests" if status == 429 else "ServiceUnavailable"
+                code = "TooManyRequests" if status == 429 else "serviceNotAvailable"
                 raise GraphError(
                     status,
                     code,

@@ -25,6 +25,7 @@ def test_throttling_outage_auth_and_access_faults(graph, graph_sim):
     sim.add_fault("graph_unavailable", mailbox=ALICE, back_off_ms=5000)
     unavailable = graph.get(url)
     assert (unavailable.status_code, unavailable.headers["Retry-After"]) == (503, "5")
+    assert unavailable.json()["error"]["code"] == "serviceNotAvailable"
 
     sim.add_fault("graph_unauthorized")
     unauthorized = graph.get(url)
