@@ -19,8 +19,11 @@ import threading
 from typing import Any
 
 from . import ids
+from .control_graph import GraphControl
 from .ewsbase import Occurrence, occurrence_fields
 from .faults import Counters, FaultRule, Faults
+from .graph_auth import DEFAULT_LIFETIME
+from .graph_delta import Views
 from .itemxml import fmt_dt, norm_datetime
 from .schema import (
     ADDRESSES,
@@ -119,8 +122,8 @@ def _ext_entries(extended: list[dict[str, Any]] | None) -> dict[str, dict[str, A
     return out
 
 
-class Simulator:
-    """One simulated Exchange organisation (thread-safe)."""
+class Simulator(GraphControl):
+    """One simulated Exchange organisation (thread-safe), over EWS and Microsoft Graph."""
 
     def __init__(
         self,
@@ -135,6 +138,8 @@ class Simulator:
         self.build = build or VERSIONS.get(version, VERSIONS["Exchange2016"])
         self.data_file = data_file
         self.base_url = ""  # set by the server once it listens
+        self.graph_views = Views()  # calendar-view delta states (not saved: a restart drops them)
+        self.token_lifetime = DEFAULT_LIFETIME
         self._save_lock = threading.Lock()
         if data_file and os.path.exists(data_file):
             with open(data_file, encoding="utf-8") as fh:

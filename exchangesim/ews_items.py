@@ -43,7 +43,16 @@ from .schema import (
     ext_key,
 )
 from .soap import M, T, error, local, response_messages, success
-from .store import Change, Item, SimError, apply_change, change_name, enforce_limits
+from .store import (
+    Change,
+    Item,
+    Mailbox,
+    SimError,
+    Store,
+    apply_change,
+    change_name,
+    enforce_limits,
+)
 
 CONFLICT_TEXT = (
     "The send or update operation could not be performed because the change key "
@@ -65,7 +74,8 @@ def get_item(ctx: Context) -> str:
     return response_messages("GetItem", messages)
 
 
-def _validate_event(fields: dict[str, Any]) -> None:
+def validate_event(fields: dict[str, Any]) -> None:
+    """Start/End as Exchange settles them: defaults when missing, End not before Start."""
     if "Start" not in fields:
         now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
         fields["Start"] = fmt_dt(now + dt.timedelta(hours=1))
@@ -96,7 +106,7 @@ def create_item(ctx: Context) -> str:
                 continue
             type_, fields, ext = parse_item(elem)
             if type_ == EVENT:
-                _validate_event(fields)
+                validate_event(fields)
                 if "Organizer" not in fields:
                     fields["Organizer"] = {"Name": mbx.display_name, "EmailAddress": mbx.smtp}
             target = folder or mbx.folder(DEFAULT_FOLDER[type_])
@@ -198,7 +208,7 @@ def _resolve_appends(it_fields: dict[str, Any], changes: list[Change]) -> list[C
     return out
 
 
-def _update_occurrence(ctx: Context, occ: Occurrence, changes: list[Change]) -> Item:
+def update_occurrence(store: Store, mbx: Mailbox, occ: Occurrence, changes: list[Change]) -> Item:
     """Writing an occurrence turns it into an exception of its master."""
     master = occ.master
     exc = dict(master.exceptions.get(occ.original_start, {}))
@@ -213,8 +223,15 @@ def _update_occurrence(ctx: Context, occ: Occurrence, changes: list[Change]) -> 
     exc = {k: v for k, v in exc.items() if v is not None}
     enforce_limits(exc, limits.UPDATE_CODE)
     master.exceptions[occ.original_start] = exc
-    ctx.store.touch(ctx.mailbox, master, {"Exceptions"})
+    store.touch(mbx, master, {"Exceptions"})
     return master
+
+
+def delete_occurrence(store: Store, mbx: Mailbox, occ: Occurrence) -> None:
+    """Deleting one occurrence records it on the series (and drops its exception, if any)."""
+    occ.master.deleted_occurrences.append(occ.original_start)
+    occ.master.exceptions.pop(occ.original_start, None)
+    store.touch(mbx, occ.master, {"DeletedOccurrences"})
 
 
 def update_item(ctx: Context) -> str:
@@ -245,7 +262,7 @@ def update_item(ctx: Context) -> str:
                 ):
                     raise SimError("ErrorIrresolvableConflict", CONFLICT_TEXT)
             if isinstance(target, Occurrence):
-                it = _update_occurrence(ctx, target, changes)
+                it = update_occurrence(ctx.store, mbx, target, changes)
                 # The exception keeps the occurrence's id; its change key is the series'.
                 inner = (
                     f'<m:Items><t:{it.type}><t:ItemId Id="{target.id}" '
@@ -262,7 +279,7 @@ def update_item(ctx: Context) -> str:
                     for ch in changes:
                         if ch[1][0] in ("Start", "End"):
                             probe[ch[1][0]] = ch[2] if ch[0] == "set" else probe.get(ch[1][0])
-                    _validate_event(probe)
+                    validate_event(probe)
                 ctx.store.apply_changes(mbx, it, changes, limits.UPDATE_CODE)
             inner = (
                 f"<m:Items>{item_id_xml(it)}</m:Items>"
@@ -295,9 +312,7 @@ def delete_item(ctx: Context) -> str:
             target = lookup(ctx, elem)
             checked_change_key(elem)
             if isinstance(target, Occurrence):
-                target.master.deleted_occurrences.append(target.original_start)
-                target.master.exceptions.pop(target.original_start, None)
-                ctx.store.touch(mbx, target.master, {"DeletedOccurrences"})
+                delete_occurrence(ctx.store, mbx, target)
             elif (
                 mode == "MoveToDeletedItems" and target.folder != mbx.distinguished["deleteditems"]
             ):

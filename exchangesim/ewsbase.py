@@ -118,7 +118,11 @@ def expand(master: Item, window_start: dt.datetime, window_end: dt.datetime) -> 
 
 
 def resolve_occurrence(ctx: Context, occ_id: str) -> Occurrence:
-    mbx = ctx.mailbox
+    return occurrence_in(ctx.mailbox, occ_id)
+
+
+def occurrence_in(mbx: Mailbox, occ_id: str) -> Occurrence:
+    """An occurrence id of this mailbox -> the occurrence (or exception) it names."""
     _kind, mbx_uid, uid, extra = ids.parse_id(occ_id)
     master_id = ids.make_id(ids.KIND_ITEM, mbx_uid, uid)
     if mbx_uid != mbx.uid or master_id not in mbx.items:

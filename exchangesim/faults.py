@@ -20,7 +20,15 @@ KINDS = (
     "invalid_sync_state",  # SyncFolderItems answers ErrorInvalidSyncStateData
     "unauthorized",  # 401 with the usual challenges
     "connection_reset",  # TCP RST without any response
+    # Microsoft Graph (operations named "graph:...")
+    "graph_throttled",  # 429 ApplicationThrottled with Retry-After (back_off_ms, in seconds)
+    "graph_unavailable",  # 503 with Retry-After
+    "graph_sync_reset",  # 410 resyncRequired with Location, on a delta request with a token
+    "graph_unauthorized",  # 401 InvalidAuthenticationToken with WWW-Authenticate
+    "graph_forbidden",  # 403 ErrorAccessDenied
 )
+EITHER_PROTOCOL = ("delay", "connection_reset")
+GRAPH_DELTA = ("graph:contactsDelta", "graph:calendarViewDelta")
 
 
 @dataclass
@@ -33,8 +41,15 @@ class FaultRule:
     back_off_ms: int = 30000
     delay: float = 0.0
 
-    def matches(self, operation: str, mailbox: str | None) -> bool:
+    def matches(self, operation: str, mailbox: str | None, resumed: bool = False) -> bool:
+        """Whether this rule hits a request; `resumed`: a Graph delta request with a token."""
         if self.kind == "invalid_sync_state" and operation != "SyncFolderItems":
+            return False
+        if self.kind == "graph_sync_reset" and not (operation in GRAPH_DELTA and resumed):
+            return False
+        if self.kind not in EITHER_PROTOCOL and (
+            self.kind.startswith("graph_") != operation.startswith("graph:")
+        ):
             return False
         if self.operation and self.operation != operation:
             return False
@@ -65,11 +80,11 @@ class Faults:
             self._rules.append(rule)
         return rule
 
-    def take(self, operation: str, mailbox: str | None) -> FaultRule | None:
+    def take(self, operation: str, mailbox: str | None, resumed: bool = False) -> FaultRule | None:
         """The first rule matching this request, with one use consumed."""
         with self._lock:
             for rule in self._rules:
-                if rule.matches(operation, mailbox):
+                if rule.matches(operation, mailbox, resumed):
                     rule.count -= 1
                     if rule.count <= 0:
                         self._rules.remove(rule)

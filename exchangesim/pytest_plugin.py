@@ -5,6 +5,9 @@
         account = exchange_sim.account("rep@example.com")   # a configured exchangelib Account
 
 `exchange_sim_tls` is the same over https with a throwaway CA (`ca_pem` is its PEM path).
+`exchange_sim_graph` adds Microsoft Graph's side to it: a tenant and an app registration
+(`.client_id`, `.client_secret`), with `.msal_app()` and `.session()` set up the way the
+engine must set them up (the CA file as the only trust).
 """
 
 from __future__ import annotations
@@ -19,9 +22,14 @@ import pytest
 
 from .control import Simulator
 from .server import SimServer
+from .tls import make_tls
 
 SERVICE_USER = "svc-sync@example.com"
 SERVICE_PASSWORD = "Sync-Pa55!"
+GRAPH_TENANT = "contoso.onmicrosoft.com"
+GRAPH_CLIENT_ID = "3f2b8c1e-5d4a-4e6f-9a0b-7c8d9e0f1a2b"
+GRAPH_CLIENT_SECRET = "Graph~Secret.42"
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 
 @dataclass
@@ -32,6 +40,9 @@ class RunningSim:
     username: str = SERVICE_USER
     password: str = SERVICE_PASSWORD
     ca_pem: str | None = None
+    tenant: str = GRAPH_TENANT
+    client_id: str = GRAPH_CLIENT_ID
+    client_secret: str = GRAPH_CLIENT_SECRET
     _accounts: list[Any] = field(default_factory=list)
 
     @property
@@ -86,6 +97,39 @@ class RunningSim:
         self._accounts.append(account)
         return account
 
+    @property
+    def graph_url(self) -> str:
+        return self.sim.graph_url
+
+    def session(self) -> Any:
+        """A requests Session that trusts exactly this simulator's CA (REQUESTS_CA_BUNDLE off)."""
+        import requests
+
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = self.ca_pem or True
+        return session
+
+    def msal_app(self, client_id: str | None = None, credential: Any = None) -> Any:
+        """msal's ConfidentialClientApplication against this simulator's tenant."""
+        import msal
+
+        return msal.ConfidentialClientApplication(
+            client_id or self.client_id,
+            client_credential=credential if credential is not None else self.client_secret,
+            authority=self.sim.authority(self.tenant),
+            validate_authority=False,
+            instance_discovery=False,
+            http_client=self.session(),
+        )
+
+    def token(self, client_id: str | None = None, credential: Any = None) -> str:
+        """An access token for Graph, acquired through msal (raises with msal's error)."""
+        result = self.msal_app(client_id, credential).acquire_token_for_client([GRAPH_SCOPE])
+        if "access_token" not in result:
+            raise AssertionError(f"no token: {result.get('error_description')}")
+        return str(result["access_token"])
+
     def close(self) -> None:
         for acc in self._accounts:
             with contextlib.suppress(Exception):
@@ -115,19 +159,17 @@ def start_sim(tls_dir: Path | None = None, **kwargs: Any) -> RunningSim:
     sim.add_service_account(SERVICE_USER, SERVICE_PASSWORD)
     if tls_dir is None:
         return RunningSim(SimServer(sim, "127.0.0.1", 0).start())
-    import trustme
+    ca_pem, cert_pem, key_pem = make_tls(tls_dir)
+    server = SimServer(sim, "127.0.0.1", 0, certfile=cert_pem, keyfile=key_pem).start()
+    return RunningSim(server, ca_pem=ca_pem)
 
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    ca_pem = tls_dir / "exchangesim-ca.pem"
-    ca.cert_pem.write_to_path(str(ca_pem))
-    cert_pem, key_pem = tls_dir / "exchangesim-cert.pem", tls_dir / "exchangesim-key.pem"
-    cert.cert_chain_pems[0].write_to_path(str(cert_pem))
-    for extra in cert.cert_chain_pems[1:]:
-        extra.write_to_path(str(cert_pem), append=True)
-    cert.private_key_pem.write_to_path(str(key_pem))
-    server = SimServer(sim, "127.0.0.1", 0, certfile=str(cert_pem), keyfile=str(key_pem)).start()
-    return RunningSim(server, ca_pem=str(ca_pem))
+
+def start_graph_sim(tls_dir: Path, **kwargs: Any) -> RunningSim:
+    """A simulator over https with a tenant and one app registration (secret)."""
+    running = start_sim(tls_dir=tls_dir, **kwargs)
+    running.sim.add_tenant(GRAPH_TENANT)
+    running.sim.add_app(GRAPH_CLIENT_ID, secret=GRAPH_CLIENT_SECRET)
+    return running
 
 
 @pytest.fixture
@@ -144,6 +186,16 @@ def exchange_sim() -> Iterator[RunningSim]:
 def exchange_sim_tls(tmp_path: Path) -> Iterator[RunningSim]:
     """The same over https, certificate from a throwaway trustme CA (`.ca_pem`)."""
     running = start_sim(tls_dir=tmp_path)
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+@pytest.fixture
+def exchange_sim_graph(tmp_path: Path) -> Iterator[RunningSim]:
+    """Over https, with a tenant and an app registration that may reach every mailbox."""
+    running = start_graph_sim(tmp_path)
     try:
         yield running
     finally:

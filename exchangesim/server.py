@@ -25,7 +25,7 @@ import time
 import urllib.parse
 from typing import Any
 
-from . import autodiscover, ews
+from . import autodiscover, ews, graph_endpoint
 from .control import Simulator
 from .faults import KINDS
 from .store import SimError
@@ -65,6 +65,21 @@ CONTROL_METHODS = {
     "clear_faults": "POST",
     "reset_counters": "POST",
     "save": "POST",
+    # Microsoft Graph side
+    "tenant_id": "GET",
+    "apps": "GET",
+    "user_id": "GET",
+    "graph_id": "GET",
+    "ews_id": "GET",
+    "add_tenant": "POST",
+    "add_app": "POST",
+    "set_app_consent": "POST",
+    "set_app_scope": "POST",
+    "set_app_roles": "POST",
+    "issue_token": "POST",
+    "expire_tokens": "POST",
+    "set_token_lifetime": "POST",
+    "forget_delta_states": "POST",
 }
 
 
@@ -149,7 +164,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # -- verbs -----------------------------------------------------------------------------
     def do_GET(self) -> None:
         path = urllib.parse.urlsplit(self.path).path
-        if path.startswith("/_sim/"):
+        if graph_endpoint.is_graph(path):
+            self._graph("GET")
+        elif graph_endpoint.is_auth("GET", path):
+            self._auth("GET")
+        elif path.startswith("/_sim/"):
             self._control("GET")
         elif path.lower() in ("/ews/exchange.asmx", "/autodiscover/autodiscover.svc"):
             self._body()
@@ -164,11 +183,27 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._send(200, b"", "text/plain")
 
     def do_DELETE(self) -> None:
-        self._control("POST")
+        if graph_endpoint.is_graph(urllib.parse.urlsplit(self.path).path):
+            self._graph("DELETE")
+        else:
+            self._control("POST")
+
+    def do_PATCH(self) -> None:
+        if graph_endpoint.is_graph(urllib.parse.urlsplit(self.path).path):
+            self._graph("PATCH")
+        else:
+            self._body()
+            self._send(404, b"Not found", "text/plain")
 
     def do_POST(self) -> None:
         path = urllib.parse.urlsplit(self.path).path
         lower = path.lower()
+        if graph_endpoint.is_graph(path):
+            self._graph("POST")
+            return
+        if graph_endpoint.is_auth("POST", path):
+            self._auth("POST")
+            return
         if path.startswith("/_sim/"):
             self._control("POST")
             return
@@ -200,6 +235,30 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         else:
             ctype = reply.headers.pop("Content-Type", "text/xml; charset=utf-8")
             self._send(reply.status, reply.body, ctype, reply.headers)
+
+    # -- Microsoft Graph and the identity platform ------------------------------------------
+    def _graph(self, method: str) -> None:
+        raw = self._body()
+        sim = self.server.sim
+        started = time.perf_counter()
+        reply = graph_endpoint.process(sim, method, self.path, dict(self.headers.items()), raw)
+        sim.counters.hit(reply.operation, reply.mailbox, time.perf_counter() - started)
+        self._answer(reply)
+
+    def _auth(self, method: str) -> None:
+        raw = self._body()
+        sim = self.server.sim
+        started = time.perf_counter()
+        reply = graph_endpoint.auth(sim, method, self.path, dict(self.headers.items()), raw)
+        sim.counters.hit(reply.operation, None, time.perf_counter() - started)
+        self._answer(reply)
+
+    def _answer(self, reply: graph_endpoint.Reply) -> None:
+        if reply.action == "reset":
+            self._reset()
+            return
+        ctype = reply.headers.pop("Content-Type", "application/json")
+        self._send(reply.status, reply.body, ctype, reply.headers)
 
     # -- control API -----------------------------------------------------------------------
     def _control(self, verb: str) -> None:
@@ -233,7 +292,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._json(200, {"result": result})
         except SimError as e:
             self._json(404, {"error": e.code, "message": e.text})
-        except (TypeError, ValueError, KeyError) as e:
+        except (TypeError, ValueError, KeyError) as e:  # DirectoryError is a ValueError
             self._json(400, {"error": type(e).__name__, "message": str(e)})
 
     def _json(self, status: int, data: Any) -> None:
@@ -321,7 +380,7 @@ class SimServer:
 
     def _save_loop(self) -> None:
         while not self._stop.wait(self._autosave):
-            if self.sim.store.dirty:
+            if self.sim.store.dirty or self.sim.store.directory.dirty:
                 self.sim.save()
 
     def stop(self) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ids, limits
+from .apps import Directory
 from .schema import BY_NAME, CONTACT, DLIST, EVENT, MESSAGE
 
 # (distinguished id, display name, parent distinguished id, folder class, element name)
@@ -168,6 +169,7 @@ class Store:
         self.by_uid: dict[bytes, Mailbox] = {}
         self.accounts: dict[str, str] = {}
         self.scopes: dict[str, set[str]] = {}  # user -> allowed smtp addresses (absent = all)
+        self.directory = Directory()  # tenants and app registrations (Microsoft Graph)
         self.dirty = False
 
     # -- accounts and mailboxes -------------------------------------------------------
@@ -400,6 +402,7 @@ class Store:
                 "version": 1,
                 "accounts": dict(self.accounts),
                 "scopes": {u: sorted(s) for u, s in self.scopes.items()},
+                "directory": self.directory.to_json(),
                 "mailboxes": [_mailbox_to_json(m) for m in self.mailboxes.values()],
             }
 
@@ -407,6 +410,7 @@ class Store:
         with self.lock:
             self.accounts = dict(data.get("accounts", {}))
             self.scopes = {u: set(s) for u, s in data.get("scopes", {}).items()}
+            self.directory.load_json(data.get("directory", {}))
             self.mailboxes.clear()
             self.by_uid.clear()
             for m in data.get("mailboxes", []):

@@ -9,7 +9,7 @@ from exchangelib.items import CalendarItem, Contact
 from exchangelib.properties import DistinguishedFolderId, FolderId, Mailbox
 from exchangelib.services import CreateFolder
 
-from exchangesim.pytest_plugin import exchange_sim, exchange_sim_tls  # noqa: F401
+from exchangesim.pytest_plugin import exchange_sim, exchange_sim_graph, exchange_sim_tls  # noqa: F401
 
 ALICE = "alice@example.com"
 BOB = "bob@example.com"
@@ -57,3 +57,46 @@ def folder_ref(account, folder_id: str):
     from exchangelib.folders import Contacts
 
     return Contacts(root=account.root, _id=FolderId(id=folder_id))
+
+
+class GraphClient:
+    """Requests to Graph as Microsoft's documentation writes them: absolute URLs, a bearer token.
+
+    The session trusts only the simulator's CA (see ARCHITECTURE.md, "TLS and tokens").
+    """
+
+    def __init__(self, running, token: str) -> None:
+        self.running = running
+        self.base = running.graph_url
+        self.session = running.session()
+        self.token = token
+
+    def request(self, method: str, path: str, headers=None, **kwargs):
+        url = path if path.startswith("https://") else f"{self.base}{path}"
+        all_headers = {"Authorization": f"Bearer {self.token}", **(headers or {})}
+        return self.session.request(method, url, headers=all_headers, timeout=10, **kwargs)
+
+    def get(self, path: str, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, body, **kwargs):
+        return self.request("POST", path, json=body, **kwargs)
+
+    def patch(self, path: str, body, **kwargs):
+        return self.request("PATCH", path, json=body, **kwargs)
+
+    def delete(self, path: str, **kwargs):
+        return self.request("DELETE", path, **kwargs)
+
+
+@pytest.fixture
+def graph_sim(exchange_sim_graph):  # noqa: F811
+    exchange_sim_graph.sim.add_mailbox(ALICE, "Alice Rep")
+    exchange_sim_graph.sim.add_mailbox(BOB, "Bob Rep")
+    return exchange_sim_graph
+
+
+@pytest.fixture
+def graph(graph_sim):
+    """A Graph client holding a token msal acquired for the default app."""
+    return GraphClient(graph_sim, graph_sim.token())

@@ -1,0 +1,148 @@
+"""Single-value extended properties in Graph's form, on the same storage as EWS's.
+
+Graph names a MAPI property by a string id: `"{Type} {guid} Name {name}"`,
+`"{Type} {guid} Id 0x{hex}"` or `"{Type} 0x{tag}"` (Microsoft's "Outlook extended
+properties overview"). It maps onto the EWS ExtendedFieldURI the item store keys by
+(`schema.ext_key`), so a property stamped over EWS is the one Graph reads and vice versa.
+The GUID compares without regard to case; the name is case-sensitive.
+
+Graph returns them only through `$expand=singleValueExtendedProperties($filter=id eq
+'...')` and writes them from the item JSON (`"singleValueExtendedProperties": [{"id",
+"value"}]`), values always as strings.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .graph_errors import GraphError, bad_request
+from .schema import DISTINGUISHED_SETS, ext_key
+from .store import Change
+
+TYPES = (
+    "String",
+    "Integer",
+    "Boolean",
+    "SystemTime",
+    "Double",
+    "Float",
+    "Currency",
+    "Long",
+    "Short",
+    "CLSID",
+    "Binary",
+    "ApplicationTime",
+    "Null",
+    "Object",
+    "Error",
+)
+_ID = re.compile(
+    r"^(?P<type>\w+)\s+(?:\{(?P<guid>[0-9A-Fa-f-]{36})\}\s+(?:(?:Name\s+(?P<name>.+))|"
+    r"(?:Id\s+(?P<pid>0x[0-9A-Fa-f]{1,4})))|(?P<tag>0x[0-9A-Fa-f]{1,4}))$"
+)
+_FILTER = re.compile(r"^\s*id\s+eq\s+'((?:[^']|'')*)'\s*$", re.IGNORECASE)
+_EXPAND = re.compile(r"^\s*singleValueExtendedProperties\s*\(\s*\$filter\s*=\s*(.*)\)\s*$")
+
+
+def parse_id(text: str) -> dict[str, str]:
+    """A Graph extended-property id -> the ExtendedFieldURI attributes it names."""
+    m = _ID.match((text or "").strip())
+    if m is None or m.group("type") not in TYPES:
+        raise bad_request(
+            f"The extended property id '{text}' is not valid. Use '{{Type}} {{guid}} Name "
+            "{name}', '{Type} {guid} Id 0x{id}' or '{Type} 0x{tag}'.",
+            "ErrorInvalidExtendedPropertyValue",
+        )
+    uri = {"PropertyType": m.group("type")}
+    if m.group("tag"):
+        uri["PropertyTag"] = m.group("tag").lower()
+    else:
+        uri["PropertySetId"] = m.group("guid").lower()
+        if m.group("name") is not None:
+            uri["PropertyName"] = m.group("name")
+        else:
+            uri["PropertyId"] = str(int(m.group("pid"), 16))
+    return uri
+
+
+def graph_id(uri: dict[str, str]) -> str:
+    """Stored ExtendedFieldURI attributes -> Graph's id string (GUIDs lower-case)."""
+    ptype = uri.get("PropertyType", "String")
+    tag = uri.get("PropertyTag")
+    if tag:
+        number = int(tag, 16) if tag.lower().startswith("0x") else int(tag)
+        return f"{ptype} 0x{number:04x}"
+    pset = uri.get("DistinguishedPropertySetId")
+    guid = DISTINGUISHED_SETS.get(pset, "") if pset else uri.get("PropertySetId", "").lower()
+    if "PropertyName" in uri:
+        return f"{ptype} {{{guid}}} Name {uri['PropertyName']}"
+    pid = uri.get("PropertyId", "0")
+    number = int(pid, 16) if pid.lower().startswith("0x") else int(pid)
+    return f"{ptype} {{{guid}}} Id 0x{number:x}"
+
+
+def changes_from_json(value: Any) -> list[Change]:
+    """`singleValueExtendedProperties` of a POST/PATCH body -> store changes."""
+    if not isinstance(value, list):
+        raise bad_request("singleValueExtendedProperties must be an array.", "RequestBodyRead")
+    out: list[Change] = []
+    for entry in value:
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+            raise bad_request(
+                "Each singleValueExtendedProperties entry needs an 'id' and a 'value'.",
+                "RequestBodyRead",
+            )
+        uri = parse_id(entry["id"])
+        raw = entry.get("value")
+        if raw is None:
+            raise bad_request(
+                f"The extended property '{entry['id']}' has no value.",
+                "ErrorInvalidExtendedPropertyValue",
+            )
+        text = str(raw).lower() if isinstance(raw, bool) else str(raw)
+        out.append(("set", ("ext", ext_key(uri), uri), text))
+    return out
+
+
+def expand_filter(expand: str | None) -> list[dict[str, str]] | None:
+    """`$expand=singleValueExtendedProperties($filter=id eq '...' [or id eq '...'])`.
+
+    Returns the requested property URIs, or None when nothing is expanded. Graph has no
+    way to list an item's extended properties without naming them, so an expand without
+    a filter on id is refused.
+    """
+    if not expand:
+        return None
+    m = _EXPAND.match(expand)
+    if m is None:
+        raise GraphError(
+            400,
+            "ErrorInvalidUrlQuery",
+            f"Parsing OData Select and Expand failed: '{expand}' is not supported here; "
+            "expand singleValueExtendedProperties with a $filter on id.",
+        )
+    uris = []
+    for clause in re.split(r"\s+or\s+", m.group(1), flags=re.IGNORECASE):
+        fm = _FILTER.match(clause)
+        if fm is None:
+            raise GraphError(
+                400,
+                "ErrorInvalidUrlQueryFilter",
+                "The $filter on singleValueExtendedProperties must be id eq '{id}'.",
+            )
+        uris.append(parse_id(fm.group(1).replace("''", "'")))
+    return uris
+
+
+def expanded(ext: dict[str, dict[str, Any]], wanted: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The item's values of the wanted properties, in Graph's entry form."""
+    out = []
+    for uri in wanted:
+        prop = ext.get(ext_key(uri))
+        if prop is None or isinstance(prop["value"], list):
+            continue
+        if prop["uri"].get("PropertyType", "String") != uri["PropertyType"]:
+            continue
+        out.append({"id": graph_id(prop["uri"]), "value": str(prop["value"])})
+    return out
