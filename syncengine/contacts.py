@@ -112,7 +112,6 @@ class ContactSync(ContactPull, ContactPush):
         self._links_changed = False  # links were created, detached or deleted this cycle
         self._folder_checked = False  # seen where it belongs during this cycle
         self._pulled = {}
-        self._stamps_refused = False
 
     def run(self) -> ContactReport:
         if self.mode is None:

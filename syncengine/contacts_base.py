@@ -114,6 +114,9 @@ class SyncCore:
     checkpoint: Checkpoint
     progress: Progress
     page_size: int
+    # CRM contacts examined, and Exchange items written, per chunk: each chunk's Exchange
+    # writes, then the transaction that records them.
+    chunk_size: int = PUSH_CHUNK
     limit: int
     mode: Mode | None
     policy: Policy
@@ -128,7 +131,6 @@ class SyncCore:
     _links_changed: bool
     # Contacts this cycle's pull linked: pk → (updated_at, account's updated_at) as written.
     _pulled: dict[int, tuple[dt.datetime | None, dt.datetime | None]]
-    _stamps_refused: bool  # a stamp was refused this cycle: links still wait for theirs
     _folder_checked: bool
 
     def _start_full_listing(self) -> None:

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 
 from django.db import connection, transaction
-from django.db.models import Field
+from django.db.models import Field, QuerySet
 from django.utils import timezone
 
 from lightningsync.models import Contact, ContactLink, FolderCursor
@@ -20,7 +20,6 @@ from . import mapping as m
 from .contact_writes import PageWrites, PendingLink
 from .contacts_base import (
     MASS_DELETE_THRESHOLD,
-    PUSH_CHUNK,
     SyncCore,
     _int,
     _ListingRestart,
@@ -505,37 +504,46 @@ class ContactPull(SyncCore):
                      for p in writes.links if p.needs_stamp and p.contact.pk])
 
     def _stamp_leftovers(self) -> None:
-        """Links still waiting for their stamps from an earlier cycle (a crash right after a
-        page's commit, or a refused stamp): stamped before anything else."""
+        """Links still waiting for their stamps from an earlier cycle (a crash anywhere between
+        a page's commit and the end of its stamping, or a refused stamp): stamped first."""
         if not self.cursor.stamps_pending:
             return
-        pending = ContactLink.objects.filter(
-            user=self.user, needs_stamp=True, state=ContactLink.State.ACTIVE,
-            contact__isnull=False, exchange_id__isnull=False,
-        ).values_list("exchange_id", "change_key", "contact_id")
-        self._stamp([(i or "", k, c) for i, k, c in pending.iterator(PUSH_CHUNK) if c])
+        pending = self._awaiting_stamps().values_list("exchange_id", "change_key", "contact_id")
+        self._stamp([(i or "", k, c) for i, k, c in pending if c])
+
+    def _awaiting_stamps(self) -> QuerySet[ContactLink]:
+        """Linked items that do not carry our stamps yet: the links' flags are the truth,
+        `FolderCursor.stamps_pending` only spares a quiet cycle the query."""
+        return self._active_links().filter(needs_stamp=True, contact__isnull=False,
+                                           exchange_id__isnull=False)
 
     def _stamp(self, todo: list[tuple[str, str, int]]) -> None:
-        """Write our stamps on (item id, change key, CRM id); record the new change keys and
-        that the links are stamped, in one transaction."""
-        for start in range(0, len(todo), PUSH_CHUNK):
-            chunk = todo[start : start + PUSH_CHUNK]
+        """Write our stamps on (item id, change key, CRM id), a chunk at a time: each chunk's
+        new change keys, and that its links are stamped, in one transaction. A refused stamp
+        (the rep edited the item meanwhile, or it is gone) leaves its link waiting: the
+        listing shows that change, and the stamps go with the page or write it leads to, or
+        the next cycle stamps it."""
+        for start in range(0, len(todo), self.chunk_size):
+            chunk = todo[start : start + self.chunk_size]
             self._before_exchange_write()
             results = self.transport.update_items([
                 ItemUpdate(ItemRef(item_id, key), {}, crm_stamp=str(contact_id))
                 for item_id, key, contact_id in chunk
             ])
+            self.checkpoint("stamps_written")
             keys = {item_id: r.change_key for (item_id, _, _), r in
                     zip(chunk, results, strict=True) if r.ok and r.change_key}
-            # Refused (the rep edited the item meanwhile, or it is gone): the listing shows
-            # that change, and the stamps go with the page or write it leads to.
-            self._stamps_refused |= len(keys) < len(chunk)
             with transaction.atomic():
                 _set_change_keys(self.user.pk, keys)
-                if self.cursor.stamps_pending and not self._stamps_refused:
-                    self.cursor.stamps_pending = False
-                    FolderCursor.objects.filter(pk=self.cursor.pk).update(stamps_pending=False)
-        self.checkpoint("stamped")
+            self.checkpoint("stamped")
+        self._stamps_settled()
+
+    def _stamps_settled(self) -> None:
+        """Clear `stamps_pending` once no link waits for its stamps (never on the word of a
+        chunk: a crash in a later chunk would leave its links unstamped for good)."""
+        if self.cursor.stamps_pending and not self._awaiting_stamps().exists():
+            self.cursor.stamps_pending = False
+            FolderCursor.objects.filter(pk=self.cursor.pk).update(stamps_pending=False)
 
 def _set_change_keys(user_id: int, keys: dict[str, str]) -> None:
     """New change keys of the user's links, by item id, now stamped, in one executemany.

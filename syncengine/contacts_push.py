@@ -16,7 +16,7 @@ from django.utils import timezone
 from lightningsync.models import Contact, ContactLink, LightningSyncError
 
 from . import mapping as m
-from .contacts_base import PUSH_CHUNK, WATERMARK_MARGIN, SyncCore
+from .contacts_base import WATERMARK_MARGIN, SyncCore
 from .matching import resolve_accounts, scope_annotation
 from .merge import MergeResult, Mode, merge
 from .transport import ErrorKind, ItemRef, ItemUpdate, NewItem
@@ -39,8 +39,8 @@ class ContactPush(SyncCore):
         links = list(ContactLink.objects.filter(
             user=self.user, contact__isnull=True, exchange_id__isnull=False,
         ).exclude(state=ContactLink.State.DETACHED))
-        for start in range(0, len(links), PUSH_CHUNK):
-            self._delete_copies(links[start : start + PUSH_CHUNK])
+        for start in range(0, len(links), self.chunk_size):
+            self._delete_copies(links[start : start + self.chunk_size])
 
     def _changed_contacts(self) -> Iterator[list[Contact]]:
         """CRM contacts to examine, in chunks: changed since the watermark, linked or in scope."""
@@ -64,7 +64,7 @@ class ContactPush(SyncCore):
         if self._pulled:
             yield from self._unpulled(qs)
             return
-        yield from _chunks(qs.select_related("account").iterator(PUSH_CHUNK), PUSH_CHUNK)
+        yield from _chunks(qs.select_related("account").iterator(self.chunk_size), self.chunk_size)
 
     def _unpulled(self, qs: QuerySet[Contact]) -> Iterator[list[Contact]]:
         """`qs` without the contacts this cycle's pull has just linked and left unchanged.
@@ -76,13 +76,13 @@ class ContactPush(SyncCore):
         keys = qs.values_list(  # type: ignore[misc]  # in_scope: annotated by the caller
             "pk", "updated_at", "account__updated_at", "in_scope")
         todo: list[int] = []
-        for pk, updated_at, account_updated_at, in_scope in keys.iterator(PUSH_CHUNK * 10):
+        for pk, updated_at, account_updated_at, in_scope in keys.iterator(self.chunk_size * 10):
             if self._pulled.get(pk) == (updated_at, account_updated_at) and (
                 in_scope or self.mode == Mode.EXCHANGE_TO_CRM
             ):
                 continue  # in scope (or never removed): nothing to push or remove
             todo.append(pk)
-            if len(todo) == PUSH_CHUNK:
+            if len(todo) == self.chunk_size:
                 yield list(qs.filter(pk__in=todo).select_related("account"))
                 todo = []
         if todo:
