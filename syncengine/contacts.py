@@ -18,8 +18,10 @@ The class is assembled from `ContactPull` (contacts_pull.py) and `ContactPush`
 (contacts_push.py), both on `SyncCore` (contacts_base.py: the cycle's state, Salesforce_Sync's
 location and the mass-delete guard, link counts, error entries); this module runs the cycle.
 
-Both phases run in every direction: a one-way direction mirrors its source onto the other
-side (see `merge`); the direction only decides who wins and who may be created or removed.
+Both phases run in every direction. A one-way direction carries what its source changed,
+field by field; the other side's own edits stay until the source changes the same field,
+and are then kept in a Conflict entry (see `merge`). The direction also decides who may be
+created or removed.
 """
 
 from __future__ import annotations

@@ -89,9 +89,9 @@ class _Work:
     recorded: MergeResult | None = None  # the result whose conflicts are in the error log
     exch: m.Normalized = field(default_factory=dict)  # the item's mapped values, normalized
     read_at: dt.datetime | None = None  # the CRM contact's updated_at when the page read it
-    # Set when the CRM contact changed after the page read it: what Exchange holds, which
-    # becomes the link's snapshot so that the push sends the CRM's newer values.
-    exchange_holds: m.Normalized | None = None
+    # Set when the CRM contact changed after the page read it: the link's snapshot, such that
+    # the push of this cycle sends the CRM's newer values (see `_merge_crm_edits_since_read`).
+    unsettled_snapshot: m.Normalized | None = None
 
 
 class _ListingRestart(Exception):

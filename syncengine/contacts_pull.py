@@ -142,6 +142,11 @@ class ContactPull(SyncCore):
             return True
         if link.contact_id is None or link.state == ContactLink.State.DETACHED:
             return False  # deleted in the CRM: the push removes the Exchange copy
+        if self.cursor.full_listing and link.seen_generation != self.cursor.listing_generation:
+            # A full listing (another direction, filter or mapping; a lost cursor) reads every
+            # item again: after a one-way direction the sides may differ where the
+            # destination kept its own edits, and the next merge must see them.
+            return True
         # Same change key and snapshot of the same fields: our own write, or nothing new.
         return not (
             link.change_key == change.change_key and set(link.snapshot) == set(self.mapping)
@@ -211,13 +216,16 @@ class ContactPull(SyncCore):
         assert contact is not None
         crm = m.crm_values(contact, self.mapping)
         exch = m.exchange_values(item.fields, self.mapping)
-        base = link.snapshot if set(link.snapshot) == set(self.mapping) else {
-            k: v for k, v in link.snapshot.items() if k in self.mapping
-        }
-        result = merge(base, crm, exch, mode=self.mode or Mode.BOTH, policy=self.policy,
+        result = merge(self._base(link), crm, exch, mode=self.mode or Mode.BOTH, policy=self.policy,
                        crm_modified=contact.updated_at, exchange_modified=item.last_modified)
         return _Work(item, link, contact, result, origin=link.origin, exch=exch,
                      read_at=contact.updated_at)
+
+    def _base(self, link: ContactLink) -> m.Normalized:
+        """The link's snapshot, of the fields mapped today (a newly mapped field has none)."""
+        if set(link.snapshot) == set(self.mapping):
+            return link.snapshot
+        return {k: v for k, v in link.snapshot.items() if k in self.mapping}
 
     def _first_sight(self, items: list[ExchangeItem], writes: PageWrites) -> list[_Work]:
         """Unlinked items: heal by stamp, match, or import (SPEC §4 first sight).
@@ -435,10 +443,13 @@ class ContactPull(SyncCore):
         """Inside the page's transaction: merge again the contacts saved in the CRM since
         the page read them, so that the page's CRM writes never overwrite such an edit.
 
-        Exchange already holds what the page wrote there; the fresh CRM values are merged
-        against it (a field both changed is a conflict, its losing value kept), the CRM gets
-        what Exchange alone changed, and the link's snapshot becomes what Exchange holds, so
-        that the push of this cycle sends the CRM's newer values.
+        Both ways: Exchange already holds what the page wrote there; the fresh CRM values
+        are merged against it (a field both changed is a conflict, its losing value kept),
+        the CRM gets what Exchange alone changed, and the link's snapshot becomes what
+        Exchange holds, so that the push of this cycle sends the CRM's newer values.
+        Exchange to CRM: the page's merge again, with the fresh CRM values. CRM to Exchange:
+        the page writes nothing in the CRM; the snapshot stays the CRM values the page synced
+        from, and the push sends the newer ones.
         """
         read = {w.contact.pk: w for w in works
                 if w.contact is not None and w.contact.pk and w.read_at is not None}
@@ -456,11 +467,18 @@ class ContactPull(SyncCore):
         for work in moved:
             assert work.contact is not None
             contact = fresh[work.contact.pk]
+            crm_read = m.crm_values(work.contact, self.mapping)
+            work.contact, work.read_at = contact, contact.updated_at
+            if self.mode == Mode.CRM_TO_EXCHANGE:
+                work.unsettled_snapshot = crm_read
+                continue
             holds = {**work.exch, **work.result.exchange_patch}
-            # The common ancestor of the CRM's edit and of what this page did: the CRM values
-            # the page read. What the page took from Exchange then counts as Exchange's change.
-            base = m.crm_values(work.contact, self.mapping)
-            work.contact, work.read_at, work.exchange_holds = contact, contact.updated_at, holds
+            # Both ways, the common ancestor of the CRM's edit and of what this page did is
+            # the CRM values the page read: what the page took from Exchange then counts as
+            # Exchange's change. One-way, the page wrote nothing in Exchange: the link's base.
+            base = (crm_read if self.mode == Mode.BOTH else
+                    None if work.link is None else self._base(work.link))
+            work.unsettled_snapshot = holds
             work.result = merge(base, m.crm_values(contact, self.mapping), holds,
                                 mode=self.mode or Mode.BOTH, policy=self.policy,
                                 crm_modified=contact.updated_at,
@@ -483,14 +501,14 @@ class ContactPull(SyncCore):
                 changed.append("account")
             contact.updated_at = now
             writes.changed_contacts[contact.pk] = (contact, {*changed, "updated_at"})
-        snapshot = result.merged if work.exchange_holds is None else work.exchange_holds
+        snapshot = result.merged if work.unsettled_snapshot is None else work.unsettled_snapshot
         pending = PendingLink(
             link=work.link, contact=contact, exchange_id=work.item.id,
             change_key=work.item.change_key, snapshot=snapshot,
             snapshot_hash=m.content_hash(snapshot), origin=work.origin,
             pushed_by_filter=work.origin == ContactLink.Origin.CRM,
             reuse_link_id=work.candidate.detached_link_id if work.candidate else None,
-            settled=work.exchange_holds is None,
+            settled=work.unsettled_snapshot is None,
             needs_stamp=self._unstamped(work.item, contact.pk),
         )
         writes.links.append(pending)

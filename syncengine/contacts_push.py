@@ -19,7 +19,14 @@ from . import mapping as m
 from .contacts_base import WATERMARK_MARGIN, SyncCore
 from .matching import resolve_accounts, scope_annotation
 from .merge import MergeResult, Mode, merge
-from .transport import ErrorKind, ItemRef, ItemUpdate, NewItem
+from .transport import (
+    ErrorKind,
+    ItemFailure,
+    ItemRef,
+    ItemUpdate,
+    NewItem,
+    TransportError,
+)
 
 
 class ContactPush(SyncCore):
@@ -96,7 +103,7 @@ class ContactPush(SyncCore):
             )
         }
         creates: list[Contact] = []
-        updates: list[tuple[ContactLink, Contact, MergeResult]] = []
+        changed: list[tuple[ContactLink, Contact]] = []
         removals: list[ContactLink] = []
         for contact in contacts:
             link = links.get(contact.pk)
@@ -107,20 +114,16 @@ class ContactPush(SyncCore):
                 continue  # removed from Salesforce_Sync by the rep: never pushed back
             elif self._leaves_scope(contact, link):
                 removals.append(link)
-            elif link.state == ContactLink.State.REMOVING:
-                # A removal cut short (crash) and the contact is back in the filters: the copy
-                # is still there, linked again.
-                link.state = ContactLink.State.ACTIVE
-                ContactLink.objects.filter(pk=link.pk).update(state=link.state)
-                result = self._crm_side_merge(contact, link)
-                if result is not None:
-                    updates.append((link, contact, result))
             else:
-                result = self._crm_side_merge(contact, link)
-                if result is not None:
-                    updates.append((link, contact, result))
+                if link.state == ContactLink.State.REMOVING:
+                    # A removal cut short (crash) and the contact is back in the filters: the
+                    # copy is still there, linked again.
+                    link.state = ContactLink.State.ACTIVE
+                    ContactLink.objects.filter(pk=link.pk).update(state=link.state)
+                if m.content_hash(m.crm_values(contact, self.mapping)) != link.snapshot_hash:
+                    changed.append((link, contact))
         self._push_creates(creates)
-        self._push_updates(updates)
+        self._push_updates(self._crm_side_merges(changed))
         self._push_removals(removals)
 
     def _leaves_scope(self, contact: Contact, link: ContactLink) -> bool:
@@ -128,13 +131,49 @@ class ContactPush(SyncCore):
             return False
         return self.mode == Mode.CRM_TO_EXCHANGE or link.origin == ContactLink.Origin.CRM
 
-    def _crm_side_merge(self, contact: Contact, link: ContactLink) -> MergeResult | None:
-        crm = m.crm_values(contact, self.mapping)
-        if m.content_hash(crm) == link.snapshot_hash:
-            return None
-        # Exchange holds the snapshot: any Exchange change was applied by the pull above.
-        exch = {k: link.snapshot.get(k) for k in self.mapping}
-        return merge(link.snapshot, crm, exch, mode=self.mode or Mode.BOTH, policy=self.policy)
+    def _crm_side_merges(self, changed: list[tuple[ContactLink, Contact]]
+                         ) -> list[tuple[ContactLink, Contact, MergeResult]]:
+        """Merge CRM contacts changed since their snapshot with what Exchange holds.
+
+        Both ways and Exchange to CRM, Exchange holds the snapshot (any Exchange change was
+        merged by the pull above). CRM to Exchange, Exchange may hold edits of the rep's own
+        that stay until the CRM changes the same field: the items are read, so that such an
+        edit is overwritten only where the CRM changed, and kept in a Conflict entry."""
+        held = self._exchange_values([lk for lk, _ in changed]) \
+            if self.mode == Mode.CRM_TO_EXCHANGE else {}
+        merges = []
+        for link, contact in changed:
+            if self.mode == Mode.CRM_TO_EXCHANGE:
+                if link.pk not in held:
+                    continue  # unreadable now: reported, or gone (the listing tells)
+                exch = held[link.pk]
+            else:
+                exch = {k: link.snapshot.get(k) for k in self.mapping}
+            result = merge(link.snapshot, m.crm_values(contact, self.mapping), exch,
+                           mode=self.mode or Mode.BOTH, policy=self.policy)
+            if result.crm_patch or result.exchange_patch or result.merged != link.snapshot:
+                merges.append((link, contact, result))
+        return merges
+
+    def _exchange_values(self, links: list[ContactLink]) -> dict[int, m.Normalized]:
+        """The mapped values the links' items hold now, by link; each link takes its item's
+        change key, so that the update that follows is not refused as stale."""
+        if not links:
+            return {}
+        got = self.transport.get_items(self.folder, [lk.exchange_id or "" for lk in links],
+                                       self.fields)
+        self.report.fetched += len(links)
+        values: dict[int, m.Normalized] = {}
+        for link, item in zip(links, got, strict=True):
+            if isinstance(item, ItemFailure):
+                if item.kind in (ErrorKind.TRANSIENT, ErrorKind.THROTTLED):
+                    raise TransportError(item.kind, item.message, item_id=item.id)
+                if item.kind != ErrorKind.NOT_FOUND:
+                    self._item_rejected(link.exchange_id, link.contact_id, item.message)
+                continue
+            link.change_key = item.change_key
+            values[link.pk] = m.exchange_values(item.fields, self.mapping)
+        return values
 
     def _push_creates(self, contacts: list[Contact]) -> None:
         if not contacts:
@@ -180,8 +219,8 @@ class ContactPush(SyncCore):
         writing = [(lk, c, r) for lk, c, r in updates if r.exchange_patch]
         if writing:
             self._before_exchange_write()
-        # The CRM side's merge takes Exchange as the snapshot, so it finds no conflicts
-        # today; should it ever, they are kept before anything is written.
+        # Losing values (CRM to Exchange: the rep's own edits the CRM now overwrites) are
+        # kept before anything is written.
         if any([self._keep_losing_values(lk.exchange_id, c.pk, r) for lk, c, r in updates]):
             with transaction.atomic():
                 self.errors.flush()
