@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -88,6 +88,7 @@ class ContactSync(ContactPull, ContactPush):
         progress: Progress | None = None,
         page_size: int = 512,
         limit: int | None = None,
+        ensure_claimed: Callable[[], None] | None = None,
     ) -> None:
         self.user = user
         self.config = config
@@ -96,6 +97,7 @@ class ContactSync(ContactPull, ContactPush):
         self.transport = transport
         self.errors = errors or ErrorLog(user)
         self.checkpoint = checkpoint or (lambda step: None)
+        self.ensure_claimed = ensure_claimed or (lambda: None)
         self.progress = progress or (lambda what, n: None)
         self.page_size = page_size
         self.limit = MAX_SYNCED_CONTACTS if limit is None else limit
@@ -182,7 +184,7 @@ class ContactSync(ContactPull, ContactPush):
         if fingerprint != self.state.contacts_config_fingerprint:
             # Another direction, filter or mapping: list every item again and examine every
             # CRM contact, matching what is already linked.
-            with transaction.atomic():
+            with self._transaction():
                 self._start_full_listing()
                 self.cursor.save()
                 self.state.contacts_config_fingerprint = fingerprint
@@ -202,6 +204,7 @@ class ContactSync(ContactPull, ContactPush):
             self._live = None  # count afresh: the guard of the next cycle relies on it
             self.cursor.linked_count = self._live_links()
         if changed or not self.state.contacts_initial_sync_done:
+            self.ensure_claimed()
             FolderCursor.objects.filter(pk=self.cursor.pk).update(
                 linked_count=self.cursor.linked_count
             )

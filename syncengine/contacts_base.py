@@ -112,6 +112,7 @@ class SyncCore:
     transport: MailboxTransport
     errors: ErrorLog
     checkpoint: Checkpoint
+    ensure_claimed: Callable[[], None]  # raises when the cycle lost the user's claim
     progress: Progress
     page_size: int
     # CRM contacts examined, and Exchange items written, per chunk: each chunk's Exchange
@@ -147,6 +148,7 @@ class SyncCore:
         """
         self._folder_checked = True
         if self.transport.folder_is_in_place(self.folder):
+            self.ensure_claimed()
             self.cursor.folder_checked_at = timezone.now()
             FolderCursor.objects.filter(pk=self.cursor.pk).update(
                 folder_checked_at=self.cursor.folder_checked_at
@@ -155,8 +157,16 @@ class SyncCore:
         self._folder_missing()
         return True
 
+    def _transaction(self) -> transaction.Atomic:
+        """Every transaction of a cycle: only while the cycle holds the user's claim (a cycle
+        that lost it writes nothing more, see `claims`)."""
+        self.ensure_claimed()
+        return transaction.atomic()
+
     def _before_exchange_write(self) -> None:
-        """Never write into a Salesforce_Sync the rep deleted: check it once per cycle."""
+        """Every write to Exchange: only under the user's claim, and never into a
+        Salesforce_Sync the rep deleted (checked once per cycle)."""
+        self.ensure_claimed()
         if not self._folder_checked and self._check_folder():
             raise _FolderReplaced
 
@@ -168,7 +178,7 @@ class SyncCore:
         folder = self.transport.ensure_contact_folder()
         self.report.folder_created = folder.created
         links = list(self._active_links().filter(exchange_id__isnull=False))
-        with transaction.atomic():
+        with self._transaction():
             self.report.unlinked += self._detach(links)
             self.cursor.folder_id = folder.id
             self.cursor.cursor = ""
@@ -185,7 +195,7 @@ class SyncCore:
             "Nothing was changed in the CRM and contact sync is paused for this user."
         )
         now = timezone.now()
-        with transaction.atomic():
+        with self._transaction():
             UserSyncState.objects.filter(pk=self.state.pk).update(
                 contacts_paused_reason=UserSyncState.PauseReason.MASS_DELETE,
                 contacts_paused_message=message, contacts_paused_at=now,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Field, QuerySet
 from django.utils import timezone
 
@@ -78,6 +78,7 @@ class ContactPull(SyncCore):
         self.checkpoint("page_listed")
         if not page.changes and not (self.cursor.full_listing and not page.more):
             if page.cursor != self.cursor.cursor:  # nothing to apply: just move on
+                self.ensure_claimed()
                 self.cursor.cursor = page.cursor
                 FolderCursor.objects.filter(pk=self.cursor.pk).update(cursor=page.cursor)
             return
@@ -316,7 +317,7 @@ class ContactPull(SyncCore):
                 return
             self._before_exchange_write()
             if self._record_conflicts([w for w, _ in pending]):
-                with transaction.atomic():
+                with self._transaction():
                     self.errors.flush()  # keep losing values even if we crash below
             results = self.transport.update_items([u for _, u in pending])
             stale: list[_Work] = []
@@ -400,7 +401,7 @@ class ContactPull(SyncCore):
     def _commit_page(self, page: ChangePage, works: list[_Work], writes: PageWrites,
                      ids: list[str]) -> None:
         kept = [w for w in works if not w.dropped]
-        with transaction.atomic():
+        with self._transaction():
             self._merge_crm_edits_since_read(kept)
             kept = [w for w in kept if not w.dropped]
             now = timezone.now()
@@ -551,7 +552,7 @@ class ContactPull(SyncCore):
             self.checkpoint("stamps_written")
             keys = {item_id: r.change_key for (item_id, _, _), r in
                     zip(chunk, results, strict=True) if r.ok and r.change_key}
-            with transaction.atomic():
+            with self._transaction():
                 _set_change_keys(self.user.pk, keys)
             self.checkpoint("stamped")
         self._stamps_settled()
@@ -560,6 +561,7 @@ class ContactPull(SyncCore):
         """Clear `stamps_pending` once no link waits for its stamps (never on the word of a
         chunk: a crash in a later chunk would leave its links unstamped for good)."""
         if self.cursor.stamps_pending and not self._awaiting_stamps().exists():
+            self.ensure_claimed()
             self.cursor.stamps_pending = False
             FolderCursor.objects.filter(pk=self.cursor.pk).update(stamps_pending=False)
 

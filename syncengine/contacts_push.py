@@ -7,9 +7,9 @@ transaction that records them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
-from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
@@ -71,7 +71,7 @@ class ContactPush(SyncCore):
         if self._pulled:
             yield from self._unpulled(qs)
             return
-        yield from _chunks(qs.select_related("account").iterator(self.chunk_size), self.chunk_size)
+        yield from _keyset(qs.select_related("account"), self.chunk_size, lambda c: c.pk)
 
     def _unpulled(self, qs: QuerySet[Contact]) -> Iterator[list[Contact]]:
         """`qs` without the contacts this cycle's pull has just linked and left unchanged.
@@ -83,15 +83,16 @@ class ContactPush(SyncCore):
         keys = qs.values_list(  # type: ignore[misc]  # in_scope: annotated by the caller
             "pk", "updated_at", "account__updated_at", "in_scope")
         todo: list[int] = []
-        for pk, updated_at, account_updated_at, in_scope in keys.iterator(self.chunk_size * 10):
-            if self._pulled.get(pk) == (updated_at, account_updated_at) and (
-                in_scope or self.mode == Mode.EXCHANGE_TO_CRM
-            ):
-                continue  # in scope (or never removed): nothing to push or remove
-            todo.append(pk)
-            if len(todo) == self.chunk_size:
-                yield list(qs.filter(pk__in=todo).select_related("account"))
-                todo = []
+        for page in _keyset(keys, self.chunk_size * 10, lambda row: row[0]):
+            for pk, updated_at, account_updated_at, in_scope in page:
+                if self._pulled.get(pk) == (updated_at, account_updated_at) and (
+                    in_scope or self.mode == Mode.EXCHANGE_TO_CRM
+                ):
+                    continue  # in scope (or never removed): nothing to push or remove
+                todo.append(pk)
+                if len(todo) == self.chunk_size:
+                    yield list(qs.filter(pk__in=todo).select_related("account"))
+                    todo = []
         if todo:
             yield list(qs.filter(pk__in=todo).select_related("account"))
 
@@ -119,6 +120,7 @@ class ContactPush(SyncCore):
                     # A removal cut short (crash) and the contact is back in the filters: the
                     # copy is still there, linked again.
                     link.state = ContactLink.State.ACTIVE
+                    self.ensure_claimed()
                     ContactLink.objects.filter(pk=link.pk).update(state=link.state)
                 if m.content_hash(m.crm_values(contact, self.mapping)) != link.snapshot_hash:
                     changed.append((link, contact))
@@ -204,7 +206,7 @@ class ContactPush(SyncCore):
                 seen_generation=self.cursor.listing_generation,
             ))
             self.errors.item_synced(result.id, contact.pk)
-        with transaction.atomic():
+        with self._transaction():
             ContactLink.objects.bulk_create(new_links)
             self.errors.flush()
         self.report.exchange_created += len(new_links)
@@ -222,7 +224,7 @@ class ContactPush(SyncCore):
         # Losing values (CRM to Exchange: the rep's own edits the CRM now overwrites) are
         # kept before anything is written.
         if any([self._keep_losing_values(lk.exchange_id, c.pk, r) for lk, c, r in updates]):
-            with transaction.atomic():
+            with self._transaction():
                 self.errors.flush()
         results = self.transport.update_items([
             # The stamps ride along (the link does not know whether the item has them yet:
@@ -271,7 +273,7 @@ class ContactPush(SyncCore):
             self.errors.item_synced(link.exchange_id, contact.pk)
             if "account_name" in r.exchange_patch:  # Exchange now shows the CRM's account
                 self.errors.account_settled(link.exchange_id, contact.pk)
-        with transaction.atomic():
+        with self._transaction():
             ContactLink.objects.bulk_update(changed_links, ["change_key", "snapshot",
                                                             "snapshot_hash", "needs_stamp",
                                                             "updated_at"])
@@ -311,7 +313,7 @@ class ContactPush(SyncCore):
             else:
                 self._item_rejected(link.exchange_id, link.contact_id, result.error.message
                                     if result.error else "Exchange did not delete the item.")
-        with transaction.atomic():
+        with self._transaction():
             ContactLink.objects.filter(pk__in=done).delete()
             self.errors.flush()
         self.report.exchange_deleted += len(done)
@@ -319,12 +321,16 @@ class ContactPush(SyncCore):
             self._links_committed()
         self.checkpoint("push_committed")
 
-def _chunks(contacts: Iterable[Contact], size: int) -> Iterator[list[Contact]]:
-    chunk: list[Contact] = []
-    for contact in contacts:
-        chunk.append(contact)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def _keyset(qs: QuerySet[Any, Any], size: int, pk: Callable[[Any], int]) -> Iterator[list[Any]]:
+    """`qs` (ordered by pk) in pages of `size` rows, each page read whole by a query of its
+    own. No read stays open while the push writes a chunk: on SQLite an open read turns the
+    connection's next write into "database is locked" as soon as another connection (the
+    claim's heartbeat, another worker) has committed meanwhile."""
+    after: int | None = None
+    while True:
+        page = list((qs if after is None else qs.filter(pk__gt=after))[:size])
+        if page:
+            yield page
+        if len(page) < size:
+            return
+        after = pk(page[-1])
