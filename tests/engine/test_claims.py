@@ -2,7 +2,7 @@
 a live cycle keeps its claim however long it runs, and a cycle that lost its claim stops
 before writing. (A worker killed with SIGKILL: test_kill9.py.)
 
-The cycles here run with a lease of one second; those that need the heartbeat thread (its own
+The cycles here run with a lease of two seconds; those that need the heartbeat thread (its own
 database connection) run outside the test's transaction."""
 
 from __future__ import annotations
@@ -39,17 +39,17 @@ def test_a_claim_expires_within_two_minutes_by_default(rep) -> None:  # type: ig
 @transactional
 def test_a_live_cycle_keeps_its_claim_for_longer_than_its_lease(  # type: ignore[no-untyped-def]
         sync, rep, mailbox, settings) -> None:
-    settings.LIGHTNINGSYNC_CLAIM_LEASE_SECONDS = 1
+    settings.LIGHTNINGSYNC_CLAIM_LEASE_SECONDS = 2
     mailbox.rep_create({"Surname": "Slow"})
     seen: dict[str, object] = {}
 
     def another_worker_meanwhile() -> None:
         started = timezone.now()
-        time.sleep(2.5)  # two and a half leases inside one step (a long request to Exchange)
+        time.sleep(4.5)  # two and a quarter leases in one step (a long request to Exchange)
         seen["busy"] = sync().outcome  # another worker tries the user
         token, until = _claim(rep)
         seen["renewed"] = token != "" and until is not None and until > started + dt.timedelta(
-            seconds=1.5)
+            seconds=3)
 
     report = sync(checkpoint=OnceAt("page_listed", another_worker_meanwhile))
     assert report.outcome == "synced", report.summary()
@@ -61,13 +61,13 @@ def test_a_live_cycle_keeps_its_claim_for_longer_than_its_lease(  # type: ignore
 @transactional
 def test_a_cycle_whose_claim_was_taken_over_stops_before_writing(  # type: ignore[no-untyped-def]
         sync, rep, mailbox, settings) -> None:
-    settings.LIGHTNINGSYNC_CLAIM_LEASE_SECONDS = 1
+    settings.LIGHTNINGSYNC_CLAIM_LEASE_SECONDS = 2
     mailbox.rep_create({"Surname": "Contested"})
     later = timezone.now() + dt.timedelta(minutes=1)
 
     def taken_over() -> None:  # the lease lapsed (a stalled process) and another took over
         UserSyncState.objects.filter(user=rep).update(claim_token="other", claimed_until=later)
-        time.sleep(1)  # the heartbeat's next renewal finds the claim gone
+        time.sleep(1.5)  # the heartbeat's next renewal finds the claim gone
 
     report = sync(checkpoint=OnceAt("page_listed", taken_over))
     assert report.outcome == "busy" and "took this user over" in report.reason
@@ -79,7 +79,7 @@ def test_a_cycle_whose_claim_was_taken_over_stops_before_writing(  # type: ignor
 @transactional
 def test_a_cycle_that_cannot_renew_its_claim_stops_before_its_lease_runs_out(  # type: ignore[no-untyped-def]
         sync, rep, mailbox, settings, monkeypatch) -> None:
-    settings.LIGHTNINGSYNC_CLAIM_LEASE_SECONDS = 1
+    settings.LIGHTNINGSYNC_CLAIM_LEASE_SECONDS = 2
     mailbox.rep_create({"Surname": "Unrenewed"})
 
     def unreachable(state_pk: int, token: str) -> bool:
@@ -87,7 +87,7 @@ def test_a_cycle_that_cannot_renew_its_claim_stops_before_its_lease_runs_out(  #
 
     def database_down() -> None:
         monkeypatch.setattr(claims, "renew", unreachable)
-        time.sleep(1)
+        time.sleep(1.5)  # past two thirds of the lease without a renewal
 
     report = sync(checkpoint=OnceAt("page_listed", database_down))
     assert report.outcome == "busy" and "could not be renewed" in report.reason
