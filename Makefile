@@ -20,7 +20,7 @@ test: venv
 	$(PY) -m pytest
 
 test-fast: venv
-	$(PY) -m pytest -m "not browser" -x -q
+	$(PY) -m pytest -m "not browser and not slow" -x -q
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -48,6 +48,21 @@ def check_sync_interval(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     return []
 
 
+@register("lightningsync")
+def check_claim_lease(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    seconds = settings.LIGHTNINGSYNC_CLAIM_LEASE_SECONDS
+    if not 1 <= seconds <= 120:
+        return [
+            Error(
+                f"LIGHTNINGSYNC_CLAIM_LEASE_SECONDS is {seconds}; it must be 1 to 120.",
+                hint="A user whose worker died waits this long before another worker takes "
+                "it over (at most 2 minutes); a running cycle renews its claim meanwhile.",
+                id="lightningsync.E007",
+            )
+        ]
+    return []
+
+
 # (setting, lowest, highest): the EWS client's limits.
 _EWS_LIMITS = (
     ("LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS", 5, 600),

@@ -142,6 +142,9 @@ if not LIGHTNINGSYNC_ENCRYPTION_KEYS and DEBUG:
 
 # --- Sync scheduling ---------------------------------------------------------------------
 LIGHTNINGSYNC_SYNC_INTERVAL_MINUTES: int = env.int("LIGHTNINGSYNC_SYNC_INTERVAL_MINUTES", default=5)
+# Seconds a worker's claim on a user lasts unless renewed (a running cycle renews it every third
+# of it): how long a worker killed mid-cycle keeps its user from syncing. At most 120.
+LIGHTNINGSYNC_CLAIM_LEASE_SECONDS: int = env.int("LIGHTNINGSYNC_CLAIM_LEASE_SECONDS", default=90)
 
 # --- Exchange (EWS) client ----------------------------------------------------------------
 # Seconds before a request to Exchange is given up (then retried by the engine, boundedly).

@@ -18,16 +18,18 @@ The class is assembled from `ContactPull` (contacts_pull.py) and `ContactPush`
 (contacts_push.py), both on `SyncCore` (contacts_base.py: the cycle's state, Salesforce_Sync's
 location and the mass-delete guard, link counts, error entries); this module runs the cycle.
 
-Both phases run in every direction: a one-way direction mirrors its source onto the other
-side (see `merge`); the direction only decides who wins and who may be created or removed.
+Both phases run in every direction. A one-way direction carries what its source changed,
+field by field; the other side's own edits stay until the source changes the same field,
+and are then kept in a Conflict entry (see `merge`). The direction also decides who may be
+created or removed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -86,6 +88,7 @@ class ContactSync(ContactPull, ContactPush):
         progress: Progress | None = None,
         page_size: int = 512,
         limit: int | None = None,
+        ensure_claimed: Callable[[], None] | None = None,
     ) -> None:
         self.user = user
         self.config = config
@@ -94,6 +97,7 @@ class ContactSync(ContactPull, ContactPush):
         self.transport = transport
         self.errors = errors or ErrorLog(user)
         self.checkpoint = checkpoint or (lambda step: None)
+        self.ensure_claimed = ensure_claimed or (lambda: None)
         self.progress = progress or (lambda what, n: None)
         self.page_size = page_size
         self.limit = MAX_SYNCED_CONTACTS if limit is None else limit
@@ -112,7 +116,6 @@ class ContactSync(ContactPull, ContactPush):
         self._links_changed = False  # links were created, detached or deleted this cycle
         self._folder_checked = False  # seen where it belongs during this cycle
         self._pulled = {}
-        self._stamps_refused = False
 
     def run(self) -> ContactReport:
         if self.mode is None:
@@ -181,7 +184,7 @@ class ContactSync(ContactPull, ContactPush):
         if fingerprint != self.state.contacts_config_fingerprint:
             # Another direction, filter or mapping: list every item again and examine every
             # CRM contact, matching what is already linked.
-            with transaction.atomic():
+            with self._transaction():
                 self._start_full_listing()
                 self.cursor.save()
                 self.state.contacts_config_fingerprint = fingerprint
@@ -201,6 +204,7 @@ class ContactSync(ContactPull, ContactPush):
             self._live = None  # count afresh: the guard of the next cycle relies on it
             self.cursor.linked_count = self._live_links()
         if changed or not self.state.contacts_initial_sync_done:
+            self.ensure_claimed()
             FolderCursor.objects.filter(pk=self.cursor.pk).update(
                 linked_count=self.cursor.linked_count
             )

@@ -89,9 +89,9 @@ class _Work:
     recorded: MergeResult | None = None  # the result whose conflicts are in the error log
     exch: m.Normalized = field(default_factory=dict)  # the item's mapped values, normalized
     read_at: dt.datetime | None = None  # the CRM contact's updated_at when the page read it
-    # Set when the CRM contact changed after the page read it: what Exchange holds, which
-    # becomes the link's snapshot so that the push sends the CRM's newer values.
-    exchange_holds: m.Normalized | None = None
+    # Set when the CRM contact changed after the page read it: the link's snapshot, such that
+    # the push of this cycle sends the CRM's newer values (see `_merge_crm_edits_since_read`).
+    unsettled_snapshot: m.Normalized | None = None
 
 
 class _ListingRestart(Exception):
@@ -112,8 +112,12 @@ class SyncCore:
     transport: MailboxTransport
     errors: ErrorLog
     checkpoint: Checkpoint
+    ensure_claimed: Callable[[], None]  # raises when the cycle lost the user's claim
     progress: Progress
     page_size: int
+    # CRM contacts examined, and Exchange items written, per chunk: each chunk's Exchange
+    # writes, then the transaction that records them.
+    chunk_size: int = PUSH_CHUNK
     limit: int
     mode: Mode | None
     policy: Policy
@@ -128,7 +132,6 @@ class SyncCore:
     _links_changed: bool
     # Contacts this cycle's pull linked: pk → (updated_at, account's updated_at) as written.
     _pulled: dict[int, tuple[dt.datetime | None, dt.datetime | None]]
-    _stamps_refused: bool  # a stamp was refused this cycle: links still wait for theirs
     _folder_checked: bool
 
     def _start_full_listing(self) -> None:
@@ -145,6 +148,7 @@ class SyncCore:
         """
         self._folder_checked = True
         if self.transport.folder_is_in_place(self.folder):
+            self.ensure_claimed()
             self.cursor.folder_checked_at = timezone.now()
             FolderCursor.objects.filter(pk=self.cursor.pk).update(
                 folder_checked_at=self.cursor.folder_checked_at
@@ -153,8 +157,16 @@ class SyncCore:
         self._folder_missing()
         return True
 
+    def _transaction(self) -> transaction.Atomic:
+        """Every transaction of a cycle: only while the cycle holds the user's claim (a cycle
+        that lost it writes nothing more, see `claims`)."""
+        self.ensure_claimed()
+        return transaction.atomic()
+
     def _before_exchange_write(self) -> None:
-        """Never write into a Salesforce_Sync the rep deleted: check it once per cycle."""
+        """Every write to Exchange: only under the user's claim, and never into a
+        Salesforce_Sync the rep deleted (checked once per cycle)."""
+        self.ensure_claimed()
         if not self._folder_checked and self._check_folder():
             raise _FolderReplaced
 
@@ -166,7 +178,7 @@ class SyncCore:
         folder = self.transport.ensure_contact_folder()
         self.report.folder_created = folder.created
         links = list(self._active_links().filter(exchange_id__isnull=False))
-        with transaction.atomic():
+        with self._transaction():
             self.report.unlinked += self._detach(links)
             self.cursor.folder_id = folder.id
             self.cursor.cursor = ""
@@ -183,7 +195,7 @@ class SyncCore:
             "Nothing was changed in the CRM and contact sync is paused for this user."
         )
         now = timezone.now()
-        with transaction.atomic():
+        with self._transaction():
             UserSyncState.objects.filter(pk=self.state.pk).update(
                 contacts_paused_reason=UserSyncState.PauseReason.MASS_DELETE,
                 contacts_paused_message=message, contacts_paused_at=now,

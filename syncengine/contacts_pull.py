@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
-from django.db import connection, transaction
-from django.db.models import Field
+from django.db import connection
+from django.db.models import Field, QuerySet
 from django.utils import timezone
 
 from lightningsync.models import Contact, ContactLink, FolderCursor
@@ -20,7 +20,6 @@ from . import mapping as m
 from .contact_writes import PageWrites, PendingLink
 from .contacts_base import (
     MASS_DELETE_THRESHOLD,
-    PUSH_CHUNK,
     SyncCore,
     _int,
     _ListingRestart,
@@ -79,6 +78,7 @@ class ContactPull(SyncCore):
         self.checkpoint("page_listed")
         if not page.changes and not (self.cursor.full_listing and not page.more):
             if page.cursor != self.cursor.cursor:  # nothing to apply: just move on
+                self.ensure_claimed()
                 self.cursor.cursor = page.cursor
                 FolderCursor.objects.filter(pk=self.cursor.pk).update(cursor=page.cursor)
             return
@@ -143,6 +143,11 @@ class ContactPull(SyncCore):
             return True
         if link.contact_id is None or link.state == ContactLink.State.DETACHED:
             return False  # deleted in the CRM: the push removes the Exchange copy
+        if self.cursor.full_listing and link.seen_generation != self.cursor.listing_generation:
+            # A full listing (another direction, filter or mapping; a lost cursor) reads every
+            # item again: after a one-way direction the sides may differ where the
+            # destination kept its own edits, and the next merge must see them.
+            return True
         # Same change key and snapshot of the same fields: our own write, or nothing new.
         return not (
             link.change_key == change.change_key and set(link.snapshot) == set(self.mapping)
@@ -212,13 +217,16 @@ class ContactPull(SyncCore):
         assert contact is not None
         crm = m.crm_values(contact, self.mapping)
         exch = m.exchange_values(item.fields, self.mapping)
-        base = link.snapshot if set(link.snapshot) == set(self.mapping) else {
-            k: v for k, v in link.snapshot.items() if k in self.mapping
-        }
-        result = merge(base, crm, exch, mode=self.mode or Mode.BOTH, policy=self.policy,
+        result = merge(self._base(link), crm, exch, mode=self.mode or Mode.BOTH, policy=self.policy,
                        crm_modified=contact.updated_at, exchange_modified=item.last_modified)
         return _Work(item, link, contact, result, origin=link.origin, exch=exch,
                      read_at=contact.updated_at)
+
+    def _base(self, link: ContactLink) -> m.Normalized:
+        """The link's snapshot, of the fields mapped today (a newly mapped field has none)."""
+        if set(link.snapshot) == set(self.mapping):
+            return link.snapshot
+        return {k: v for k, v in link.snapshot.items() if k in self.mapping}
 
     def _first_sight(self, items: list[ExchangeItem], writes: PageWrites) -> list[_Work]:
         """Unlinked items: heal by stamp, match, or import (SPEC §4 first sight).
@@ -309,7 +317,7 @@ class ContactPull(SyncCore):
                 return
             self._before_exchange_write()
             if self._record_conflicts([w for w, _ in pending]):
-                with transaction.atomic():
+                with self._transaction():
                     self.errors.flush()  # keep losing values even if we crash below
             results = self.transport.update_items([u for _, u in pending])
             stale: list[_Work] = []
@@ -393,7 +401,7 @@ class ContactPull(SyncCore):
     def _commit_page(self, page: ChangePage, works: list[_Work], writes: PageWrites,
                      ids: list[str]) -> None:
         kept = [w for w in works if not w.dropped]
-        with transaction.atomic():
+        with self._transaction():
             self._merge_crm_edits_since_read(kept)
             kept = [w for w in kept if not w.dropped]
             now = timezone.now()
@@ -436,10 +444,13 @@ class ContactPull(SyncCore):
         """Inside the page's transaction: merge again the contacts saved in the CRM since
         the page read them, so that the page's CRM writes never overwrite such an edit.
 
-        Exchange already holds what the page wrote there; the fresh CRM values are merged
-        against it (a field both changed is a conflict, its losing value kept), the CRM gets
-        what Exchange alone changed, and the link's snapshot becomes what Exchange holds, so
-        that the push of this cycle sends the CRM's newer values.
+        Both ways: Exchange already holds what the page wrote there; the fresh CRM values
+        are merged against it (a field both changed is a conflict, its losing value kept),
+        the CRM gets what Exchange alone changed, and the link's snapshot becomes what
+        Exchange holds, so that the push of this cycle sends the CRM's newer values.
+        Exchange to CRM: the page's merge again, with the fresh CRM values. CRM to Exchange:
+        the page writes nothing in the CRM; the snapshot stays the CRM values the page synced
+        from, and the push sends the newer ones.
         """
         read = {w.contact.pk: w for w in works
                 if w.contact is not None and w.contact.pk and w.read_at is not None}
@@ -457,11 +468,18 @@ class ContactPull(SyncCore):
         for work in moved:
             assert work.contact is not None
             contact = fresh[work.contact.pk]
+            crm_read = m.crm_values(work.contact, self.mapping)
+            work.contact, work.read_at = contact, contact.updated_at
+            if self.mode == Mode.CRM_TO_EXCHANGE:
+                work.unsettled_snapshot = crm_read
+                continue
             holds = {**work.exch, **work.result.exchange_patch}
-            # The common ancestor of the CRM's edit and of what this page did: the CRM values
-            # the page read. What the page took from Exchange then counts as Exchange's change.
-            base = m.crm_values(work.contact, self.mapping)
-            work.contact, work.read_at, work.exchange_holds = contact, contact.updated_at, holds
+            # Both ways, the common ancestor of the CRM's edit and of what this page did is
+            # the CRM values the page read: what the page took from Exchange then counts as
+            # Exchange's change. One-way, the page wrote nothing in Exchange: the link's base.
+            base = (crm_read if self.mode == Mode.BOTH else
+                    None if work.link is None else self._base(work.link))
+            work.unsettled_snapshot = holds
             work.result = merge(base, m.crm_values(contact, self.mapping), holds,
                                 mode=self.mode or Mode.BOTH, policy=self.policy,
                                 crm_modified=contact.updated_at,
@@ -484,14 +502,14 @@ class ContactPull(SyncCore):
                 changed.append("account")
             contact.updated_at = now
             writes.changed_contacts[contact.pk] = (contact, {*changed, "updated_at"})
-        snapshot = result.merged if work.exchange_holds is None else work.exchange_holds
+        snapshot = result.merged if work.unsettled_snapshot is None else work.unsettled_snapshot
         pending = PendingLink(
             link=work.link, contact=contact, exchange_id=work.item.id,
             change_key=work.item.change_key, snapshot=snapshot,
             snapshot_hash=m.content_hash(snapshot), origin=work.origin,
             pushed_by_filter=work.origin == ContactLink.Origin.CRM,
             reuse_link_id=work.candidate.detached_link_id if work.candidate else None,
-            settled=work.exchange_holds is None,
+            settled=work.unsettled_snapshot is None,
             needs_stamp=self._unstamped(work.item, contact.pk),
         )
         writes.links.append(pending)
@@ -505,37 +523,47 @@ class ContactPull(SyncCore):
                      for p in writes.links if p.needs_stamp and p.contact.pk])
 
     def _stamp_leftovers(self) -> None:
-        """Links still waiting for their stamps from an earlier cycle (a crash right after a
-        page's commit, or a refused stamp): stamped before anything else."""
+        """Links still waiting for their stamps from an earlier cycle (a crash anywhere between
+        a page's commit and the end of its stamping, or a refused stamp): stamped first."""
         if not self.cursor.stamps_pending:
             return
-        pending = ContactLink.objects.filter(
-            user=self.user, needs_stamp=True, state=ContactLink.State.ACTIVE,
-            contact__isnull=False, exchange_id__isnull=False,
-        ).values_list("exchange_id", "change_key", "contact_id")
-        self._stamp([(i or "", k, c) for i, k, c in pending.iterator(PUSH_CHUNK) if c])
+        pending = self._awaiting_stamps().values_list("exchange_id", "change_key", "contact_id")
+        self._stamp([(i or "", k, c) for i, k, c in pending if c])
+
+    def _awaiting_stamps(self) -> QuerySet[ContactLink]:
+        """Linked items that do not carry our stamps yet: the links' flags are the truth,
+        `FolderCursor.stamps_pending` only spares a quiet cycle the query."""
+        return self._active_links().filter(needs_stamp=True, contact__isnull=False,
+                                           exchange_id__isnull=False)
 
     def _stamp(self, todo: list[tuple[str, str, int]]) -> None:
-        """Write our stamps on (item id, change key, CRM id); record the new change keys and
-        that the links are stamped, in one transaction."""
-        for start in range(0, len(todo), PUSH_CHUNK):
-            chunk = todo[start : start + PUSH_CHUNK]
+        """Write our stamps on (item id, change key, CRM id), a chunk at a time: each chunk's
+        new change keys, and that its links are stamped, in one transaction. A refused stamp
+        (the rep edited the item meanwhile, or it is gone) leaves its link waiting: the
+        listing shows that change, and the stamps go with the page or write it leads to, or
+        the next cycle stamps it."""
+        for start in range(0, len(todo), self.chunk_size):
+            chunk = todo[start : start + self.chunk_size]
             self._before_exchange_write()
             results = self.transport.update_items([
                 ItemUpdate(ItemRef(item_id, key), {}, crm_stamp=str(contact_id))
                 for item_id, key, contact_id in chunk
             ])
+            self.checkpoint("stamps_written")
             keys = {item_id: r.change_key for (item_id, _, _), r in
                     zip(chunk, results, strict=True) if r.ok and r.change_key}
-            # Refused (the rep edited the item meanwhile, or it is gone): the listing shows
-            # that change, and the stamps go with the page or write it leads to.
-            self._stamps_refused |= len(keys) < len(chunk)
-            with transaction.atomic():
+            with self._transaction():
                 _set_change_keys(self.user.pk, keys)
-                if self.cursor.stamps_pending and not self._stamps_refused:
-                    self.cursor.stamps_pending = False
-                    FolderCursor.objects.filter(pk=self.cursor.pk).update(stamps_pending=False)
-        self.checkpoint("stamped")
+            self.checkpoint("stamped")
+        self._stamps_settled()
+
+    def _stamps_settled(self) -> None:
+        """Clear `stamps_pending` once no link waits for its stamps (never on the word of a
+        chunk: a crash in a later chunk would leave its links unstamped for good)."""
+        if self.cursor.stamps_pending and not self._awaiting_stamps().exists():
+            self.ensure_claimed()
+            self.cursor.stamps_pending = False
+            FolderCursor.objects.filter(pk=self.cursor.pk).update(stamps_pending=False)
 
 def _set_change_keys(user_id: int, keys: dict[str, str]) -> None:
     """New change keys of the user's links, by item id, now stamped, in one executemany.

@@ -7,19 +7,26 @@ transaction that records them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
-from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from lightningsync.models import Contact, ContactLink, LightningSyncError
 
 from . import mapping as m
-from .contacts_base import PUSH_CHUNK, WATERMARK_MARGIN, SyncCore
+from .contacts_base import WATERMARK_MARGIN, SyncCore
 from .matching import resolve_accounts, scope_annotation
 from .merge import MergeResult, Mode, merge
-from .transport import ErrorKind, ItemRef, ItemUpdate, NewItem
+from .transport import (
+    ErrorKind,
+    ItemFailure,
+    ItemRef,
+    ItemUpdate,
+    NewItem,
+    TransportError,
+)
 
 
 class ContactPush(SyncCore):
@@ -39,8 +46,8 @@ class ContactPush(SyncCore):
         links = list(ContactLink.objects.filter(
             user=self.user, contact__isnull=True, exchange_id__isnull=False,
         ).exclude(state=ContactLink.State.DETACHED))
-        for start in range(0, len(links), PUSH_CHUNK):
-            self._delete_copies(links[start : start + PUSH_CHUNK])
+        for start in range(0, len(links), self.chunk_size):
+            self._delete_copies(links[start : start + self.chunk_size])
 
     def _changed_contacts(self) -> Iterator[list[Contact]]:
         """CRM contacts to examine, in chunks: changed since the watermark, linked or in scope."""
@@ -64,7 +71,7 @@ class ContactPush(SyncCore):
         if self._pulled:
             yield from self._unpulled(qs)
             return
-        yield from _chunks(qs.select_related("account").iterator(PUSH_CHUNK), PUSH_CHUNK)
+        yield from _keyset(qs.select_related("account"), self.chunk_size, lambda c: c.pk)
 
     def _unpulled(self, qs: QuerySet[Contact]) -> Iterator[list[Contact]]:
         """`qs` without the contacts this cycle's pull has just linked and left unchanged.
@@ -76,15 +83,16 @@ class ContactPush(SyncCore):
         keys = qs.values_list(  # type: ignore[misc]  # in_scope: annotated by the caller
             "pk", "updated_at", "account__updated_at", "in_scope")
         todo: list[int] = []
-        for pk, updated_at, account_updated_at, in_scope in keys.iterator(PUSH_CHUNK * 10):
-            if self._pulled.get(pk) == (updated_at, account_updated_at) and (
-                in_scope or self.mode == Mode.EXCHANGE_TO_CRM
-            ):
-                continue  # in scope (or never removed): nothing to push or remove
-            todo.append(pk)
-            if len(todo) == PUSH_CHUNK:
-                yield list(qs.filter(pk__in=todo).select_related("account"))
-                todo = []
+        for page in _keyset(keys, self.chunk_size * 10, lambda row: row[0]):
+            for pk, updated_at, account_updated_at, in_scope in page:
+                if self._pulled.get(pk) == (updated_at, account_updated_at) and (
+                    in_scope or self.mode == Mode.EXCHANGE_TO_CRM
+                ):
+                    continue  # in scope (or never removed): nothing to push or remove
+                todo.append(pk)
+                if len(todo) == self.chunk_size:
+                    yield list(qs.filter(pk__in=todo).select_related("account"))
+                    todo = []
         if todo:
             yield list(qs.filter(pk__in=todo).select_related("account"))
 
@@ -96,7 +104,7 @@ class ContactPush(SyncCore):
             )
         }
         creates: list[Contact] = []
-        updates: list[tuple[ContactLink, Contact, MergeResult]] = []
+        changed: list[tuple[ContactLink, Contact]] = []
         removals: list[ContactLink] = []
         for contact in contacts:
             link = links.get(contact.pk)
@@ -107,20 +115,17 @@ class ContactPush(SyncCore):
                 continue  # removed from Salesforce_Sync by the rep: never pushed back
             elif self._leaves_scope(contact, link):
                 removals.append(link)
-            elif link.state == ContactLink.State.REMOVING:
-                # A removal cut short (crash) and the contact is back in the filters: the copy
-                # is still there, linked again.
-                link.state = ContactLink.State.ACTIVE
-                ContactLink.objects.filter(pk=link.pk).update(state=link.state)
-                result = self._crm_side_merge(contact, link)
-                if result is not None:
-                    updates.append((link, contact, result))
             else:
-                result = self._crm_side_merge(contact, link)
-                if result is not None:
-                    updates.append((link, contact, result))
+                if link.state == ContactLink.State.REMOVING:
+                    # A removal cut short (crash) and the contact is back in the filters: the
+                    # copy is still there, linked again.
+                    link.state = ContactLink.State.ACTIVE
+                    self.ensure_claimed()
+                    ContactLink.objects.filter(pk=link.pk).update(state=link.state)
+                if m.content_hash(m.crm_values(contact, self.mapping)) != link.snapshot_hash:
+                    changed.append((link, contact))
         self._push_creates(creates)
-        self._push_updates(updates)
+        self._push_updates(self._crm_side_merges(changed))
         self._push_removals(removals)
 
     def _leaves_scope(self, contact: Contact, link: ContactLink) -> bool:
@@ -128,13 +133,49 @@ class ContactPush(SyncCore):
             return False
         return self.mode == Mode.CRM_TO_EXCHANGE or link.origin == ContactLink.Origin.CRM
 
-    def _crm_side_merge(self, contact: Contact, link: ContactLink) -> MergeResult | None:
-        crm = m.crm_values(contact, self.mapping)
-        if m.content_hash(crm) == link.snapshot_hash:
-            return None
-        # Exchange holds the snapshot: any Exchange change was applied by the pull above.
-        exch = {k: link.snapshot.get(k) for k in self.mapping}
-        return merge(link.snapshot, crm, exch, mode=self.mode or Mode.BOTH, policy=self.policy)
+    def _crm_side_merges(self, changed: list[tuple[ContactLink, Contact]]
+                         ) -> list[tuple[ContactLink, Contact, MergeResult]]:
+        """Merge CRM contacts changed since their snapshot with what Exchange holds.
+
+        Both ways and Exchange to CRM, Exchange holds the snapshot (any Exchange change was
+        merged by the pull above). CRM to Exchange, Exchange may hold edits of the rep's own
+        that stay until the CRM changes the same field: the items are read, so that such an
+        edit is overwritten only where the CRM changed, and kept in a Conflict entry."""
+        held = self._exchange_values([lk for lk, _ in changed]) \
+            if self.mode == Mode.CRM_TO_EXCHANGE else {}
+        merges = []
+        for link, contact in changed:
+            if self.mode == Mode.CRM_TO_EXCHANGE:
+                if link.pk not in held:
+                    continue  # unreadable now: reported, or gone (the listing tells)
+                exch = held[link.pk]
+            else:
+                exch = {k: link.snapshot.get(k) for k in self.mapping}
+            result = merge(link.snapshot, m.crm_values(contact, self.mapping), exch,
+                           mode=self.mode or Mode.BOTH, policy=self.policy)
+            if result.crm_patch or result.exchange_patch or result.merged != link.snapshot:
+                merges.append((link, contact, result))
+        return merges
+
+    def _exchange_values(self, links: list[ContactLink]) -> dict[int, m.Normalized]:
+        """The mapped values the links' items hold now, by link; each link takes its item's
+        change key, so that the update that follows is not refused as stale."""
+        if not links:
+            return {}
+        got = self.transport.get_items(self.folder, [lk.exchange_id or "" for lk in links],
+                                       self.fields)
+        self.report.fetched += len(links)
+        values: dict[int, m.Normalized] = {}
+        for link, item in zip(links, got, strict=True):
+            if isinstance(item, ItemFailure):
+                if item.kind in (ErrorKind.TRANSIENT, ErrorKind.THROTTLED):
+                    raise TransportError(item.kind, item.message, item_id=item.id)
+                if item.kind != ErrorKind.NOT_FOUND:
+                    self._item_rejected(link.exchange_id, link.contact_id, item.message)
+                continue
+            link.change_key = item.change_key
+            values[link.pk] = m.exchange_values(item.fields, self.mapping)
+        return values
 
     def _push_creates(self, contacts: list[Contact]) -> None:
         if not contacts:
@@ -165,7 +206,7 @@ class ContactPush(SyncCore):
                 seen_generation=self.cursor.listing_generation,
             ))
             self.errors.item_synced(result.id, contact.pk)
-        with transaction.atomic():
+        with self._transaction():
             ContactLink.objects.bulk_create(new_links)
             self.errors.flush()
         self.report.exchange_created += len(new_links)
@@ -180,10 +221,10 @@ class ContactPush(SyncCore):
         writing = [(lk, c, r) for lk, c, r in updates if r.exchange_patch]
         if writing:
             self._before_exchange_write()
-        # The CRM side's merge takes Exchange as the snapshot, so it finds no conflicts
-        # today; should it ever, they are kept before anything is written.
+        # Losing values (CRM to Exchange: the rep's own edits the CRM now overwrites) are
+        # kept before anything is written.
         if any([self._keep_losing_values(lk.exchange_id, c.pk, r) for lk, c, r in updates]):
-            with transaction.atomic():
+            with self._transaction():
                 self.errors.flush()
         results = self.transport.update_items([
             # The stamps ride along (the link does not know whether the item has them yet:
@@ -232,7 +273,7 @@ class ContactPush(SyncCore):
             self.errors.item_synced(link.exchange_id, contact.pk)
             if "account_name" in r.exchange_patch:  # Exchange now shows the CRM's account
                 self.errors.account_settled(link.exchange_id, contact.pk)
-        with transaction.atomic():
+        with self._transaction():
             ContactLink.objects.bulk_update(changed_links, ["change_key", "snapshot",
                                                             "snapshot_hash", "needs_stamp",
                                                             "updated_at"])
@@ -272,7 +313,7 @@ class ContactPush(SyncCore):
             else:
                 self._item_rejected(link.exchange_id, link.contact_id, result.error.message
                                     if result.error else "Exchange did not delete the item.")
-        with transaction.atomic():
+        with self._transaction():
             ContactLink.objects.filter(pk__in=done).delete()
             self.errors.flush()
         self.report.exchange_deleted += len(done)
@@ -280,12 +321,16 @@ class ContactPush(SyncCore):
             self._links_committed()
         self.checkpoint("push_committed")
 
-def _chunks(contacts: Iterable[Contact], size: int) -> Iterator[list[Contact]]:
-    chunk: list[Contact] = []
-    for contact in contacts:
-        chunk.append(contact)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def _keyset(qs: QuerySet[Any, Any], size: int, pk: Callable[[Any], int]) -> Iterator[list[Any]]:
+    """`qs` (ordered by pk) in pages of `size` rows, each page read whole by a query of its
+    own. No read stays open while the push writes a chunk: on SQLite an open read turns the
+    connection's next write into "database is locked" as soon as another connection (the
+    claim's heartbeat, another worker) has committed meanwhile."""
+    after: int | None = None
+    while True:
+        page = list((qs if after is None else qs.filter(pk__gt=after))[:size])
+        if page:
+            yield page
+        if len(page) < size:
+            return
+        after = pk(page[-1])

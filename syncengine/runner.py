@@ -76,6 +76,7 @@ class _Cycle:
     token: str
     now: dt.datetime
     release: dict[str, Any] = field(default_factory=dict)
+    ensure_claimed: Callable[[], None] = lambda: None  # the claim's `Heartbeat.ensure_held`
 
 
 def sync_user(
@@ -95,8 +96,13 @@ def sync_user(
     state, token = claimed
     cycle = _Cycle(state, token, now, {"last_sync_finished_at": now})
     try:
-        return _run(cycle, transport_factory or transport_for, checkpoint, progress, sleep,
-                    page_size)
+        with claims.Heartbeat(state.pk, token) as held:
+            cycle.ensure_claimed = held.ensure_held
+            return _run(cycle, transport_factory or transport_for, checkpoint, progress, sleep,
+                        page_size)
+    except claims.ClaimLost as lost:  # another worker's user now: no entry, no more writes
+        log.warning("Sync of user %s stopped: %s", user_id, lost)
+        return SyncReport(user_id, Outcome.BUSY, str(lost))
     except Exception as exc:
         log.exception("Sync of user %s failed", user_id)
         record_now(state.user, Entry(
@@ -134,7 +140,7 @@ def _run(cycle: _Cycle, factory: TransportFactory, checkpoint: Checkpoint | None
                 contacts = ContactSync(
                     user=user, config=config, state=state, org_id=str(setup.org_id),
                     transport=transport, errors=ErrorLog(user), checkpoint=checkpoint,
-                    progress=progress, page_size=page_size,
+                    progress=progress, page_size=page_size, ensure_claimed=cycle.ensure_claimed,
                 ).run()
                 return _succeeded(cycle, contacts)
             except TransportError as exc:

@@ -1,4 +1,4 @@
-"""System checks lightningsync.E001-E006 and W001, and `check --deploy` with production
+"""System checks lightningsync.E001-E007 and W001, and `check --deploy` with production
 settings."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from lightningsync.checks import (
+    check_claim_lease,
     check_encryption_keys,
     check_ews_client,
     check_http_hosts,
@@ -32,6 +33,7 @@ def test_it_passes_with_the_test_settings():
     assert check_sync_interval() == []
     assert check_task_queue() == []
     assert check_ews_client() == []
+    assert check_claim_lease() == []
 
 
 @override_settings(LIGHTNINGSYNC_ENCRYPTION_KEYS=[])
@@ -63,6 +65,15 @@ def test_it_reports_each_ews_client_setting_out_of_range():
     assert problems[1].msg.startswith("LIGHTNINGSYNC_EWS_READ_CONCURRENCY is 0;")
     with override_settings(LIGHTNINGSYNC_EWS_MAX_CONNECTIONS=65):
         assert ids(check_ews_client()) == ["lightningsync.E006"]
+
+
+def test_it_reports_a_claim_lease_over_two_minutes_or_none_at_all():
+    for seconds in (0, 121):
+        with override_settings(LIGHTNINGSYNC_CLAIM_LEASE_SECONDS=seconds):
+            (error,) = check_claim_lease()
+        assert error.id == "lightningsync.E007"
+        assert error.msg == (
+            f"LIGHTNINGSYNC_CLAIM_LEASE_SECONDS is {seconds}; it must be 1 to 120.")
 
 
 def test_it_reports_a_timeout_not_below_retry():

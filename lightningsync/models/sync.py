@@ -99,8 +99,9 @@ class FolderCursor(models.Model):
     # which its own change listing never shows. Checked before any write and at most hourly
     # otherwise, so a quiet cycle stays one listing request.
     folder_checked_at = models.DateTimeField(null=True, blank=True)
-    # Some links still wait for their item's stamps (a crash between a page's commit and
-    # its stamping, or a refused stamp): the next cycle stamps them first.
+    # Some links may still wait for their item's stamps (a crash anywhere between a page's
+    # commit and the end of its stamping, or a refused stamp): the next cycle stamps them
+    # first. The links' needs_stamp flags are the truth; this is cleared once none is set.
     stamps_pending = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from django.db import transaction
 
-from lightningsync.models import Contact, ContactLink
+from lightningsync.models import Contact, ContactLink, FolderCursor
+from syncengine.contacts_base import SyncCore
 from syncengine.memory import MemoryTransport
 from syncengine.reset import mark_for_reset
 from syncengine.runner import sync_user
@@ -23,7 +24,9 @@ class SimulatedCrash(BaseException):
 
 
 class CrashAfterWrite:
-    """The transport applies a write, then the connection dies before the answer arrives."""
+    """The worker dies right after the n-th item Exchange wrote: between the requests of a
+    chunk (the EWS transport sends a chunk as several requests) as much as between chunks.
+    The transport writes item by item here, so the crash can fall after any of them."""
 
     def __init__(self, inner: MemoryTransport, at: int) -> None:
         self.inner, self.at, self.writes = inner, at, 0
@@ -34,13 +37,22 @@ class CrashAfterWrite:
             return attr
 
         def call(*args: Any) -> Any:
-            result = attr(*args)
-            self.writes += 1
-            if self.writes == self.at:
-                raise SimulatedCrash(name)
-            return result
+            *head, items = args
+            results = []
+            for item in items:
+                results += attr(*head, [item])
+                self.writes += 1
+                if self.writes == self.at:
+                    raise SimulatedCrash(name)
+            return results
 
         return call
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of two: every page's stamping, and every push, takes several chunks."""
+    monkeypatch.setattr(SyncCore, "chunk_size", 2)
 
 
 def _initial(rep, mailbox: MemoryTransport) -> None:  # type: ignore[no-untyped-def]
@@ -64,6 +76,8 @@ def _changes(rep, mailbox: MemoryTransport) -> None:  # type: ignore[no-untyped-
     mailbox.rep_update(items["Ex0"], BusinessPhone="999")
     mailbox.rep_delete(items["Ex1"])
     mailbox.rep_create({"Surname": "ExNew", "EmailAddress1": "shared@x.test"})
+    for n in range(3):  # imported, linked without a write: stamped in two chunks
+        mailbox.rep_create({"Surname": f"ExLate{n}", "JobTitle": "Temp"})
     mailbox.rep_update(items["Crm2"], BusinessPhone="123")
     Contact.objects.filter(last_name="Crm2").update(title="Boss")
     crm_contact(UserFactory(username="other"), last_name="Shared", email="SHARED@x.test")
@@ -71,7 +85,7 @@ def _changes(rep, mailbox: MemoryTransport) -> None:  # type: ignore[no-untyped-
 
 def _cycle(rep, transport, checkpoint=None) -> Any:  # type: ignore[no-untyped-def]
     return sync_user(rep.pk, transport_factory=lambda u, s: transport, checkpoint=checkpoint,
-                     sleep=lambda s: None, page_size=2)
+                     sleep=lambda s: None, page_size=3)
 
 
 def _world(rep, org, phase: str) -> MemoryTransport:  # type: ignore[no-untyped-def]
@@ -84,14 +98,16 @@ def _world(rep, org, phase: str) -> MemoryTransport:  # type: ignore[no-untyped-
 
 
 def _end_state(mailbox: MemoryTransport) -> tuple[Any, ...]:
-    links = sorted(ContactLink.objects.values_list("state", "contact__last_name"), key=repr)
+    links = sorted(ContactLink.objects.values_list("state", "contact__last_name", "needs_stamp"),
+                   key=repr)
     # Every linked item carries our stamps, naming its CRM contact (SPEC §8).
     names = dict(Contact.objects.values_list("pk", "last_name"))
     stamps = sorted(
         ((i.fields.get("Surname") or i.fields.get("GivenName"), i.org_stamp == mailbox.org_id,
           names.get(int(i.crm_stamp)) if i.crm_stamp else None)
          for i in mailbox.folder_items()), key=repr)
-    return crm_state(), exchange_state(mailbox), links, stamps
+    pending = list(FolderCursor.objects.values_list("stamps_pending", flat=True))
+    return crm_state(), exchange_state(mailbox), links, stamps, pending
 
 
 def _in_rollback(fn: Callable[[], Any]) -> Any:
@@ -112,7 +128,10 @@ def test_a_crash_after_any_step_resumes_to_the_same_end_state(rep, config, org, 
         return _end_state(mailbox), counting.writes
 
     expected, write_calls = _in_rollback(reference)
-    assert len(steps) >= 8  # pages and write steps: the test interrupts each
+    # Pages, and every chunk's write and commit (stamps, creates, updates, removals): the
+    # test interrupts each.
+    assert {"stamps_written", "stamped", "exchange_written", "push_committed"} <= set(steps)
+    assert steps.count("stamped") >= 2
 
     def crash_at_step(n: int) -> None:
         mailbox = _world(rep, org, phase)
@@ -136,7 +155,7 @@ def test_a_crash_after_any_step_resumes_to_the_same_end_state(rep, config, org, 
 
     for n in range(1, len(steps) + 1):
         _in_rollback(lambda n=n: crash_at_step(n))
-    assert write_calls >= 3
+    assert write_calls >= 8
     for n in range(1, write_calls + 1):
         _in_rollback(lambda n=n: crash_after_write(n))
 
@@ -217,3 +236,24 @@ def test_a_refused_stamp_is_written_by_the_next_cycle(sync, rep, mailbox, org) -
     assert mailbox.writes == {"update": 1}
     mailbox.reset_counters()
     assert sync().contacts.written == 0 and not mailbox.writes
+
+
+def test_a_crash_between_stamping_chunks_leaves_no_item_unstamped(rep, config, org) -> None:  # type: ignore[no-untyped-def]
+    """One page of five imports, stamped in chunks of two: the worker dies after the second
+    chunk's write, before its commit. Every item carries its stamps after the next cycle."""
+    config.contacts_direction = "exchange_to_crm"
+    config.save()
+    mailbox = MemoryTransport(org_id=str(org.org_id))
+    for n in range(5):
+        mailbox.rep_create({"Surname": f"Ex{n}", "EmailAddress1": f"ex{n}@x.test"})
+    crashing = CrashAfterWrite(mailbox, at=4)
+    with pytest.raises(SimulatedCrash):
+        sync_user(rep.pk, transport_factory=lambda u, s: crashing, sleep=lambda s: None)
+    assert _cycle(rep, mailbox).outcome == "synced"
+    names = dict(Contact.objects.values_list("pk", "last_name"))
+    stamps = sorted((i.fields["Surname"], i.org_stamp == mailbox.org_id,
+                     names.get(int(i.crm_stamp)) if i.crm_stamp else None)
+                    for i in mailbox.folder_items())
+    assert stamps == [(f"Ex{n}", True, f"Ex{n}") for n in range(5)]
+    assert not ContactLink.objects.filter(needs_stamp=True).exists()
+    assert not FolderCursor.objects.get().stamps_pending

@@ -83,15 +83,43 @@ def test_first_sight_fills_empty_fields_from_the_other_side() -> None:
     assert r.merged == {"title": "T", "phone": "1"} and r.conflicts == []
 
 
-def test_one_way_mirrors_the_source() -> None:
-    crm, ex = {**BASE, "title": "C"}, {**BASE, "phone": "2"}
-    assert merge(BASE, crm, ex, mode=Mode.CRM_TO_EXCHANGE).merged == crm
-    assert merge(BASE, crm, ex, mode=Mode.EXCHANGE_TO_CRM).merged == ex
+def test_exchange_to_crm_takes_only_the_fields_exchange_changed() -> None:
+    crm = {**BASE, "title": "C", "phone": "9"}  # the CRM edited both
+    r = merge(BASE, crm, {**BASE, "title": "E"}, mode=Mode.EXCHANGE_TO_CRM)
+    assert r.crm_patch == {"title": "E"} and r.exchange_patch == {}
+    assert r.merged == {**BASE, "title": "E"}  # the snapshot follows Exchange
+    (c,) = r.conflicts
+    assert (c.field, c.winner, c.losing_value) == ("title", Side.EXCHANGE, "C")
+    # Exchange changed nothing: the CRM's edits stay, nothing to write, nothing lost.
+    quiet = merge(BASE, crm, BASE, mode=Mode.EXCHANGE_TO_CRM)
+    assert (quiet.crm_patch, quiet.exchange_patch, quiet.conflicts) == ({}, {}, [])
+
+
+def test_crm_to_exchange_takes_only_the_fields_the_crm_changed() -> None:
+    ex = {**BASE, "title": "E", "phone": "9"}  # the rep edited both in Outlook
+    r = merge(BASE, {**BASE, "title": "C"}, ex, mode=Mode.CRM_TO_EXCHANGE)
+    assert r.exchange_patch == {"title": "C"} and r.crm_patch == {}
+    assert r.merged == {**BASE, "title": "C"}  # the snapshot follows the CRM
+    (c,) = r.conflicts
+    assert (c.field, c.winner, c.losing_value) == ("title", Side.CRM, "E")
+
+
+def test_one_way_first_sight_keeps_what_only_the_destination_has() -> None:
+    crm = {"first_name": "Ann", "title": "C", "phone": None}
+    ex = {"first_name": None, "title": "E", "phone": "2"}
+    r = merge(None, crm, ex, mode=Mode.EXCHANGE_TO_CRM)
+    assert r.crm_patch == {"title": "E", "phone": "2"} and r.exchange_patch == {}
+    assert [(c.field, c.losing_value) for c in r.conflicts] == [("title", "C")]
+    r = merge(None, crm, ex, mode=Mode.CRM_TO_EXCHANGE)
+    assert r.exchange_patch == {"first_name": "Ann", "title": "C"} and r.crm_patch == {}
+    assert [(c.field, c.losing_value) for c in r.conflicts] == [("title", "E")]
 
 
 values = st.one_of(st.none(), st.sampled_from(["a", "b", "c"]))
 records = st.fixed_dictionaries({"first_name": values, "title": values, "phone": values})
+bases = st.one_of(st.none(), records)  # None: first sight
 modes = st.sampled_from(list(Mode))
+one_way = st.sampled_from([Mode.EXCHANGE_TO_CRM, Mode.CRM_TO_EXCHANGE])
 policies = st.sampled_from(list(Policy))
 
 
@@ -128,3 +156,45 @@ def test_an_import_takes_every_exchange_value_without_conflict(ex, mode, policy)
     other = merge(None, {**empty, "title": "x"}, ex, mode=mode, policy=policy).merged
     assert {k: v for k, v in other.items() if k != "title"} == {
         k: v for k, v in ex.items() if k != "title"}
+
+
+def _edited(base: dict | None, side: dict, name: str) -> bool:  # type: ignore[type-arg]
+    """The side's value is an edit: changed since the snapshot (first sight: any value)."""
+    return side[name] is not None if base is None else side[name] != base[name]
+
+
+@given(bases, records, records, modes, policies)
+def test_no_direction_discards_an_edit_without_an_entry(base, crm, ex, mode, policy) -> None:  # type: ignore[no-untyped-def]
+    r = merge(base, crm, ex, mode=mode, policy=policy)
+    kept = {(c.field, c.losing_value) for c in r.conflicts}
+    for side, patch in ((crm, r.crm_patch), (ex, r.exchange_patch)):
+        for name in patch:
+            if _edited(base, side, name):
+                assert (name, side[name]) in kept, (name, side, patch)
+
+
+@given(records, records, records, one_way, policies)
+def test_one_way_carries_what_the_source_changed_and_nothing_else(  # type: ignore[no-untyped-def]
+        base, crm, ex, mode, policy) -> None:
+    r = merge(base, crm, ex, mode=mode, policy=policy)
+    to_crm = mode == Mode.EXCHANGE_TO_CRM
+    source, destination = (ex, crm) if to_crm else (crm, ex)
+    source_patch, patch = ((r.exchange_patch, r.crm_patch) if to_crm
+                           else (r.crm_patch, r.exchange_patch))
+    assert source_patch == {} and r.merged == source
+    after = {**destination, **patch}
+    for name in base:
+        expected = source[name] if source[name] != base[name] else destination[name]
+        assert after[name] == expected, name
+    assert all(c.winner == (Side.EXCHANGE if to_crm else Side.CRM) for c in r.conflicts)
+
+
+@given(bases, records, records, modes, policies)
+def test_a_merge_once_written_merges_to_nothing(base, crm, ex, mode, policy) -> None:  # type: ignore[no-untyped-def]
+    """With the merge's patches applied and its snapshot stored, the next merge (nothing
+    changed meanwhile) writes nothing and reports nothing: no edit ping-pongs."""
+    r = merge(base, crm, ex, mode=mode, policy=policy)
+    again = merge(r.merged, {**crm, **r.crm_patch}, {**ex, **r.exchange_patch}, mode=mode,
+                  policy=policy)
+    assert (again.crm_patch, again.exchange_patch, again.conflicts) == ({}, {}, [])
+    assert again.merged == r.merged

@@ -126,10 +126,13 @@ class ContactSyncMachine(RuleBasedStateMachine):
         assert not self.mailbox.writes, dict(self.mailbox.writes)
 
     def _check_linked_equal(self) -> None:
+        """Every link's snapshot is what its source side holds: both sides (Both ways), or
+        the source (one-way: the destination may keep edits of its own, SPEC §4)."""
         linked = ContactLink.objects.filter(state="active", exchange_id__isnull=False).count()
         (cursor,) = FolderCursor.objects.filter(user=self.rep)
         assert cursor.linked_count == linked, (cursor.linked_count, linked)
         items = {i.id: i for i in self.mailbox.folder_items()}
+        direction = self.config.contacts_direction
         for link in ContactLink.objects.filter(state="active", contact__isnull=False,
                                                exchange_id__isnull=False).select_related(
                                                    "contact__account"):
@@ -137,7 +140,10 @@ class ContactSyncMachine(RuleBasedStateMachine):
             assert item is not None, f"link to a missing item {link.exchange_id}"
             crm = mapping.crm_values(link.contact, DEFAULT_CONTACT_MAPPING)
             ex = mapping.exchange_values(item.fields, DEFAULT_CONTACT_MAPPING)
-            assert mapping.content_hash(crm) == mapping.content_hash(ex), (crm, ex)
+            if direction != "exchange_to_crm":
+                assert mapping.content_hash(crm) == link.snapshot_hash, (crm, link.snapshot)
+            if direction != "crm_to_exchange":
+                assert mapping.content_hash(ex) == link.snapshot_hash, (ex, link.snapshot)
 
     @invariant()
     def no_duplicates(self) -> None:
