@@ -194,6 +194,13 @@ class Simulator(GraphControl):
     def set_scope(self, user: str, mailboxes: list[str] | None) -> None:
         self.store.set_scope(user, mailboxes)
 
+    def set_quota(self, mailbox: str, items: int | None) -> None:
+        """A full mailbox: EWS creates and updates fail with ErrorQuotaExceeded once it holds
+        `items` items (None lifts the limit). Outlook acting as the rep is not limited."""
+        with self.store.lock:
+            self.store.mailbox(mailbox).quota = items
+            self.store.dirty = True
+
     def mailboxes(self) -> list[str]:
         with self.store.lock:
             return [m.smtp for m in self.store.mailboxes.values()]

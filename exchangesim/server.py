@@ -48,6 +48,7 @@ CONTROL_METHODS = {
     "add_mailbox": "POST",
     "add_service_account": "POST",
     "set_scope": "POST",
+    "set_quota": "POST",
     "create_folder": "POST",
     "create_item": "POST",
     "create_contact": "POST",

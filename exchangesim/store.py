@@ -136,6 +136,9 @@ class Mailbox:
     items: dict[str, Item] = field(default_factory=dict)
     seq: int = 0  # change-log position (sync states point into it)
     clock: int = 0  # version counter for change keys
+    # The most items the mailbox may hold (None: no limit); at it, CreateItem and UpdateItem
+    # answer ErrorQuotaExceeded, as a full mailbox does.
+    quota: int | None = None
 
     def tick(self) -> int:
         self.clock += 1
@@ -534,6 +537,7 @@ def _mailbox_to_json(m: Mailbox) -> dict[str, Any]:
         "display_name": m.display_name,
         "seq": m.seq,
         "clock": m.clock,
+        "quota": m.quota,
         "distinguished": m.distinguished,
         "folders": [
             {
@@ -576,6 +580,7 @@ def _mailbox_from_json(d: dict[str, Any]) -> Mailbox:
         display_name=d["display_name"],
         seq=d["seq"],
         clock=d["clock"],
+        quota=d.get("quota"),
         distinguished=dict(d["distinguished"]),
     )
     for fd in d["folders"]:
