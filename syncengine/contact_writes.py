@@ -12,7 +12,7 @@ from typing import Any
 from lightningsync.models import Contact, ContactLink, User
 
 LINK_FIELDS = ["contact", "state", "exchange_id", "change_key", "snapshot", "snapshot_hash",
-               "origin", "pushed_by_filter", "seen_generation", "needs_stamp", "updated_at"]
+               "origin", "seen_generation", "needs_stamp", "updated_at"]
 
 
 @dataclass
@@ -24,7 +24,6 @@ class PendingLink:
     snapshot: dict[str, Any]
     snapshot_hash: str
     origin: str
-    pushed_by_filter: bool
     reuse_link_id: int | None = None  # a detached link of this contact to take over
     settled: bool = True  # the CRM contact holds the snapshot (False: the push has work)
     needs_stamp: bool = False  # the item lacks our stamps: written right after the page
@@ -73,8 +72,7 @@ class PageWrites:
                     pk=p.reuse_link_id, user_id=user.pk, contact_id=p.contact.pk,
                     state=ContactLink.State.ACTIVE, exchange_id=p.exchange_id,
                     change_key=p.change_key, snapshot=p.snapshot, snapshot_hash=p.snapshot_hash,
-                    seen_generation=generation, origin=p.origin,
-                    pushed_by_filter=p.pushed_by_filter, needs_stamp=p.needs_stamp,
+                    seen_generation=generation, origin=p.origin, needs_stamp=p.needs_stamp,
                 )
             else:
                 link = p.link

@@ -282,13 +282,6 @@ def _with_change_key(item: ExchangeItem, change_key: str,
     return ExchangeItem(item.id, change_key, org, crm, item.last_modified, item.fields)
 
 
-def _int(text: str | None) -> int | None:
-    try:
-        return int(text) if text else None
-    except ValueError:
-        return None
-
-
 def _show(value: object) -> str:
     if value is None:
         return "(empty)"

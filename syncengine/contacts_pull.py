@@ -21,13 +21,12 @@ from .contact_writes import PageWrites, PendingLink
 from .contacts_base import (
     MASS_DELETE_THRESHOLD,
     SyncCore,
-    _int,
     _ListingRestart,
     _with_change_key,
     _Work,
 )
 from .errorlog import Entry, Kind
-from .matching import Matcher, resolve_accounts
+from .matching import Matcher, resolve_accounts, stamped_id
 from .merge import Mode, merge
 from .transport import (
     Change,
@@ -243,7 +242,7 @@ class ContactPull(SyncCore):
         importing = self.mode in (Mode.BOTH, Mode.EXCHANGE_TO_CRM)
         works: list[_Work] = []
         for item in items:
-            if item.org_stamp == self.org_id and _int(item.crm_stamp) in matcher.deleted:
+            if item.org_stamp == self.org_id and stamped_id(item.crm_stamp) in matcher.deleted:
                 writes.tombstones.append((item.id, item.change_key))
                 continue
             exch = values[item.id]
@@ -260,7 +259,7 @@ class ContactPull(SyncCore):
                            exchange_modified=item.last_modified)
             # A stamp says "ours", not who made it; an in-scope contact is taken as pushed
             # (it may be removed when it leaves the filters), any other as imported (kept).
-            stamped = found is not None and found.contact.pk == _int(item.crm_stamp)
+            stamped = found is not None and found.contact.pk == stamped_id(item.crm_stamp)
             pushed = not importing or (stamped and found is not None and found.in_scope)
             origin = ContactLink.Origin.CRM if pushed else ContactLink.Origin.EXCHANGE
             self._live = self._live_links() + 1
@@ -507,7 +506,6 @@ class ContactPull(SyncCore):
             link=work.link, contact=contact, exchange_id=work.item.id,
             change_key=work.item.change_key, snapshot=snapshot,
             snapshot_hash=m.content_hash(snapshot), origin=work.origin,
-            pushed_by_filter=work.origin == ContactLink.Origin.CRM,
             reuse_link_id=work.candidate.detached_link_id if work.candidate else None,
             settled=work.unsettled_snapshot is None,
             needs_stamp=self._unstamped(work.item, contact.pk),

@@ -202,8 +202,7 @@ class ContactPush(SyncCore):
             new_links.append(ContactLink(
                 user=self.user, contact=contact, exchange_id=result.id,
                 change_key=result.change_key or "", snapshot=v, snapshot_hash=m.content_hash(v),
-                origin=ContactLink.Origin.CRM, pushed_by_filter=True,
-                seen_generation=self.cursor.listing_generation,
+                origin=ContactLink.Origin.CRM, seen_generation=self.cursor.listing_generation,
             ))
             self.errors.item_synced(result.id, contact.pk)
         with self._transaction():

@@ -34,9 +34,10 @@ def scope_annotation(scope: Q | None) -> ExpressionWrapper | Value:
     return ExpressionWrapper(scope, output_field=BooleanField())
 
 
-def _int(text: str | None) -> int | None:
+def stamped_id(stamp: str | None) -> int | None:
+    """The CRM id an item's stamp names, or None (unstamped, or a value we never wrote)."""
     try:
-        return int(text) if text else None
+        return int(stamp) if stamp else None
     except ValueError:
         return None
 
@@ -60,7 +61,7 @@ class Matcher:
         """Read every candidate for (crm stamp, exchange values) pairs in one query."""
         stamps, emails, last_names = set(), set(), set()
         for stamp, values in items:
-            if (pk := _int(stamp)) is not None:
+            if (pk := stamped_id(stamp)) is not None:
                 stamps.add(pk)
             if values.get("email"):
                 emails.add(values["email"])
@@ -114,7 +115,7 @@ class Matcher:
         return None
 
     def _by_stamp(self, stamp: str | None) -> Candidate | None:
-        pk = _int(stamp)
+        pk = stamped_id(stamp)
         found = self.by_id.get(pk) if pk is not None else None
         return found if found is not None and pk not in self.taken else None
 

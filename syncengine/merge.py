@@ -63,10 +63,6 @@ class MergeResult:
     exchange_patch: Normalized = field(default_factory=dict)
     conflicts: list[Conflict] = field(default_factory=list)
 
-    @property
-    def writes_nothing(self) -> bool:
-        return not self.crm_patch and not self.exchange_patch
-
 
 _MISSING = object()
 

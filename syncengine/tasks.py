@@ -12,9 +12,7 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from lightningsync.effective import syncing_users
-from lightningsync.models import User
 
-from .reset import reset_user
 from .runner import sync_user
 
 SCHEDULE_NAME = "lightningsync: sync every user"
@@ -35,11 +33,6 @@ def enqueue_users(user_ids: list[int]) -> int:
 def enqueue_all_users() -> int:
     """The schedule's job: one task per syncing user."""
     return enqueue_users(sorted(syncing_users()))
-
-
-def reset_user_task(user_id: int) -> dict[str, Any]:
-    state = reset_user(User.objects.get(pk=user_id), run_now=True)
-    return {"user_id": user_id, "reset_state": state.reset_state}
 
 
 def ensure_schedule() -> Schedule:

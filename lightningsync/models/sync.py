@@ -147,7 +147,6 @@ class ContactLink(models.Model):
     snapshot = models.JSONField(default=dict)
     snapshot_hash = models.CharField(max_length=64, blank=True)
     origin = models.CharField(max_length=10, choices=Origin.choices)
-    pushed_by_filter = models.BooleanField(default=False)
     seen_generation = models.PositiveIntegerField(default=0)
     # Linked, but the item does not carry our stamps yet (SPEC §8): written after the page.
     needs_stamp = models.BooleanField(default=False)
