@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils import timezone
+
 from lightningsync.models import Contact, ContactLink, User
 
 LINK_FIELDS = ["contact", "state", "exchange_id", "change_key", "snapshot", "snapshot_hash",
@@ -64,6 +66,7 @@ class PageWrites:
         return counts
 
     def _save_links(self, user: User, generation: int) -> None:
+        now = timezone.now()
         create: list[ContactLink] = []
         update: list[ContactLink] = []
         for p in self.links:
@@ -84,7 +87,13 @@ class PageWrites:
                 link.snapshot_hash = p.snapshot_hash
                 link.seen_generation = generation
                 link.needs_stamp = p.needs_stamp
-            (update if link.pk else create).append(link)
+            if link.pk:
+                # bulk_update writes fields as they are (no auto_now): a detached link taken
+                # over by a new ContactLink object has none yet.
+                link.updated_at = now
+                update.append(link)
+            else:
+                create.append(link)
         create += [
             ContactLink(user_id=user.pk, contact=None, state=ContactLink.State.ACTIVE,
                         exchange_id=item_id, change_key=change_key, snapshot={},

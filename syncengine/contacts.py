@@ -51,9 +51,9 @@ from .contacts_base import (
 )
 from .contacts_pull import ContactPull
 from .contacts_push import ContactPush
-from .errorlog import Direction, ErrorLog
+from .errorlog import Direction, Entry, ErrorLog, Kind, PauseUser, postpone_refusals
 from .merge import Mode, Policy
-from .transport import ErrorKind, FolderKind, FolderRef, MailboxTransport, TransportError
+from .transport import FolderKind, FolderRef, MailboxTransport
 
 __all__ = [
     "FOLDER_CHECK_INTERVAL", "MASS_DELETE_THRESHOLD", "MAX_SYNCED_CONTACTS", "PUSH_CHUNK",
@@ -105,7 +105,6 @@ class ContactSync(ContactPull, ContactPush):
         self.policy = Policy(config.conflict_policy)
         self.mapping = config.effective_contact_mapping()
         self.fields = m.exchange_field_names(self.mapping)
-        self.direction = Direction(config.contacts_direction) if self.mode else Direction.BOTH
         self.report = ContactReport()
         self.cursor: FolderCursor
         self.folder: FolderRef
@@ -116,6 +115,9 @@ class ContactSync(ContactPull, ContactPush):
         self._links_changed = False  # links were created, detached or deleted this cycle
         self._folder_checked = False  # seen where it belongs during this cycle
         self._pulled = {}
+        self.started = timezone.now()
+        self._refusals_due = False
+        self._stale = []
 
     def run(self) -> ContactReport:
         if self.mode is None:
@@ -147,7 +149,11 @@ class ContactSync(ContactPull, ContactPush):
     def _both_sides(self) -> None:
         self._pulled = {}
         self._pull()
+        self._retry_refused()
+        self._stale = []
         self._push()
+        if self._stale:
+            self._reread(set(self._stale))
         if self.report.exchange_created:
             # One more listing request, only in a cycle that created items: it lists our own
             # creates now (skipped as ours). Without it, the next cycle's listing would start
@@ -159,13 +165,17 @@ class ContactSync(ContactPull, ContactPush):
     def _scope(self, filters: list[tuple[str, str, str]]) -> Q | None:
         """Which CRM contacts go to Exchange (ownership + field filters), or None for all."""
         ownership = self.config.contacts_ownership
-        if ownership == SyncConfiguration.Ownership.SELECTED:
-            raise TransportError(
-                ErrorKind.CONFIGURATION,
-                "The configuration selects contacts without the user's records: "
-                "nothing could sync. Choose “User's records” or “All contacts”.",
-            )
-        q = Q(owner=self.user) if ownership == SyncConfiguration.Ownership.USERS_RECORDS else Q()
+        if ownership == SyncConfiguration.Ownership.SELECTED and self.mode != Mode.EXCHANGE_TO_CRM:
+            # Refused by the pages and imports (SPEC §3); met here only in older data.
+            raise PauseUser(Entry(
+                Kind.FILTER, Direction.CRM_TO_EXCHANGE,
+                f"The configuration “{self.config.name}” selects contacts without the user's "
+                "records, so no contact could be pushed; contact sync is paused.",
+                "Edit the configuration's contact filters: choose “Selected contacts: the "
+                "user's records” or “All contacts”. Saving the configuration resumes the sync.",
+                detail="ownership-selected",
+            ))
+        q = Q(owner=self.user) if ownership != SyncConfiguration.Ownership.ALL else Q()
         q &= filter_q(filters)
         return q if q else None
 
@@ -208,4 +218,7 @@ class ContactSync(ContactPull, ContactPush):
             FolderCursor.objects.filter(pk=self.cursor.pk).update(
                 linked_count=self.cursor.linked_count
             )
+        if self._refusals_due:
+            self.ensure_claimed()
+            postpone_refusals(self.user, self.started)
         self.state.contacts_initial_sync_done = True

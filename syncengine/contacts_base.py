@@ -123,7 +123,6 @@ class SyncCore:
     policy: Policy
     mapping: dict[str, str]
     fields: list[str]
-    direction: Direction
     report: ContactReport
     cursor: FolderCursor
     folder: FolderRef
@@ -133,6 +132,9 @@ class SyncCore:
     # Contacts this cycle's pull linked: pk → (updated_at, account's updated_at) as written.
     _pulled: dict[int, tuple[dt.datetime | None, dt.datetime | None]]
     _folder_checked: bool
+    started: dt.datetime  # refused items due for another try by then are tried this cycle
+    _refusals_due: bool  # some were
+    _stale: list[str]  # items the push leaves to a fresh read and merge (`_reread`)
 
     def _start_full_listing(self) -> None:
         self.cursor.cursor = ""
@@ -200,10 +202,13 @@ class SyncCore:
                 contacts_paused_reason=UserSyncState.PauseReason.MASS_DELETE,
                 contacts_paused_message=message, contacts_paused_at=now,
             )
+            # Filed as the deletes it stopped: Exchange to CRM.
             self.errors.add(Entry(
-                Kind.LIMIT, self.direction, message,
-                "If the contacts were removed on purpose, reset the user's sync (Lightning "
-                "Sync Status → Reset Sync); otherwise restore them from Deleted Items first.",
+                Kind.MASS_DELETE, Direction.EXCHANGE_TO_CRM, message,
+                "Ask the user whether the contacts were removed on purpose, then reset the "
+                "user's sync (Lightning Sync Status → Reset Sync): that resumes contact sync "
+                "and puts back every contact the configuration syncs to this user, so narrow "
+                "the configuration's filters first if they should stay out.",
                 detail="mass-delete",
             ))
             self.errors.flush()
@@ -211,19 +216,24 @@ class SyncCore:
         self.state.contacts_paused_message = message
         raise ContactSyncPaused(message)
 
-    def _item_rejected(self, item_id: str | None, contact_id: int | None, message: str) -> None:
+    def _item_rejected(self, direction: Direction, item_id: str | None, contact_id: int | None,
+                       message: str) -> None:
+        """Exchange refused to read (Exchange to CRM) or write (CRM to Exchange) an item."""
         self.errors.add(Entry(
-            Kind.ITEM_REJECTED, self.direction, message,
-            "Correct the record on either side; it syncs again at its next change.",
+            Kind.ITEM_REJECTED, direction, message,
+            "Once the cause is fixed (see the message), choose Retry in the error report. "
+            "Until then the item waits: it is tried again when it changes in the CRM or in "
+            "Exchange, and once a day.",
             exchange_item_id=item_id or "", contact_id=contact_id,
         ))
 
     def _room_for(self, n: int) -> bool:
         return self._live_links() + n <= self.limit
 
-    def _limit_reached(self, item_id: str | None) -> None:
+    def _limit_reached(self, direction: Direction) -> None:
+        """No room for a new link: an import or match (Exchange to CRM) or a push."""
         self.errors.add(Entry(
-            Kind.LIMIT, self.direction,
+            Kind.LIMIT, direction,
             f"This user already syncs {self._live_links()} contacts, the most allowed "
             f"({self.limit}); new contacts are not added.",
             "Narrow the configuration's contact filters, or remove contacts from the "
@@ -242,8 +252,11 @@ class SyncCore:
         self.report.conflicts += 1
         label = m.CONTACTS.crm_fields[conflict.field].label
         loser = "Exchange" if conflict.winner == "crm" else "CRM"
+        # Filed as the way the winning value travelled: it overwrote the losing side.
+        direction = (Direction.CRM_TO_EXCHANGE if conflict.winner == "crm"
+                     else Direction.EXCHANGE_TO_CRM)
         self.errors.add(Entry(
-            Kind.CONFLICT, self.direction,
+            Kind.CONFLICT, direction,
             f"{label} changed on both sides. Kept {conflict.winner.upper()}'s value "
             f"{_show(conflict.crm_value if conflict.winner == 'crm' else conflict.exchange_value)}"
             f"; {loser}'s value was {_show(conflict.losing_value)}.",

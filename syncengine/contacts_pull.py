@@ -25,7 +25,7 @@ from .contacts_base import (
     _with_change_key,
     _Work,
 )
-from .errorlog import Entry, Kind
+from .errorlog import Direction, Entry, Kind, due_refusals, waiting_refusals
 from .matching import Matcher, resolve_accounts, stamped_id
 from .merge import Mode, merge
 from .transport import (
@@ -71,7 +71,36 @@ class ContactPull(SyncCore):
                     self._folder_missing()
                     raise _ListingRestart from exc
                 raise
+            self.report.listed += len(page.changes)
+            self.progress("listed", len(page.changes))
             yield page
+
+    def _retry_refused(self) -> None:
+        """Linked items Exchange refused to write or read, due for another try (SPEC §9: a
+        day after the refusal, or after an admin's Retry): read and merged again as if
+        listed as changed. (An unlinked item is never read outside the listing, which alone
+        tells that it is still in Salesforce_Sync: it is tried again when it changes.)
+
+        The others wait. When the CRM record of one changes, the push's write finds the item
+        changed since its link's change key (the Exchange change the refused write was
+        merging) and leaves it to `_reread`, which merges both."""
+        rows = list(due_refusals(self.user, self.started).order_by()
+                    .values_list("exchange_item_id", flat=True))
+        self._refusals_due = bool(rows)  # those left untried wait another day (`_finish`)
+        self._reread({item_id for item_id in rows if item_id})
+
+    def _reread(self, item_ids: set[str]) -> None:
+        """Read these linked items and merge them as if the listing had shown them changed:
+        refused items due again, and items the push found changed since their link's change
+        key (a change the listing already passed, when the pull's write of it was refused)."""
+        ids = sorted(item_ids)
+        for start in range(0, len(ids), self.page_size):
+            linked = self._active_links().filter(
+                contact__isnull=False, exchange_id__in=ids[start : start + self.page_size]
+            ).values_list("exchange_id", flat=True)
+            changes = [Change(ChangeKind.UPDATE, item_id) for item_id in linked if item_id]
+            if changes:  # the cursor stays where the listing left it
+                self._apply_page(ChangePage(changes, self.cursor.cursor, more=True))
 
     def _apply_page(self, page: ChangePage) -> None:
         self.checkpoint("page_listed")
@@ -81,8 +110,6 @@ class ContactPull(SyncCore):
                 self.cursor.cursor = page.cursor
                 FolderCursor.objects.filter(pk=self.cursor.pk).update(cursor=page.cursor)
             return
-        self.report.listed += len(page.changes)
-        self.progress("listed", len(page.changes))
         ids = [c.id for c in page.changes]
         links: dict[str, ContactLink] = {
             link.exchange_id or "": link
@@ -92,13 +119,20 @@ class ContactPull(SyncCore):
         writes = PageWrites()
         to_fetch: list[Change] = []
         gone: list[ContactLink] = []
+        deleted_in_crm: list[str] = []
         for change in page.changes:
             link = links.get(change.id)
             if change.kind == ChangeKind.DELETE:
                 if link is not None and link.state != ContactLink.State.DETACHED:
                     gone.append(link)
+            elif link is not None and link.contact_id is None:
+                deleted_in_crm.append(change.id)
             elif self._needs_fetch(change, link):
                 to_fetch.append(change)
+        if deleted_in_crm:  # changed in Exchange: a refused removal of the copy is due again
+            self.ensure_claimed()
+            waiting_refusals(self.user, self.started).filter(
+                exchange_item_id__in=deleted_in_crm).update(next_try_at=self.started)
         if self.cursor.full_listing and not page.more:
             gone += self._unseen_links(ids)
         if gone:
@@ -154,7 +188,7 @@ class ContactPull(SyncCore):
 
     def _other_org(self, item_id: str, other: str, link: ContactLink | None) -> None:
         self.errors.add(Entry(
-            Kind.OTHER_ORG, self.direction,
+            Kind.OTHER_ORG, Direction.EXCHANGE_TO_CRM,
             f"This Exchange contact is synced by another org (org ID {other}); "
             "it was not imported.",
             "A mailbox must be synced by one org only: remove this user from the sync "
@@ -209,7 +243,8 @@ class ContactPull(SyncCore):
         elif failure.kind in (ErrorKind.TRANSIENT, ErrorKind.THROTTLED):
             raise TransportError(failure.kind, failure.message, item_id=change.id)
         else:
-            self._item_rejected(change.id, link.contact_id if link else None, failure.message)
+            self._item_rejected(Direction.EXCHANGE_TO_CRM, change.id,
+                                link.contact_id if link else None, failure.message)
 
     def _merge_linked(self, link: ContactLink, item: ExchangeItem) -> _Work:
         contact = link.contact
@@ -250,7 +285,7 @@ class ContactPull(SyncCore):
             if found is None and not importing:
                 continue  # CRM to Exchange: an item of the rep's own, not ours to import
             if not self._room_for(1):  # a match is a new link as much as an import
-                self._limit_reached(item.id)
+                self._limit_reached(Direction.EXCHANGE_TO_CRM)
                 continue
             contact = found.contact if found else None
             crm = m.crm_values(contact, self.mapping) if contact else dict.fromkeys(self.mapping)
@@ -292,7 +327,7 @@ class ContactPull(SyncCore):
         contact_id = work.contact.pk if work.contact else None
         if work.unresolved:
             self.errors.add(Entry(
-                Kind.UNRESOLVED_ACCOUNT, self.direction,
+                Kind.UNRESOLVED_ACCOUNT, Direction.EXCHANGE_TO_CRM,
                 f"No account is named “{work.unresolved}”; the contact was saved without an "
                 "account.",
                 "Create the account (or correct the company name in Outlook); the contact "
@@ -332,8 +367,9 @@ class ContactPull(SyncCore):
                 else:
                     work.dropped = True
                     if result.error and result.error.kind != ErrorKind.CONFLICT:
-                        self._item_rejected(work.item.id, work.contact.pk if work.contact
-                                            else None, result.error.message)
+                        self._item_rejected(
+                            Direction.CRM_TO_EXCHANGE, work.item.id,
+                            work.contact.pk if work.contact else None, result.error.message)
             if not stale:
                 return
             self._refetch(stale, writes)

@@ -13,10 +13,11 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from lightningsync.models import Contact, ContactLink, LightningSyncError
+from lightningsync.models import Contact, ContactLink
 
 from . import mapping as m
 from .contacts_base import WATERMARK_MARGIN, SyncCore
+from .errorlog import Direction, due_refusals, waiting_refusals
 from .matching import resolve_accounts, scope_annotation
 from .merge import MergeResult, Mode, merge
 from .transport import (
@@ -45,7 +46,8 @@ class ContactPush(SyncCore):
         """A deleted CRM contact's copy goes to Deleted Items (recoverable)."""
         links = list(ContactLink.objects.filter(
             user=self.user, contact__isnull=True, exchange_id__isnull=False,
-        ).exclude(state=ContactLink.State.DETACHED))
+        ).exclude(state=ContactLink.State.DETACHED).exclude(exchange_id__in=Subquery(
+            waiting_refusals(self.user, self.started).values("exchange_item_id"))))
         for start in range(0, len(links), self.chunk_size):
             self._delete_copies(links[start : start + self.chunk_size])
 
@@ -55,12 +57,10 @@ class ContactPush(SyncCore):
         qs = Contact.objects.all()
         watermark = self.state.contacts_crm_watermark
         if watermark is not None:
-            # Changed since the last cycle, or refused by Exchange before (a full mailbox, a
-            # failed removal...): those are tried again every cycle until they go through.
-            refused = LightningSyncError.objects.filter(
-                user=self.user, resolved=False, kind=LightningSyncError.Kind.ITEM_REJECTED,
-                contact__isnull=False,
-            ).values("contact_id")
+            # Changed since the last cycle, or refused by Exchange (a full mailbox, a failed
+            # removal...) and due for another try: a day later, or after an admin's Retry.
+            refused = due_refusals(self.user, self.started).filter(
+                contact__isnull=False).values("contact_id")
             qs = qs.filter(Q(updated_at__gte=watermark) | Q(account__updated_at__gte=watermark)
                            | Q(pk__in=Subquery(refused)))
         if self.mode == Mode.EXCHANGE_TO_CRM:
@@ -171,7 +171,8 @@ class ContactPush(SyncCore):
                 if item.kind in (ErrorKind.TRANSIENT, ErrorKind.THROTTLED):
                     raise TransportError(item.kind, item.message, item_id=item.id)
                 if item.kind != ErrorKind.NOT_FOUND:
-                    self._item_rejected(link.exchange_id, link.contact_id, item.message)
+                    self._item_rejected(Direction.EXCHANGE_TO_CRM, link.exchange_id,
+                                        link.contact_id, item.message)
                 continue
             link.change_key = item.change_key
             values[link.pk] = m.exchange_values(item.fields, self.mapping)
@@ -182,7 +183,7 @@ class ContactPush(SyncCore):
             return
         room = max(0, self.limit - self._live_links())
         if len(contacts) > room:
-            self._limit_reached(None)
+            self._limit_reached(Direction.CRM_TO_EXCHANGE)
             contacts = contacts[:room]
         if not contacts:
             return
@@ -196,7 +197,8 @@ class ContactPush(SyncCore):
         new_links = []
         for contact, v, result in zip(contacts, values, results, strict=True):
             if not result.ok or not result.id:
-                self._item_rejected(None, contact.pk, result.error.message if result.error
+                self._item_rejected(Direction.CRM_TO_EXCHANGE, None, contact.pk,
+                                    result.error.message if result.error
                                     else "Exchange did not create the contact.")
                 continue
             new_links.append(ContactLink(
@@ -240,8 +242,11 @@ class ContactPush(SyncCore):
                 new_keys[link.pk] = result.change_key or link.change_key
             elif result.error and result.error.kind == ErrorKind.NOT_FOUND:
                 gone.append(link)  # deleted by the rep without the listing telling us
-            elif result.error and result.error.kind != ErrorKind.CONFLICT:
-                self._item_rejected(link.exchange_id, contact.pk, result.error.message)
+            elif result.error and result.error.kind == ErrorKind.CONFLICT:
+                self._stale.append(link.exchange_id or "")  # read and merged after the push
+            elif result.error:
+                self._item_rejected(Direction.CRM_TO_EXCHANGE, link.exchange_id, contact.pk,
+                                    result.error.message)
         changed_links: list[ContactLink] = []
         changed_contacts: list[Contact] = []
         changed_fields: set[str] = {"updated_at"}
@@ -251,7 +256,7 @@ class ContactPush(SyncCore):
         )
         for link, contact, r in updates:
             if r.exchange_patch and link.pk not in new_keys:
-                continue  # stale: Exchange changed meanwhile; the next pull merges it
+                continue  # stale: Exchange changed since the link's change key (`_stale`)
             if r.exchange_patch and new_keys.get(link.pk) is None:
                 continue
             if r.exchange_patch:
@@ -294,7 +299,7 @@ class ContactPush(SyncCore):
 
     def _delete_copies(self, links: list[ContactLink]) -> None:
         """Move these links' items to Deleted Items and drop the links; refusals are
-        reported and tried again next cycle (see `_changed_contacts`)."""
+        reported and wait for their next try (`errorlog.due_refusals`)."""
         self._before_exchange_write()
         # Marked first: a crash after the DeleteItem leaves the listing to report our own
         # delete, which must not read as the rep's (see ContactPull._removed_by_the_push).
@@ -310,7 +315,8 @@ class ContactPush(SyncCore):
                 done.append(link.pk)
                 self.errors.item_synced(link.exchange_id, link.contact_id)
             else:
-                self._item_rejected(link.exchange_id, link.contact_id, result.error.message
+                self._item_rejected(Direction.CRM_TO_EXCHANGE, link.exchange_id,
+                                    link.contact_id, result.error.message
                                     if result.error else "Exchange did not delete the item.")
         with self._transaction():
             ContactLink.objects.filter(pk__in=done).delete()

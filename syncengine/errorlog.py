@@ -8,6 +8,10 @@ Resolution is automatic (SPEC §9, "resolved when the item later syncs"): an ite
 that syncs in a page resolves its open item-level entries; an "Unresolved account" entry is
 resolved only when both sides agree on the company again (the name now resolves, or was
 cleared), since an item may sync while its company still names no account.
+
+An item Exchange refused waits for a fix (SPEC §9): it is tried again when it changes on
+either side, and otherwise at `next_try_at`: a day after its last refusal, or at the next
+cycle once an admin chose Retry. `due_refusals` is that rule for the planners.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from lightningsync.models import LightningSyncError, User
@@ -32,6 +36,8 @@ ITEM_KINDS_RESOLVED_BY_SYNC = (
     Kind.INTERNAL,
     Kind.FILTER,
 )
+# A refused item is tried again this long after its last refusal (unless it changes first).
+RETRY_AFTER = dt.timedelta(days=1)
 # Entries about the connection that a completed cycle makes obsolete.
 CYCLE_KINDS_RESOLVED_BY_SUCCESS = (
     Kind.CONNECTION,
@@ -60,6 +66,15 @@ class Entry:
              self.crm_record_id or str(self.contact_id or ""), self.detail)
         )
         return hashlib.sha256(key.encode()).hexdigest()
+
+
+class PauseUser(Exception):
+    """A planner found the configuration unusable as it stands (SPEC §9: a configuration
+    error): the runner pauses the user and files `entry`; saving the configuration resumes."""
+
+    def __init__(self, entry: Entry) -> None:
+        super().__init__(entry.message)
+        self.entry = entry
 
 
 class ErrorLog:
@@ -140,18 +155,21 @@ class ErrorLog:
                     crm_record_id=entry.crm_record_id or str(entry.contact_id or ""),
                     message=entry.message, suggestion=entry.suggestion,
                     first_occurred_at=now, last_occurred_at=now, count=self.repeats[fp],
-                    fingerprint=fp,
+                    fingerprint=fp, next_try_at=_next_try(entry, now),
                 ))
             else:
                 row.count += self.repeats[fp]
                 row.last_occurred_at = now
                 row.message = entry.message
+                row.suggestion = entry.suggestion
                 row.resolved = False
                 row.resolved_at = None
+                row.next_try_at = _next_try(entry, now)
                 changed.append(row)
         LightningSyncError.objects.bulk_create(new)
         LightningSyncError.objects.bulk_update(
-            changed, ["count", "last_occurred_at", "message", "resolved", "resolved_at"]
+            changed, ["count", "last_occurred_at", "message", "suggestion", "resolved",
+                      "resolved_at", "next_try_at"]
         )
         self.written += len(new) + len(changed)
         self._open = True  # what was just written may be resolved later in the cycle
@@ -173,11 +191,37 @@ class ErrorLog:
         ).update(resolved=True, resolved_at=now)
 
 
+def _next_try(entry: Entry, now: dt.datetime) -> dt.datetime | None:
+    return now + RETRY_AFTER if entry.kind == Kind.ITEM_REJECTED else None
+
+
+def open_refusals(user: User) -> QuerySet[LightningSyncError]:
+    """The user's items Exchange refused that have not synced since."""
+    return LightningSyncError.objects.filter(user=user, kind=Kind.ITEM_REJECTED, resolved=False)
+
+
+def due_refusals(user: User, now: dt.datetime) -> QuerySet[LightningSyncError]:
+    """The user's refused items to try again now (a day has passed, or an admin's Retry)."""
+    return open_refusals(user).filter(next_try_at__lte=now)
+
+
+def waiting_refusals(user: User, now: dt.datetime) -> QuerySet[LightningSyncError]:
+    """The user's refused items that wait for a fix: not tried again unless they change."""
+    return open_refusals(user).filter(next_try_at__gt=now)
+
+
+def postpone_refusals(user: User, tried_at: dt.datetime) -> int:
+    """After a cycle tried the due ones: those still refused (or not tried) wait another day."""
+    return due_refusals(user, tried_at).update(next_try_at=tried_at + RETRY_AFTER)
+
+
 def resolve_cycle_errors(user: User) -> int:
-    """A cycle completed: connection-level entries of the user are resolved."""
-    return LightningSyncError.objects.filter(
-        user=user, resolved=False, kind__in=CYCLE_KINDS_RESOLVED_BY_SUCCESS
-    ).update(resolved=True, resolved_at=timezone.now())
+    """A cycle completed: connection-level entries of the user are resolved, and so is a
+    configuration the cycle could not use (a filter entry about no item or record)."""
+    cycle_level = Q(kind__in=CYCLE_KINDS_RESOLVED_BY_SUCCESS) | Q(
+        kind=Kind.FILTER, exchange_item_id="", contact__isnull=True, crm_record_id="")
+    return LightningSyncError.objects.filter(cycle_level, user=user, resolved=False).update(
+        resolved=True, resolved_at=timezone.now())
 
 
 def record_now(user: User, entry: Entry) -> None:

@@ -105,10 +105,11 @@ EXTERNAL_ERRORS: tuple[type[BaseException], ...] = (
 
 
 # Per-item refusals whose cause the rep (not the admin) fixes: said in words, not codes.
+# (When the item is tried again is the error report's suggestion, the same for every refusal.)
 _REP_FIXES = {
     ews.ErrorQuotaExceeded: (
-        "The mailbox is full, so Exchange refused the contact. It is synced again once the "
-        "user frees space (for example by emptying Deleted Items)."
+        "The mailbox is full, so Exchange refused the contact: the user needs to free space, "
+        "for example by emptying Deleted Items"
     ),
 }
 

@@ -1,55 +1,69 @@
-"""Reset Sync (SPEC §10): forget what was synced for a user, never the records themselves.
+"""Reset Sync (SPEC §10): forget what was synced for a user, never the records themselves, nor
+what the rep decided.
 
-Marking is immediate and safe while a worker syncs the user; the reset itself (deleting the
-user's links and cursors) runs at the start of the user's next cycle, under the user's
-claim, so it never pulls state from under a running sync. Matching (SPEC §4) relinks
-everything on the initial sync that follows, without duplicates.
+Marking is immediate and safe while a worker syncs the user; the reset itself runs at the
+start of the user's next cycle that can sync (Lightning Sync on, an active configuration, not
+paused, not backing off), under the user's claim, so it never pulls state from under a
+running sync. Until then the reset stays "Marked for reset" and the runner records what it
+waits for. Matching (SPEC §4) relinks everything on the initial sync that follows, without
+duplicates.
+
+Two kinds of links are decisions, not sync state, and survive: a detached link (the rep
+removed the contact from Salesforce_Sync: never pushed back) and a link whose CRM contact
+was deleted (its Exchange copy still goes to Deleted Items and is never imported again).
 """
 
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from lightningsync.models import ContactLink, FolderCursor, User, UserSyncState
 
+# Links that record a decision: removed from Salesforce_Sync by the rep, deleted in the CRM.
+DECISIONS = Q(state=ContactLink.State.DETACHED, contact__isnull=False) | Q(
+    contact__isnull=True, exchange_id__isnull=False
+)
+
 
 def mark_for_reset(user: User) -> UserSyncState:
-    """Status: "Marked for reset". The next cycle performs it."""
+    """Status: "Marked for reset". The next cycle that can sync performs it."""
     state, _ = UserSyncState.objects.get_or_create(user=user)
     state.reset_state = UserSyncState.ResetState.MARKED
     state.reset_requested_at = timezone.now()
-    state.save(update_fields=["reset_state", "reset_requested_at"])
+    state.reset_waiting_for = ""
+    state.save(update_fields=["reset_state", "reset_requested_at", "reset_waiting_for"])
     return state
 
 
 def perform_reset(state: UserSyncState) -> None:
-    """Delete links and cursors, lift pauses; status: "Reset in progress". Call under claim."""
+    """Delete links (but decisions) and cursors, lift the contact pause; status: "Reset in
+    progress" until the cycle completes. Call under the user's claim, once it may sync."""
+    state.reset_state = UserSyncState.ResetState.IN_PROGRESS
+    state.reset_waiting_for = ""
+    state.contacts_paused_reason = ""
+    state.contacts_paused_message = ""
+    state.contacts_paused_at = None
+    state.contacts_config_fingerprint = ""
+    state.contacts_crm_watermark = None
+    state.contacts_initial_sync_done = False
+    state.events_initial_sync_done = False
     with transaction.atomic():
-        ContactLink.objects.filter(user_id=state.user_id).delete()
+        ContactLink.objects.filter(user_id=state.user_id).exclude(DECISIONS).delete()
         FolderCursor.objects.filter(user_id=state.user_id).delete()
-        state.reset_state = UserSyncState.ResetState.IN_PROGRESS
-        state.contacts_paused_reason = ""
-        state.contacts_paused_message = ""
-        state.contacts_paused_at = None
-        state.paused_reason = ""
-        state.paused_message = ""
-        state.paused_at = None
-        state.contacts_config_fingerprint = ""
-        state.contacts_crm_watermark = None
-        state.contacts_initial_sync_done = False
-        state.events_initial_sync_done = False
-        state.attempts = 0
-        state.backoff_until = None
-        state.save()
+        # Only these fields: the claim's own (lease, heartbeat) are not ours to overwrite.
+        state.save(update_fields=[
+            "reset_state", "reset_waiting_for", "contacts_paused_reason",
+            "contacts_paused_message", "contacts_paused_at", "contacts_config_fingerprint",
+            "contacts_crm_watermark", "contacts_initial_sync_done", "events_initial_sync_done",
+        ])
 
 
-def reset_user(user: User, *, run_now: bool = False) -> UserSyncState:
-    """Reset a user's sync; with `run_now`, run the initial sync at once (commands, tasks)."""
-    state = mark_for_reset(user)
-    if run_now:
-        from .runner import sync_user
-
-        sync_user(user.pk)
-        state.refresh_from_db()
-    return state
+def finish_reset(state: UserSyncState) -> None:
+    """The cycle after the reset completed: the reset is done, unless marked again meanwhile."""
+    UserSyncState.objects.filter(
+        pk=state.pk, reset_requested_at=state.reset_requested_at,
+        reset_state=UserSyncState.ResetState.IN_PROGRESS,
+    ).update(reset_state=UserSyncState.ResetState.NONE, reset_waiting_for="")
+    state.reset_state = UserSyncState.ResetState.NONE

@@ -4,7 +4,11 @@ The transports classify errors; this is the one place that decides what to do ab
 (SPEC §9, §12): throttling → persisted back-off for the mailbox; transient → a few retries
 with exponential back-off now, and an attempts counter across cycles (at most 10, then an
 error entry); authentication/configuration → the user pauses until Setup changes; an
-invalid cursor → a full listing that matches existing links.
+invalid cursor → a full listing that matches existing links. A reset marked for the user
+runs here too, once the user can sync (SPEC §10).
+
+Cycle-level entries (connection, authentication, access, throttling) are filed "Both ways":
+the whole mailbox stopped, whichever way the configuration syncs.
 """
 
 from __future__ import annotations
@@ -23,15 +27,22 @@ from lightningsync.models import (
     FolderCursor,
     LightningSyncSetup,
     SyncConfiguration,
-    User,
     UserSyncState,
 )
 
 from . import claims
 from .connect import TransportFactory, transport_for
 from .contacts import Checkpoint, ContactReport, ContactSync, Progress
-from .errorlog import Direction, Entry, ErrorLog, Kind, record_now, resolve_cycle_errors
-from .reset import perform_reset
+from .errorlog import (
+    Direction,
+    Entry,
+    ErrorLog,
+    Kind,
+    PauseUser,
+    record_now,
+    resolve_cycle_errors,
+)
+from .reset import finish_reset, perform_reset
 from .transport import ErrorKind, MailboxTransport, TransportError
 
 log = logging.getLogger(__name__)
@@ -63,6 +74,8 @@ class SyncReport:
         if self.contacts is None or self.outcome != Outcome.SYNCED:
             return f"{self.outcome}: {self.reason}".rstrip(": ")
         c = self.contacts
+        if c.skipped:
+            return f"synced: {c.skipped}"
         return (
             f"synced: listed {c.listed}, fetched {c.fetched}, CRM +{c.crm_created} "
             f"~{c.crm_updated}, Exchange +{c.exchange_created} ~{c.exchange_updated} "
@@ -105,13 +118,17 @@ def sync_user(
         return SyncReport(user_id, Outcome.BUSY, str(lost))
     except Exception as exc:
         log.exception("Sync of user %s failed", user_id)
+        message = f"The sync stopped on an unexpected error: {exc}"
         record_now(state.user, Entry(
-            Kind.INTERNAL, Direction.BOTH, f"The sync stopped on an unexpected error: {exc}",
+            Kind.INTERNAL, Direction.BOTH, message,
             "The cycle is retried at the next schedule; report this if it repeats.",
             detail=type(exc).__name__,
         ))
         cycle.release["last_error"] = str(exc)[:1000]
-        return SyncReport(user_id, Outcome.FAILED, str(exc), error_kind=Kind.INTERNAL)
+        report = SyncReport(user_id, Outcome.FAILED, message, error_kind=Kind.INTERNAL)
+        if state.reset_state:
+            cycle.release["reset_waiting_for"] = _waiting_for(report)
+        return report
     finally:
         cycle.release["last_sync_finished_at"] = timezone.now()
         claims.release(state, token, **cycle.release)
@@ -122,16 +139,44 @@ def _run(cycle: _Cycle, factory: TransportFactory, checkpoint: Checkpoint | None
          page_size: int) -> SyncReport:
     state, now = cycle.state, cycle.now
     user = state.user
-    if state.reset_state == UserSyncState.ResetState.MARKED:
-        perform_reset(state)
     setup = LightningSyncSetup.load()
     config = effective_configuration(user)
-    reason = _why_not(state, setup, config, now)
-    if reason:
-        return SyncReport(user.pk, reason[0], reason[1])
+    held = _why_not(state, setup, config, now)
+    if held:
+        report = SyncReport(user.pk, held[0], held[1])
+        if state.reset_state:  # a reset waits until the user can sync, and says for what
+            cycle.release["reset_waiting_for"] = _waiting_for(report)
+        return report
     if state.paused_reason:  # Setup changed since the pause: try again
         cycle.release.update(paused_reason="", paused_message="", paused_at=None)
+    if state.reset_state == UserSyncState.ResetState.MARKED:
+        cycle.ensure_claimed()
+        perform_reset(state)
     assert config is not None
+    report = _sync(cycle, setup, config, factory, checkpoint, progress, sleep, page_size)
+    if state.reset_state:
+        # Stopped before the reset's initial sync completed: in progress, waiting for this.
+        cycle.release["reset_waiting_for"] = _waiting_for(report)
+    return report
+
+
+_WAITING_LABELS = {
+    Outcome.SKIPPED: "Cannot sync", Outcome.PAUSED: "Paused",
+    Outcome.BACKING_OFF: "Backing off", Outcome.FAILED: "Failed",
+}
+
+
+def _waiting_for(report: SyncReport) -> str:
+    """What a pending reset waits for, in the status page's words."""
+    return f"{_WAITING_LABELS.get(report.outcome, report.outcome)}: {report.reason}"[:1000]
+
+
+def _sync(cycle: _Cycle, setup: LightningSyncSetup, config: SyncConfiguration,
+          factory: TransportFactory, checkpoint: Checkpoint | None, progress: Progress | None,
+          sleep: Callable[[float], None], page_size: int) -> SyncReport:
+    """The cycle proper, with its retries: the user may sync now."""
+    state = cycle.state
+    user = state.user
     transport: MailboxTransport | None = None
     try:
         for retry in range(RETRIES_IN_CYCLE + 1):
@@ -143,6 +188,8 @@ def _run(cycle: _Cycle, factory: TransportFactory, checkpoint: Checkpoint | None
                     progress=progress, page_size=page_size, ensure_claimed=cycle.ensure_claimed,
                 ).run()
                 return _succeeded(cycle, contacts)
+            except PauseUser as problem:
+                return _pause(cycle, UserSyncState.PauseReason.CONFIGURATION, problem.entry)
             except TransportError as exc:
                 outcome = _failed(cycle, exc, retry)
                 if outcome is not None:
@@ -165,7 +212,10 @@ def _why_not(state: UserSyncState, setup: LightningSyncSetup,
     ):
         return Outcome.PAUSED, state.paused_message
     if state.backoff_until and state.backoff_until > now:
-        return Outcome.BACKING_OFF, f"Exchange asked to wait until {state.backoff_until:%H:%M:%S}."
+        until = state.backoff_until.astimezone(dt.UTC)
+        last = f" (last error: {state.last_error})" if state.last_error else ""
+        return (Outcome.BACKING_OFF,
+                f"Exchange is tried again after {until:%Y-%m-%d %H:%M:%S} UTC{last}")
     return None
 
 
@@ -179,10 +229,11 @@ def _succeeded(cycle: _Cycle, contacts: ContactReport) -> SyncReport:
     if state.attempts or state.last_error:
         resolve_cycle_errors(state.user)
     if state.reset_state:
-        cycle.release["reset_state"] = UserSyncState.ResetState.NONE
-    if contacts.skipped:
-        return SyncReport(state.user_id, Outcome.PAUSED if state.contacts_paused_reason
-                          else Outcome.SKIPPED, contacts.skipped, contacts)
+        cycle.ensure_claimed()
+        finish_reset(state)
+    if state.contacts_paused_reason:
+        return SyncReport(state.user_id, Outcome.PAUSED, contacts.skipped, contacts,
+                          error_kind=Kind.MASS_DELETE)
     return SyncReport(state.user_id, Outcome.SYNCED, contacts=contacts)
 
 
@@ -196,8 +247,10 @@ def _failed(cycle: _Cycle, exc: TransportError, retry: int) -> SyncReport | None
         _report(state, Kind.THROTTLED, f"Exchange is busy and asked to wait {seconds:.0f} s.",
                 "Nothing to do: the sync resumes by itself after the wait.")
         return SyncReport(user_id, Outcome.BACKING_OFF, exc.message, error_kind=Kind.THROTTLED)
-    if exc.kind in (ErrorKind.AUTHENTICATION, ErrorKind.CONFIGURATION, ErrorKind.OTHER_ORG):
-        return _pause(cycle, exc)
+    if exc.kind in _PAUSES:
+        reason, kind, suggestion = _PAUSES[exc.kind]
+        return _pause(cycle, reason, Entry(kind, Direction.BOTH, exc.message, suggestion,
+                                           detail="cycle"))
     if exc.kind == ErrorKind.INVALID_CURSOR and retry == 0:
         FolderCursor.objects.filter(user_id=user_id).update(cursor="", full_listing=True)
         return None
@@ -229,30 +282,27 @@ def _transient(cycle: _Cycle, exc: TransportError, retry: int) -> SyncReport | N
                       error_kind=Kind.CONNECTION)
 
 
-def _pause(cycle: _Cycle, exc: TransportError) -> SyncReport:
-    reasons = {
-        ErrorKind.AUTHENTICATION: (UserSyncState.PauseReason.AUTHENTICATION, Kind.AUTHENTICATION,
-                                   "Check the service account's credentials in Setup."),
-        ErrorKind.CONFIGURATION: (UserSyncState.PauseReason.CONFIGURATION, Kind.IMPERSONATION,
-                                  "Check Setup and the user's access (impersonation or "
-                                  "application access), then run the connection test."),
-        ErrorKind.OTHER_ORG: (UserSyncState.PauseReason.OTHER_ORG, Kind.OTHER_ORG,
-                              "Remove the user from one org's sync configurations."),
-    }
-    reason, kind, suggestion = reasons[exc.kind]
-    cycle.release.update(paused_reason=reason, paused_message=exc.message,
-                         paused_at=timezone.now(), last_error=exc.message)
-    _report(cycle.state, kind, exc.message, suggestion)
-    return SyncReport(cycle.state.user_id, Outcome.PAUSED, exc.message, error_kind=kind)
+# Whole-mailbox failures that pause the user until Setup, its configuration or a Retry
+# changes something (SPEC §9): (pause reason, error kind, suggestion).
+_PAUSES = {
+    ErrorKind.AUTHENTICATION: (UserSyncState.PauseReason.AUTHENTICATION, Kind.AUTHENTICATION,
+                               "Check the service account's credentials in Setup; saving Setup "
+                               "or choosing Retry in the error report resumes the sync."),
+    ErrorKind.CONFIGURATION: (UserSyncState.PauseReason.CONFIGURATION, Kind.IMPERSONATION,
+                              "Check Setup and the user's access (impersonation or application "
+                              "access), then run the connection test or choose Retry."),
+    ErrorKind.OTHER_ORG: (UserSyncState.PauseReason.OTHER_ORG, Kind.OTHER_ORG,
+                          "Remove the user from one org's sync configurations."),
+}
+
+
+def _pause(cycle: _Cycle, reason: str, entry: Entry) -> SyncReport:
+    cycle.release.update(paused_reason=reason, paused_message=entry.message,
+                         paused_at=timezone.now(), last_error=entry.message)
+    record_now(cycle.state.user, entry)
+    return SyncReport(cycle.state.user_id, Outcome.PAUSED, entry.message, error_kind=entry.kind)
 
 
 def _report(state: UserSyncState, kind: str, message: str, suggestion: str) -> None:
     record_now(state.user, Entry(kind, Direction.BOTH, message, suggestion, detail="cycle"))
 
-
-def sync_users(user_ids: list[int], **kwargs: Any) -> list[SyncReport]:
-    return [sync_user(uid, **kwargs) for uid in user_ids]
-
-
-def user_label(user: User) -> str:
-    return user.email or user.get_username()

@@ -66,6 +66,9 @@ class UserSyncState(models.Model):
         max_length=20, choices=ResetState.choices, default="", blank=True
     )
     reset_requested_at = models.DateTimeField(null=True, blank=True)
+    # What a pending reset waits for (the user cannot sync yet: Lightning Sync off, no active
+    # configuration, paused, backing off), as the last cycle found it; empty once it runs.
+    reset_waiting_for = models.TextField(blank=True)
 
     class Meta:
         verbose_name = "User sync state"
@@ -194,6 +197,7 @@ class LightningSyncError(models.Model):
         UNRESOLVED_ACCOUNT = "unresolved_account", "Unresolved account"
         FILTER = "filter", "Filter"
         LIMIT = "limit", "Limit"
+        MASS_DELETE = "mass_delete", "Mass delete"
         OTHER_ORG = "other_org", "Other org"
         INTERNAL = "internal", "Internal"
 
@@ -216,6 +220,9 @@ class LightningSyncError(models.Model):
     resolved = models.BooleanField(default=False)
     resolved_at = models.DateTimeField(null=True, blank=True)
     fingerprint = models.CharField(max_length=64)
+    # An item Exchange refused is tried again at the first cycle from this moment (a day
+    # after it was last refused, or at once after an admin's Retry), or when it changes.
+    next_try_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "Lightning Sync error"

@@ -82,6 +82,21 @@ def crm_contact(owner: Any, **fields: Any) -> Contact:
     return ContactFactory(owner=owner, **fields)
 
 
+def a_day_passes() -> None:
+    """As if a day went by for the error report: refused items become due for their daily try
+    (the engine compares `next_try_at` with the clock)."""
+    from django.db.models import F
+
+    from lightningsync.models import LightningSyncError
+    from syncengine.errorlog import RETRY_AFTER
+
+    LightningSyncError.objects.filter(next_try_at__isnull=False).update(
+        next_try_at=F("next_try_at") - RETRY_AFTER,
+        last_occurred_at=F("last_occurred_at") - RETRY_AFTER,
+        first_occurred_at=F("first_occurred_at") - RETRY_AFTER,
+    )
+
+
 class OnceAt:
     """A sync checkpoint that runs `action` once, the first time the cycle reaches `step`
     (`done` tells whether it ran): a CRM user acting in the middle of a cycle."""

@@ -193,11 +193,12 @@ class Outcome:
 
     @property
     def busy(self) -> bool:
-        return ": busy" in self.stdout
+        """Another worker holds the user: said on stderr, and the command exits 1."""
+        return ": busy" in self.stderr and self.returncode == 1
 
     @property
     def synced(self) -> bool:
-        return ": synced" in self.stdout
+        return ": synced" in self.stdout and self.returncode == 0
 
 
 @dataclass

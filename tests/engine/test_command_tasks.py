@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from io import StringIO
 
 import pytest
@@ -37,6 +38,67 @@ def test_the_command_syncs_everyone_with_all(rep, config, org, registered) -> No
     assert out.getvalue().splitlines() == ["rep@example.com: synced: listed 0, fetched 0, "
                                            "CRM +0 ~0, Exchange +0 ~0 -0, unlinked 0, "
                                            "conflicts 0"]
+
+
+def _run(*args: str) -> tuple[str, str, str]:
+    """(stdout, stderr, the error the command exits non-zero with, or "")."""
+    out, err = StringIO(), StringIO()
+    try:
+        call_command("lightningsync_sync", *args, stdout=out, stderr=err)
+    except CommandError as exc:
+        return out.getvalue(), err.getvalue(), str(exc)
+    return out.getvalue(), err.getvalue(), ""
+
+
+def test_the_command_fails_naming_each_user_that_did_not_sync_and_why(
+        rep, config, org, registered) -> None:  # type: ignore[no-untyped-def]
+    from django.utils import timezone
+
+    from lightningsync.models import UserSyncState
+    from syncengine import claims
+    from tests.factories import UserFactory
+
+    config.users.add(paused := UserFactory(email="paused@example.com"),
+                     waiting := UserFactory(email="waiting@example.com"),
+                     busy := UserFactory(email="busy@example.com"))
+    UserSyncState.objects.create(user=paused, paused_reason="authentication",
+                                 paused_message="401 Unauthorized.", paused_at=timezone.now())
+    UserSyncState.objects.create(user=waiting, last_error="Connection reset.",
+                                 backoff_until=timezone.now() + dt.timedelta(minutes=4))
+    assert claims.claim(busy.pk) is not None  # another worker holds it
+    out, err, error = _run("--all")
+    assert out.splitlines() == ["rep@example.com: synced: listed 0, fetched 0, CRM +0 ~0, "
+                                "Exchange +0 ~0 -0, unlinked 0, conflicts 0"]
+    lines = err.splitlines()
+    assert lines[0] == "busy@example.com: busy: Another worker is syncing this user."
+    assert lines[1] == "paused@example.com: paused: 401 Unauthorized."
+    assert lines[2].startswith("waiting@example.com: backing_off: Exchange is tried again after ")
+    assert lines[2].endswith(" UTC (last error: Connection reset.)")
+    assert len(lines) == 3 and error == "3 of 4 users did not sync (see above)."
+
+
+def test_a_named_user_that_cannot_sync_is_a_failure(rep, config, org, registered) -> None:  # type: ignore[no-untyped-def]
+    from tests.factories import UserFactory
+
+    UserFactory(email="nobody-configured@example.com")
+    out, err, error = _run("--user", "rep@example.com", "--user", "nobody-configured@example.com")
+    assert out.startswith("rep@example.com: synced:")
+    assert err == ("nobody-configured@example.com: skipped: The user is in no active sync "
+                   "configuration.\n")
+    assert error == "1 of 2 users did not sync (see above)."
+
+
+def test_all_fails_while_lightning_sync_is_off_and_succeeds_with_nothing_to_do(
+        rep, config, org, registered) -> None:  # type: ignore[no-untyped-def]
+    org.enabled = False
+    org.save()
+    _out, err, error = _run("--all")
+    assert err == "rep@example.com: skipped: Lightning Sync is not enabled in Setup.\n"
+    assert error == "1 of 1 users did not sync (see above)."
+    config.active = False
+    config.save()
+    assert _run("--all") == (
+        "No user is in an active sync configuration: nothing to sync.\n", "", "")
 
 
 def test_the_command_refuses_unknown_users(rep, config, org) -> None:  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from lightningsync.models import (
     UserSyncState,
 )
 from syncengine import contacts as contacts_module
-from syncengine.reset import reset_user
+from syncengine.reset import mark_for_reset
 from tests.factories import AccountFactory, UserFactory
 
 from .conftest import crm_contact, crm_state, exchange_state
@@ -72,7 +72,7 @@ def test_reset_relinks_without_duplicates(sync, rep, mailbox) -> None:  # type: 
     mailbox.rep_create({"GivenName": "Ex", "Surname": "Side", "EmailAddress1": "ex@x.test"})
     sync()
     before_crm, before_ex = crm_state(), exchange_state(mailbox)
-    state = reset_user(rep)
+    state = mark_for_reset(rep)
     assert state.reset_state == "marked"
     report = sync()
     assert report.outcome == "synced"
@@ -148,7 +148,7 @@ def test_imported_items_are_stamped_once_and_relinked_by_their_stamp(sync, rep, 
     # The rep then removes what email or name matching would use: the stamp still finds it.
     mailbox.rep_update(item_id, EmailAddress1=None, Surname=None, GivenName="Nameless")
     sync()
-    reset_user(rep)
+    mark_for_reset(rep)
     mailbox.reset_counters()
     sync()
     assert Contact.objects.count() == 1 and ContactLink.objects.get().contact == contact
@@ -248,7 +248,7 @@ def test_a_crm_deleted_contact_never_comes_back_after_a_reset(sync, rep, mailbox
     crm_contact(rep, last_name="Kept")
     sync()
     doomed.delete()  # deleted in the CRM, and the user reset before the next cycle
-    reset_user(rep)
+    mark_for_reset(rep)
     assert sync().outcome == "synced"
     assert [c.last_name for c in Contact.objects.all()] == ["Kept"]
     assert exchange_state(mailbox) == [{"Surname": "Kept"}]
@@ -310,9 +310,9 @@ def test_the_mass_delete_guard_pauses_and_propagates_nothing(sync, rep, mailbox,
     assert ContactLink.objects.filter(state="active").count() == 20
     state = UserSyncState.objects.get(user=rep)
     assert state.contacts_paused_reason == "mass_delete"
-    assert "20" in _errors("limit")[0].message
+    assert "20" in _errors("mass_delete")[0].message
     assert sync().outcome == "paused"
-    reset_user(rep)
+    mark_for_reset(rep)
     assert sync().outcome == "synced"
     # The reset restored them from the CRM (into a fresh Salesforce_Sync if it was deleted).
     assert len(exchange_state(mailbox)) == len(before)

@@ -15,7 +15,7 @@ from syncengine import contacts as contacts_module
 from syncengine.memory import MemoryTransport
 from tests.factories import UserFactory
 
-from .conftest import crm_contact
+from .conftest import a_day_passes, crm_contact
 
 
 class DeleteAfterRead:
@@ -137,12 +137,13 @@ def test_an_emptied_folder_seen_through_getitem_still_trips_the_guard(sync, rep,
         UserSyncState.objects.get(user=rep).contacts_paused_reason)
 
 
-def test_a_refused_removal_is_reported_and_tried_again_until_it_goes_through(  # type: ignore[no-untyped-def]
+def test_a_refused_removal_waits_and_is_tried_again_daily_and_on_retry(  # type: ignore[no-untyped-def]
     sync, rep, mailbox, config
 ) -> None:
     from django.utils import timezone
 
     from lightningsync.models import ContactFilter
+    from syncengine.retry import retry_errors
     from syncengine.transport import ErrorKind
 
     config.contacts_direction = "crm_to_exchange"
@@ -158,20 +159,29 @@ def test_a_refused_removal_is_reported_and_tried_again_until_it_goes_through(  #
     sync()
     (entry,) = LightningSyncError.objects.filter(kind="item_rejected")
     assert "ErrorCannotDeleteObject" in entry.message and entry.contact_id == leaving.pk
-    # Long after the edit (older than any watermark), once the cause is gone:
+    assert entry.direction == "crm_to_exchange"
+    # Long after the edit (older than any watermark): the refused removal waits for a fix.
     Contact.objects.filter(pk=leaving.pk).update(
         updated_at=timezone.now() - dt.timedelta(hours=1))
-    sync()  # still refused: tried again, reported again (folded)
+    mailbox.reset_counters()
+    sync()
+    assert "delete_items" not in mailbox.calls
+    a_day_passes()
+    sync()  # its daily try: still refused, reported again (folded)
     entry.refresh_from_db()
-    assert entry.count == 2 and not entry.resolved
+    assert entry.count == 2 and not entry.resolved and mailbox.calls["delete_items"] == 1
     mailbox.clear_faults()
+    mailbox.reset_counters()
+    sync()  # fixed, but not due before tomorrow: nothing yet
+    assert "delete_items" not in mailbox.calls and len(mailbox.folder_items()) == 1
+    assert retry_errors([entry.pk]).items == 1  # the admin's Retry
     sync()
     assert mailbox.folder_items() == []
     entry.refresh_from_db()
     assert entry.resolved
 
 
-def test_a_full_mailbox_refuses_creates_without_pausing_and_they_follow_once_freed(  # type: ignore[no-untyped-def]
+def test_a_full_mailbox_refuses_creates_without_pausing_and_they_follow_on_their_daily_try(  # type: ignore[no-untyped-def]
     sync, rep, mailbox
 ) -> None:
     from exchangelib import errors as ews
@@ -191,6 +201,9 @@ def test_a_full_mailbox_refuses_creates_without_pausing_and_they_follow_once_fre
     Contact.objects.filter(pk=waiting.pk).update(
         updated_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
     mailbox.clear_faults()  # the rep empties Deleted Items
+    sync()
+    assert [i.fields["Surname"] for i in mailbox.folder_items()] == ["First"]  # it waits
+    a_day_passes()
     sync()
     assert sorted(i.fields["Surname"] for i in mailbox.folder_items()) == ["First", "Waiting"]
     entry.refresh_from_db()

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from lightningsync.models import Contact, ContactFilter, ContactLink
 from syncengine import contacts as contacts_module
-from syncengine.reset import reset_user
+from syncengine.reset import mark_for_reset
 from tests.factories import AccountFactory, UserFactory
 
 from .ews_fixtures import (  # noqa: F401  (fixtures)
@@ -67,7 +67,7 @@ def test_salesforce_sync_is_created_when_missing_and_only_once(ews) -> None:  # 
     assert ews.exchange() == [] and crm_state() == []
     quiet(ews)
     # A reset forgets the cursor: the folder is found again, not created a second time.
-    reset_user(ews.rep)
+    mark_for_reset(ews.rep)
     ews.sim.reset_counters()
     report = ews.sync()
     assert report.outcome == "synced" and not report.contacts.folder_created
@@ -120,7 +120,7 @@ def test_each_direction_with_contacts_on_both_sides(ews, direction, crm, exchang
     assert crm_state() == ordered(crm)
     assert ews.exchange() == ordered(exchange)
     if direction == "none":
-        assert report.outcome == "skipped"
+        assert report.summary() == "synced: Contacts are not synced (direction: Don't sync)."
         assert ews.sim.counts() == {}  # not one request to Exchange
         assert ews.links() == []
         return
@@ -208,7 +208,7 @@ def test_first_sight_matches_email_then_name_and_account_else_creates(ews) -> No
     assert errors() == []
     quiet(ews)
     # Reset Sync forgets every link; matching relinks the same pairs, no duplicates.
-    reset_user(ews.rep)
+    mark_for_reset(ews.rep)
     assert ews.sync().outcome == "synced"
     assert crm_state() == ordered(crm)
     assert ews.exchange() == ordered(exchange)
@@ -435,13 +435,14 @@ def test_the_mass_delete_guard(ews, how) -> None:  # type: ignore[no-untyped-def
     assert len(ews.links("active")) == 20
     state = ews.state()
     assert state.contacts_paused_reason == "mass_delete"
-    (error,) = errors("limit")
+    (error,) = errors("mass_delete")  # a safety stop, not the contact limit
     assert "20" in error.message and "reset" in error.suggestion.lower()
+    assert error.direction == "exchange_to_crm"  # the deletes it stopped
     # Paused until an admin resets: nothing is even listed.
     ews.sim.reset_counters()
     assert ews.sync().outcome == "paused"
     assert ews.sim.request_count(mailbox=MAILBOX) == 0
-    reset_user(ews.rep)
+    mark_for_reset(ews.rep)
     assert ews.sync().outcome == "synced"
     assert crm_state() == crm_before
     assert ews.exchange() == exchange_before  # restored from the CRM, once each

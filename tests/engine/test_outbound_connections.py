@@ -165,9 +165,9 @@ def test_an_answer_that_is_not_exchange_is_kept_as_a_short_excerpt(ews, status):
         UserSyncState.objects.filter(user=ews.rep).update(
             backoff_until=None, attempts=runner.MAX_ATTEMPTS - 1
         )
-        out = io.StringIO()
+        out = io.StringIO()  # the user that did not sync: its line goes to stderr
         with pytest.raises(CommandError):
-            call_command("lightningsync_sync", "--user", MAILBOX, stdout=out)
+            call_command("lightningsync_sync", "--user", MAILBOX, stdout=io.StringIO(), stderr=out)
     assert server.requests  # it did answer, with a 2 MB page
     assert report.outcome == "backing_off"
     (entry,) = LightningSyncError.objects.all()

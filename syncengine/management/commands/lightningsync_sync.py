@@ -1,4 +1,11 @@
-"""`manage.py lightningsync_sync [--user EMAIL ...] [--all]`: one cycle now, synchronously."""
+"""`manage.py lightningsync_sync [--user EMAIL ...] [--all]`: one cycle now, synchronously.
+
+Exits 0 only when every user it ran completed a cycle (SPEC §15). Otherwise it names each
+user that did not, one line each on stderr (paused, backing off, busy with another worker,
+failed, or skipped), and exits 1. A skip counts: a user named with --user cannot sync
+(Lightning Sync is off, or the user is in no active configuration), and --all only runs the
+users an active configuration governs, so a skip there means Setup stops them all.
+"""
 
 from __future__ import annotations
 
@@ -22,13 +29,20 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         users = self._users(options["user"], options["all"])
-        failed = 0
+        if not users:
+            self.stdout.write("No user is in an active sync configuration: nothing to sync.")
+            return
+        problems = 0
         for user in users:
             report = self._sync(user)
-            failed += report.outcome == Outcome.FAILED
-            self.stdout.write(f"{user.email}: {report.summary()}")
-        if failed:
-            raise CommandError(f"{failed} of {len(users)} users failed; see the error report.")
+            line = f"{user.email}: {report.summary()}"
+            if report.outcome == Outcome.SYNCED:
+                self.stdout.write(line)
+            else:
+                problems += 1
+                self.stderr.write(line)
+        if problems:
+            raise CommandError(f"{problems} of {len(users)} users did not sync (see above).")
 
     def _users(self, emails: list[str], everyone: bool) -> list[User]:
         if not emails and not everyone:

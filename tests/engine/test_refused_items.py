@@ -1,0 +1,169 @@
+"""Items Exchange refuses wait for a fix (SPEC §9), through exchangesim with a full mailbox:
+tried again when they change on either side, when an admin chooses Retry, and once a day;
+never at every cycle. Error rows carry the failing step's direction and kind."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from lightningsync.models import Contact, SyncConfiguration, UserSyncState
+from syncengine.retry import retry_errors
+
+from .conftest import a_day_passes
+from .ews_fixtures import MAILBOX, EwsWorld, crm_contact, errors, ews_fixture  # noqa: F401
+
+
+def _long_ago(*contacts: Contact) -> None:
+    """The CRM edits are older than any cycle's look-back: only a retry rule brings them."""
+    Contact.objects.filter(pk__in=[c.pk for c in contacts]).update(
+        updated_at=timezone.now() - dt.timedelta(hours=2))
+
+
+def _quiet_for_exchange(ews: EwsWorld) -> dict[str, int]:
+    """One more cycle; the write and read requests it sent to Exchange."""
+    ews.sim.reset_counters()
+    assert ews.sync().outcome == "synced"
+    counts = {op: ews.sim.request_count(op, MAILBOX) for op in ("CreateItem", "UpdateItem",
+                                                               "GetItem")}
+    return {op: n for op, n in counts.items() if n}
+
+
+def _a_day_passes(ews: EwsWorld, item_id: str) -> None:
+    a_day_passes()
+
+
+def _surnames(ews: EwsWorld) -> list[str]:
+    return sorted(i["Surname"] for i in ews.items())
+
+
+def test_refused_creates_wait_for_retry_a_change_or_a_day(
+        ews, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+    fits, retried, changed, daily = (crm_contact(ews.rep, last_name=n)
+                                     for n in ("Fits", "Retried", "Changed", "Daily"))
+    ews.sim.set_quota(MAILBOX, 1)  # room for one contact
+    assert ews.sync().outcome == "synced"  # a full mailbox does not stop the cycle
+    assert _surnames(ews) == ["Fits"]
+    refused = {e.contact.last_name: e for e in errors("item_rejected")}
+    assert sorted(refused) == ["Changed", "Daily", "Retried"]
+    for entry in refused.values():
+        assert entry.direction == "crm_to_exchange"
+        assert entry.message == ("The mailbox is full, so Exchange refused the contact: the "
+                                 "user needs to free space, for example by emptying Deleted "
+                                 "Items (ErrorQuotaExceeded)")
+        assert entry.suggestion.startswith("Once the cause is fixed (see the message), choose "
+                                           "Retry in the error report.")
+    _long_ago(fits, retried, changed, daily)
+    assert _quiet_for_exchange(ews) == {}  # they wait: not tried at every cycle
+    ews.sim.set_quota(MAILBOX, None)  # the rep frees space, which Exchange does not tell
+    assert _quiet_for_exchange(ews) == {}
+    with django_capture_on_commit_callbacks(execute=True):  # Retry syncs the rep at once
+        outcome = retry_errors([refused["Retried"].pk])
+    assert (outcome.items, outcome.user_ids) == (1, {ews.rep.pk})
+    assert _surnames(ews) == ["Fits", "Retried"]
+    changed.title = "Buyer"  # its CRM record changes
+    changed.save()
+    ews.sync()
+    assert _surnames(ews) == ["Changed", "Fits", "Retried"]
+    assert _quiet_for_exchange(ews) == {}
+    a_day_passes()
+    ews.sync()
+    assert _surnames(ews) == ["Changed", "Daily", "Fits", "Retried"]
+    assert [e.resolved for e in errors("item_rejected")] == [True] * 3
+
+
+def _linked_item_refused(ews: EwsWorld) -> tuple[Contact, str]:
+    """A linked contact edited on both sides while the mailbox is full: the merge's write to
+    Exchange (the CRM's title) is refused, and the rep's phone waits with it."""
+    pat = crm_contact(ews.rep, last_name="Pat")
+    ews.sync()
+    (item,) = ews.items()
+    ews.sim.set_quota(MAILBOX, 1)  # full
+    ews.outlook.update(item["id"], BusinessPhone="+1 555 0100")
+    pat.title = "Buyer"
+    pat.save()
+    assert ews.sync().outcome == "synced"
+    (entry,) = errors("item_rejected")
+    assert (entry.direction, entry.exchange_item_id, entry.contact_id) == (
+        "crm_to_exchange", item["id"], pat.pk)
+    _long_ago(pat)
+    assert _quiet_for_exchange(ews) == {}
+    ews.sim.set_quota(MAILBOX, None)
+    assert _quiet_for_exchange(ews) == {}
+    return pat, item["id"]
+
+
+def _retry(ews: EwsWorld, item_id: str) -> None:
+    (entry,) = errors("item_rejected")
+    retry_errors([entry.pk])
+
+
+def _exchange_changes(ews: EwsWorld, item_id: str) -> None:
+    ews.outlook.update(item_id, MobilePhone="+1 555 0199")
+
+
+def _crm_changes(ews: EwsWorld, item_id: str) -> None:
+    pat = Contact.objects.get(last_name="Pat")
+    pat.department = "Sales"
+    pat.save()
+
+
+@pytest.mark.parametrize("rule", [_retry, _exchange_changes, _crm_changes, _a_day_passes])
+def test_a_refused_write_of_a_linked_item_is_tried_again_by_each_rule(ews, rule) -> None:  # type: ignore[no-untyped-def]
+    pat, item_id = _linked_item_refused(ews)
+    rule(ews, item_id)
+    assert ews.sync().outcome == "synced"
+    (item,) = ews.items()
+    pat.refresh_from_db()
+    # Both edits arrived on both sides, whichever rule brought the item back.
+    assert (item.get("JobTitle"), item["PhoneNumbers"]["BusinessPhone"]) == (
+        "Buyer", "+1 555 0100")
+    assert (pat.title, pat.phone) == ("Buyer", "+1 555 0100")
+    assert [e.resolved for e in errors("item_rejected")] == [True]
+    assert _quiet_for_exchange(ews) == {}
+
+
+def test_rows_carry_the_failing_steps_direction(ews) -> None:  # type: ignore[no-untyped-def]
+    ews.sim.create_folder(MAILBOX, "Salesforce_Sync", parent="contacts")
+    ews.outlook.create({"Surname": "Imported", "CompanyName": "Nowhere Inc"})
+    crm_contact(ews.rep, last_name="Pushed")
+    ews.sim.set_quota(MAILBOX, 1)
+    assert ews.config.contacts_direction == "both"
+    ews.sync()
+    kinds = {(e.kind, e.direction) for e in errors()}
+    assert kinds == {("unresolved_account", "exchange_to_crm"),  # the pull's
+                     ("item_rejected", "crm_to_exchange")}  # the push's
+
+
+def test_selected_contacts_without_the_users_records_pause_as_a_filter_error(ews) -> None:  # type: ignore[no-untyped-def]
+    crm_contact(ews.rep, last_name="Waiting")
+    SyncConfiguration.objects.filter(pk=ews.config.pk).update(contacts_ownership="selected")
+    report = ews.sync()
+    assert report.outcome == "paused" and ews.sim.request_count(mailbox=MAILBOX) == 0
+    (entry,) = errors()
+    assert (entry.kind, entry.direction) == ("filter", "crm_to_exchange")
+    assert "selects contacts without the user's records" in entry.message
+    assert "Saving the configuration resumes" in entry.suggestion
+    assert ews.state().paused_reason == UserSyncState.PauseReason.CONFIGURATION
+    assert ews.sync().outcome == "paused"
+    ews.configure(contacts_ownership="users_records")  # the admin fixes the configuration
+    assert ews.sync().outcome == "synced"
+    assert [i["Surname"] for i in ews.items()] == ["Waiting"]
+    entry.refresh_from_db()
+    assert entry.resolved
+
+
+def test_retry_resumes_a_paused_user_and_leaves_other_rows_alone(ews) -> None:  # type: ignore[no-untyped-def]
+    ews.sim.add_fault("unauthorized", mailbox=MAILBOX, count=10)
+    assert ews.sync().outcome == "paused"
+    ews.sim.clear_faults()  # fixed on the Exchange side; Setup unchanged
+    assert ews.sync().outcome == "paused"
+    (auth,) = errors("authentication")
+    outcome: Any = retry_errors([auth.pk])
+    assert (outcome.users_resumed, outcome.not_retryable) == (1, 0)
+    assert ews.sync().outcome == "synced"
+    auth.refresh_from_db()
+    assert auth.resolved
