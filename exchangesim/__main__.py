@@ -152,6 +152,10 @@ def _add_apps(sim: Simulator, args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The handler goes in before the server answers: a SIGTERM that arrives right after the
+    # first request must still save --data, not kill the process with the default action.
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
     server = build(parse_args(argv)).start()
     sim = server.sim
     graph = ""
@@ -161,8 +165,6 @@ def main(argv: list[str] | None = None) -> int:
         f"exchangesim listening: EWS {server.ews_url}{graph}  control {server.base_url}/_sim/",
         flush=True,
     )
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
     with contextlib.suppress(KeyboardInterrupt):
         done.wait()
     server.stop()
