@@ -10,6 +10,8 @@ from django_q.models import Schedule
 
 from lightningsync.models import Contact
 from syncengine import connect, tasks
+from syncengine.contacts_base import ContactReport
+from syncengine.runner import Outcome, SyncReport
 
 from .conftest import crm_contact
 
@@ -26,17 +28,43 @@ def test_the_command_syncs_named_users_with_a_summary_line(rep, config, org, reg
     crm_contact(rep, last_name="Cmd")
     out = StringIO()
     call_command("lightningsync_sync", "--user", "REP@example.com", stdout=out)
-    assert out.getvalue().startswith("rep@example.com: synced: listed ")
-    assert "Exchange +1" in out.getvalue()
+    assert out.getvalue().splitlines() == [
+        "rep@example.com: 0 contacts added to the CRM, 1 sent to Exchange, 0 conflicts"
+    ]
     assert len(registered.folder_items()) == 1
 
 
 def test_the_command_syncs_everyone_with_all(rep, config, org, registered) -> None:  # type: ignore[no-untyped-def]
     out = StringIO()
     call_command("lightningsync_sync", "--all", stdout=out)
-    assert out.getvalue().splitlines() == ["rep@example.com: synced: listed 0, fetched 0, "
-                                           "CRM +0 ~0, Exchange +0 ~0 -0, unlinked 0, "
-                                           "conflicts 0"]
+    assert out.getvalue().splitlines() == [
+        "rep@example.com: 0 contacts added to the CRM, 0 sent to Exchange, 0 conflicts"
+    ]
+
+
+def test_the_summary_says_what_changed_in_plain_words() -> None:
+    changed = SyncReport(1, Outcome.SYNCED, contacts=ContactReport(
+        listed=40, fetched=30, crm_created=1, crm_updated=3, exchange_created=20,
+        exchange_updated=2, exchange_deleted=4, unlinked=5, conflicts=1))
+    assert changed.summary() == (
+        "1 contact added to the CRM, 3 updated in the CRM, 20 sent to Exchange, 2 updated in "
+        "Exchange, 4 removed from Exchange, 5 no longer synced, 1 conflict"
+    )
+    quiet = SyncReport(1, Outcome.SYNCED, contacts=ContactReport(crm_created=2, conflicts=0))
+    assert quiet.summary() == "2 contacts added to the CRM, 0 sent to Exchange, 0 conflicts"
+    assert [SyncReport(1, outcome, reason).summary() for outcome, reason in (
+        (Outcome.PAUSED, "The service account password was refused."),
+        (Outcome.BACKING_OFF, "Exchange asked to wait until 10:00:00."),
+        (Outcome.BUSY, "Another worker is syncing this user."),
+        (Outcome.SKIPPED, "Lightning Sync is off."),
+        (Outcome.FAILED, "boom"),
+    )] == [
+        "Paused: The service account password was refused.",
+        "Backing off: Exchange asked to wait until 10:00:00.",
+        "Not synced now: Another worker is syncing this user.",
+        "Not synced: Lightning Sync is off.",
+        "Failed: boom",
+    ]
 
 
 def test_the_command_refuses_unknown_users(rep, config, org) -> None:  # type: ignore[no-untyped-def]
