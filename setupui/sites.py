@@ -2,7 +2,9 @@
 
 Custom Setup pages are mounted here (before the model pages) through `admin_view`, so they
 get the admin's login, staff check and CSRF handling; every page receives the Setup menu for
-the sidebar, and the home page is the Setup menu with its Quick Find.
+the Setup tree, its page header (setupui/pageheader.py) and Salesforce's words
+(setupui/words.py), and the home page is the Setup menu with its Quick Find. How a new page
+adopts the look and the words: setupui/README.md.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from pathlib import Path
 from django.core.management import call_command
 
 from lightningsync.models import Contact, User
+from lightningsync.setupservice import apply_setup
 from tests.factories import ContactFactory, EventFactory, UserFactory
 
 README_SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots" / "readme"
@@ -112,6 +113,9 @@ def test_the_readme_screenshots(signed_in_page):  # type: ignore[no-untyped-def]
     admin = User.objects.get(username="admin-persona")
     admin.first_name, admin.last_name = "Avery", "Admin"
     admin.save()
+    for change in ({"username": "svc-sync@demo.example"},
+                   {"ews_url": "https://mail.demo.example/EWS/Exchange.asmx"}):
+        apply_setup({"service_account": change}, user=admin, via="Setup page")
     README_SHOTS.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1280, "height": 720})
 
