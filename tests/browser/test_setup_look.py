@@ -129,3 +129,33 @@ def test_the_readme_screenshots(signed_in_page):  # type: ignore[no-untyped-def]
     page.goto("/admin/setup/lightning-sync-status/")
     assert page.locator("h1").inner_text() == "Lightning Sync Status"
     page.screenshot(path=str(README_SHOTS / "status.png"))
+
+
+def box(page, selector: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    found = page.locator(selector).first.bounding_box()
+    assert found is not None, selector
+    return found
+
+
+def test_form_labels_sit_above_their_fields_and_urls_fit(page):  # type: ignore[no-untyped-def]
+    sign_in_as_superuser(page)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto("/admin/lightningsync/syncconfiguration/add/")
+    for field in ("users", "profiles"):
+        label, picker = box(page, f"label[for=id_{field}]"), box(page, f"#id_{field}_from")
+        assert label["y"] + label["height"] <= picker["y"], field  # it sat to the right
+        assert label["x"] <= picker["x"] + 1, field
+    # Every choice of a radio list on one line, at full width (they wrapped into a column).
+    line = page.evaluate("parseFloat(getComputedStyle(document.body).lineHeight)")
+    heights = page.locator("input[type=radio] + *, label:has(> input[type=radio])").evaluate_all(
+        "els => els.map(e => e.getBoundingClientRect().height)"
+    )
+    assert heights and max(heights) < 2 * line, heights
+
+    page.goto("/admin/setup/lightning-sync/")
+    url = "https://exchange-frontend.mail.example.com/EWS/Exchange.asmx"
+    page.evaluate("document.querySelector('#section-oauth').hidden = false")  # the OAuth URLs
+    for field in ("ews_url", "graph_url", "authority_url"):
+        page.fill(f"#id_{field}", url)
+        fits = page.eval_on_selector(f"#id_{field}", "e => e.scrollWidth <= e.clientWidth")
+        assert fits, field
