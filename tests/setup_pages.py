@@ -121,7 +121,7 @@ class Crawl:
         seen: set[str] = set()
         kept = []
         for url in self.html_pages:
-            shape = RECORD_PAGE.sub(r"/N/\1/", OBJECT_ID.sub("/N/", url))
+            shape = page_shape(url)
             if shape not in seen:
                 seen.add(shape)
                 kept.append(url)
@@ -131,6 +131,12 @@ class Crawl:
 HREF = re.compile(r'href="([^"]*)"')
 OBJECT_ID = re.compile(r"/\d+/")
 RECORD_PAGE = re.compile(r"/[^/]+/(change|delete|history)/$")  # any primary key, uuids too
+
+
+def page_shape(url: str) -> str:
+    """The kind of page a URL opens: /admin/lightningsync/contact/N/change/ for every
+    contact's."""
+    return RECORD_PAGE.sub(r"/N/\1/", OBJECT_ID.sub("/N/", url))
 PER_SHAPE = 3
 
 

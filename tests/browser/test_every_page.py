@@ -22,6 +22,7 @@ screenshot in build/screenshots/<role>/ for a reviewer (never compared).
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.conftest import restore_migration_groups
-from tests.setup_pages import ROLES, crawl, model_pages, org, sign_in
+from tests.setup_pages import ROLES, crawl, model_pages, org, page_shape, sign_in
 
 WIDTHS = (1280, 1366, 1920)
 NARROWEST = WIDTHS[0]
@@ -48,7 +49,9 @@ def widths_for(role: str) -> tuple[int, ...]:
 
 
 def screenshot_name(url: str, width: int) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", url.removeprefix("/admin/").lower()).strip("-")
+    """Named after the kind of page (lightningsync-contact-n-change-1280.png), so the names
+    stay the same from run to run."""
+    slug = re.sub(r"[^a-z0-9]+", "-", page_shape(url).removeprefix("/admin/").lower()).strip("-")
     return f"{slug or 'setup-home'}-{width}.png"
 
 
@@ -124,7 +127,8 @@ def test_every_page_reads_well_at_every_width_for_every_role(role, chromium_brow
     }])
     page = context.new_page()
     folder = SCREENSHOTS / role
-    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)  # only this run's pages
+    folder.mkdir(parents=True)
     problems: list[str] = []
     try:
         for url in pages:
