@@ -6,7 +6,7 @@ DEMO_DIR ?= .demo
 DEMO_PORT ?= 8000
 SIM_PORT ?= 8765
 
-.PHONY: venv demo test test-fast lint format migrate bench clean
+.PHONY: venv demo test test-fast lint format migrate bench clean screenshots
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ test: venv
 
 test-fast: venv
 	$(PY) -m pytest -m "not browser and not slow" -x -q
+
+# The README's two screenshots, taken by the browser suite and copied into docs/.
+screenshots: venv
+	$(PY) -m pytest tests/browser/test_setup_look.py -k readme_screenshots -q
+	cp build/screenshots/readme/setup-home.png build/screenshots/readme/status.png docs/
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.forms",
     "django_q",
     "lightningsync.apps.LightningSyncConfig",
     "setupui.apps.SetupUIConfig",
@@ -75,6 +76,10 @@ TEMPLATES = [
     },
 ]
 
+# Widgets render through the templates above, so the Setup site's templates/ can give Django
+# admin's widgets what they lack (a label for each input of a date and time field).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
+
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
@@ -100,6 +105,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "admin:login"
 
 LANGUAGE_CODE = "en-us"
+FORMAT_MODULE_PATH = ["setupui.formats"]  # dates as Salesforce shows them
 # The org's time zone: used for display and for date filters such as TODAY; data is stored in UTC.
 TIME_ZONE: str = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True

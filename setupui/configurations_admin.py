@@ -24,7 +24,6 @@ from lightningsync.models import ContactFilter, SyncConfiguration, User
 from setupui.configuration_forms import SyncConfigurationForm
 
 VIA = "Setup page"
-ADD_TITLE = "New Lightning Sync Configuration"
 
 # The seed's steps, in order (step 10's intermediate Save is not needed on one page).
 _STEP_FIELDSETS: list[tuple[str, dict[str, Any]]] = [
@@ -53,7 +52,9 @@ _STEP_FIELDSETS: list[tuple[str, dict[str, Any]]] = [
         "Events",
         {
             "fields": ("events_direction", "event_scope"),
-            "description": format_html('<p class="ls-not-available">{}</p>', EVENTS_NOT_SYNCED),
+            "description": format_html(
+                '<p class="ls-notice ls-notice--warning">{}</p>', EVENTS_NOT_SYNCED
+            ),
         },
     ),
     (
@@ -189,11 +190,6 @@ class SyncConfigurationAdmin(admin.ModelAdmin):
     ) -> HttpResponse:
         context = {"events_not_synced": EVENTS_NOT_SYNCED, **(extra_context or {})}
         return super().changelist_view(request, context)
-
-    def add_view(
-        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        return super().add_view(request, form_url, {"title": ADD_TITLE, **(extra_context or {})})
 
     def save_model(
         self, request: HttpRequest, obj: SyncConfiguration, form: Any, change: bool

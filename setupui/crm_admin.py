@@ -20,6 +20,19 @@ from lightningsync.models import Account, Contact, Event, Lead, Profile, User
 OWNER_FILTER = ("owner", admin.RelatedOnlyFieldListFilter)
 
 
+def owner_column(model: type[Account | Contact | Lead | Event]) -> Any:
+    """The record owner's name as a list column, headed by the field's label ("Contact
+    Owner"): a name, not "Alice Nguyen <alice@example.com>", keeps the column narrow."""
+
+    @admin.display(description=model._meta.get_field("owner").verbose_name,
+                   ordering="owner__last_name")
+    def owner_name(self: admin.ModelAdmin, obj: Any) -> str:
+        owner = obj.owner
+        return (owner.get_full_name() or owner.username) if owner is not None else ""
+
+    return owner_name
+
+
 class SetupReadableAdmin(admin.ModelAdmin):
     """Readable with "View Setup and Configuration"; changing needs the model permissions."""
 
@@ -32,12 +45,13 @@ class SetupReadableAdmin(admin.ModelAdmin):
 
 @admin.register(Account)
 class AccountAdmin(SetupReadableAdmin):
-    list_display = ("name", "owner", "contact_count", "updated_at")
+    list_display = ("name", "owner_name", "contact_count", "updated_at")
     list_select_related = ("owner",)
     list_filter = (OWNER_FILTER, "created_at", "updated_at")
     search_fields = ("name", "owner__email", "owner__last_name")
     autocomplete_fields = ("owner",)
     readonly_fields = ("created_at", "updated_at")
+    owner_name = owner_column(Account)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
         return super().get_queryset(request).annotate(contact_count=Count("contacts"))
@@ -49,7 +63,7 @@ class AccountAdmin(SetupReadableAdmin):
 
 @admin.register(Contact)
 class ContactAdmin(SetupReadableAdmin):
-    list_display = ("name", "email", "account", "title", "phone", "owner", "updated_at")
+    list_display = ("name", "account", "title", "phone", "email", "owner_name", "updated_at")
     list_display_links = ("name",)
     list_select_related = ("owner", "account")
     list_filter = (
@@ -62,6 +76,7 @@ class ContactAdmin(SetupReadableAdmin):
     search_fields = ("first_name", "last_name", "email", "account__name", "title", "phone")
     autocomplete_fields = ("owner", "account")
     readonly_fields = ("created_at", "updated_at")
+    owner_name = owner_column(Contact)
     fieldsets = (
         (None, {"fields": ("owner", ("first_name", "last_name"), "email", "account")}),
         ("Work", {"fields": ("title", "department", ("assistant_name", "assistant_phone"))}),
@@ -86,12 +101,13 @@ class ContactAdmin(SetupReadableAdmin):
 
 @admin.register(Lead)
 class LeadAdmin(SetupReadableAdmin):
-    list_display = ("name", "company", "email", "owner", "created_at")
+    list_display = ("name", "company", "email", "owner_name", "created_at")
     list_select_related = ("owner",)
     list_filter = (OWNER_FILTER, "created_at")
     search_fields = ("first_name", "last_name", "email", "company")
     autocomplete_fields = ("owner",)
     readonly_fields = ("created_at", "updated_at")
+    owner_name = owner_column(Lead)
 
     @admin.display(description="Name", ordering="last_name")
     def name(self, obj: Lead) -> str:
@@ -104,7 +120,7 @@ class EventAdmin(SetupReadableAdmin):
         "subject",
         "start",
         "end",
-        "owner",
+        "owner_name",
         "who",
         "what_account",
         "show_as",
@@ -129,8 +145,9 @@ class EventAdmin(SetupReadableAdmin):
         ("Details", {"fields": ("show_as", "is_private", "description")}),
         ("System", {"fields": (("created_at", "updated_at"),)}),
     )
+    owner_name = owner_column(Event)
 
-    @admin.display(description="Name (who)")
+    @admin.display(description="Name")
     def who(self, obj: Event) -> str:
         return str(obj.who_contact or obj.who_lead or "")
 
@@ -169,6 +186,8 @@ class UserAdmin(DjangoUserAdmin):
         ),
         ("Important dates", {"fields": ("last_login", "date_joined")}),
     )
+    # Django's own add fieldset starts with the user name too: a field shown twice is two
+    # inputs with one id, the second without a label.
     add_fieldsets = (
         (
             None,
@@ -177,7 +196,10 @@ class UserAdmin(DjangoUserAdmin):
                 "fields": ("username", "email", "first_name", "last_name", "profile"),
             },
         ),
-        *DjangoUserAdmin.add_fieldsets,
+        *(
+            (title, {**options, "fields": tuple(f for f in options["fields"] if f != "username")})
+            for title, options in DjangoUserAdmin.add_fieldsets
+        ),
     )
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
 from lightningsync import permissions as perms
+from setupui import words
 
 
 @dataclass(frozen=True)
@@ -49,24 +50,34 @@ class Section:
 
 @dataclass(frozen=True)
 class ModelItem:
-    """A page Django admin serves for a registered model (shown if the user may view it)."""
+    """A page Django admin serves for a registered model (shown if the user may view it).
+
+    Its label is the model's list title in `setupui.words`."""
 
     app_label: str
     object_name: str
-    label: str
     description: str
     keywords: str = ""
+
+    @property
+    def label(self) -> str:
+        return words.OBJECTS[f"{self.app_label}.{self.object_name.lower()}"].plural
 
 
 @dataclass(frozen=True)
 class ViewItem:
-    """A custom Setup page: its URL name in the admin namespace and the permissions it needs."""
+    """A custom Setup page: its URL name in the admin namespace and the permissions it needs.
+
+    Its label is the page's title in `setupui.words`."""
 
     url_name: str
-    label: str
     description: str
     required: tuple[str, ...]
     keywords: str = ""
+
+    @property
+    def label(self) -> str:
+        return words.PAGES[self.url_name].title
 
 
 Item = ModelItem | ViewItem
@@ -80,7 +91,6 @@ LAYOUT: tuple[tuple[str, tuple[tuple[str, tuple[Item, ...]], ...]], ...] = (
                 (
                     ViewItem(
                         "lightningsync_setup",
-                        "Lightning Sync Setup",
                         "Turn sync on, choose how Lightning Sync connects to Exchange, and "
                         "enter the service account or OAuth 2.0 credentials.",
                         perms.READ_SETUP,
@@ -90,14 +100,12 @@ LAYOUT: tuple[tuple[str, tuple[tuple[str, tuple[Item, ...]], ...]], ...] = (
                     ModelItem(
                         "lightningsync",
                         "SyncConfiguration",
-                        "Sync Configurations",
                         "Decide which users and profiles sync contacts and events, in which "
                         "direction and with which filters.",
                         keywords="contacts events users profiles mapping",
                     ),
                     ViewItem(
                         "lightningsync_status",
-                        "Lightning Sync Status",
                         "Check whether Lightning Sync is on and which users it syncs.",
                         perms.READ_SETUP,
                         keywords="sync status reset",
@@ -115,19 +123,16 @@ LAYOUT: tuple[tuple[str, tuple[tuple[str, tuple[Item, ...]], ...]], ...] = (
                     ModelItem(
                         "lightningsync",
                         "User",
-                        "Users",
                         "The people in this org: their email addresses and profiles.",
                     ),
                     ModelItem(
                         "lightningsync",
                         "Profile",
-                        "Profiles",
                         "Profiles group users; a sync configuration can cover whole profiles.",
                     ),
                     ModelItem(
                         "auth",
                         "Group",
-                        "Permission Groups",
                         "Sets of permissions such as Customize Application and View Setup "
                         "and Configuration.",
                         keywords="permission sets",
@@ -140,7 +145,6 @@ LAYOUT: tuple[tuple[str, tuple[tuple[str, tuple[Item, ...]], ...]], ...] = (
                     ModelItem(
                         "lightningsync",
                         "SetupAuditTrail",
-                        "View Setup Audit Trail",
                         "Who changed which Setup or sync configuration setting, and when.",
                         keywords="setup audit trail history changes",
                     ),
@@ -154,14 +158,13 @@ LAYOUT: tuple[tuple[str, tuple[tuple[str, tuple[Item, ...]], ...]], ...] = (
             (
                 "Sales",
                 (
-                    ModelItem("lightningsync", "Account", "Accounts", "Companies you sell to."),
+                    ModelItem("lightningsync", "Account", "Companies you sell to."),
                     ModelItem(
                         "lightningsync",
                         "Contact",
-                        "Contacts",
                         "People at accounts; Lightning Sync keeps them in step with Exchange.",
                     ),
-                    ModelItem("lightningsync", "Lead", "Leads", "Prospects not yet qualified."),
+                    ModelItem("lightningsync", "Lead", "Prospects not yet qualified."),
                 ),
             ),
             (
@@ -170,7 +173,6 @@ LAYOUT: tuple[tuple[str, tuple[tuple[str, tuple[Item, ...]], ...]], ...] = (
                     ModelItem(
                         "lightningsync",
                         "Event",
-                        "Events",
                         "Meetings and appointments, including those synced from Exchange.",
                         keywords="calendar meetings",
                     ),
@@ -226,19 +228,27 @@ def build_menu(request: HttpRequest, available_apps: Sequence[dict[str, Any]]) -
             sections.append(Section(section_title, tuple(built)))
     # Whatever else the site registers (the task queue, ...) stays reachable and findable.
     # Their names come from the apps' own translated (lazy) verbose names: made text here,
-    # once, so nothing downstream joins, compares or caches a lazy object.
+    # once (by `words.object_words`), so nothing downstream joins, compares or caches a lazy
+    # object.
     others = []
     for app in available_apps:
         entries = [
-            Entry(str(model["name"]), str(model["admin_url"]), "")
+            Entry(_other_label(app["app_label"], model), str(model["admin_url"]), "")
             for model in app["models"]
             if (app["app_label"], model["object_name"]) in models and model.get("admin_url")
         ]
         if entries:
-            others.append(_group(OTHER_SECTION, str(app["name"]), entries))
+            others.append(_group(OTHER_SECTION, words.title_case(str(app["name"])), entries))
     if others:
         sections.append(Section(OTHER_SECTION, tuple(others)))
     return sections
+
+
+def _other_label(app_label: str, model: dict[str, Any]) -> str:
+    meta = model["model"]._meta
+    return words.object_words(
+        app_label, str(meta.model_name), str(meta.verbose_name), str(meta.verbose_name_plural)
+    ).plural
 
 
 def _group(section_title: str, group_title: str, entries: Iterable[Entry]) -> Group:
@@ -276,3 +286,16 @@ def quick_find(sections: Iterable[Section], query: str) -> list[Section]:
         if groups:
             result.append(Section(section.title, groups))
     return result
+
+
+def current_entry(sections: Iterable[Section], path: str) -> Entry | None:
+    """The entry a page belongs to: the one whose URL is the longest start of the page's path
+    (a record's page belongs to its list), so the Setup tree opens its group."""
+    found: Entry | None = None
+    for section in sections:
+        for group in section.groups:
+            for entry in group.entries:
+                longer = found is None or len(entry.url) > len(found.url)
+                if path.startswith(entry.url) and longer:
+                    found = entry
+    return found

@@ -25,6 +25,7 @@ from lightningsync import permissions as perms
 from lightningsync.availability import OAUTH_NOT_AVAILABLE
 from lightningsync.models import LightningSyncSetup
 
+from . import pageheader
 from .access import can_edit_setup, require, require_view_setup, signed_in_user
 from .forms import SECRET_FIELDS, ConfigurationUploadForm, SetupForm
 
@@ -186,7 +187,6 @@ def setup_page(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
     redirect_uri = request.build_absolute_uri(reverse("admin:lightningsync_setup"))
     context = {
         **site.each_context(request),
-        "title": "Lightning Sync Setup",
         "setup": setup,
         "form": form,
         "editable": editable,
@@ -291,7 +291,6 @@ def _upload_page(
 ) -> HttpResponse:
     context = {
         **site.each_context(request),
-        "title": "Upload configuration",
         "form": form,
         "errors": errors,
     }
@@ -306,9 +305,12 @@ def _review(
     prune: bool,
     changed: bool = False,
 ) -> HttpResponse:
+    frame = site.each_context(request)
     context = {
-        **site.each_context(request),
-        "title": "Review configuration upload",
+        **frame,
+        "page_header": pageheader.for_page(
+            "lightningsync_config_upload_review", frame["setup_menu"]
+        ),
         "plan": plan,
         "headline": plan.headline(applied=False),
         "prune": prune,

@@ -2,7 +2,9 @@
 
 Custom Setup pages are mounted here (before the model pages) through `admin_view`, so they
 get the admin's login, staff check and CSRF handling; every page receives the Setup menu for
-the sidebar, and the home page is the Setup menu with its Quick Find.
+the Setup tree, its page header (setupui/pageheader.py) and Salesforce's words
+(setupui/words.py), and the home page is the Setup menu with its Quick Find. How a new page
+adopts the look and the words: setupui/README.md.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from django.urls import URLPattern, URLResolver, path
 
 from lightningsync import permissions as perms
 from lightningsync.models import SetupAuditTrail
-from setupui import setup_views, status_views
+from setupui import pageheader, setup_views, status_views
 from setupui.access import can_view_setup
-from setupui.menu import build_menu, quick_find
+from setupui.menu import build_menu, current_entry, quick_find
+from setupui.words import PAGES, SITE_NAME, WORDS
 
 
 def recent_setup_changes(request: HttpRequest, limit: int = 6) -> list[SetupAuditTrail]:
@@ -30,9 +33,9 @@ def recent_setup_changes(request: HttpRequest, limit: int = 6) -> list[SetupAudi
 
 
 class SetupSite(admin.AdminSite):
-    site_header = "Lightning Sync Setup"
-    site_title = "Lightning Sync"
-    index_title = "Setup"
+    site_header = SITE_NAME
+    site_title = SITE_NAME
+    index_title = PAGES["index"].title
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
         def view(func: Any) -> Any:
@@ -64,7 +67,11 @@ class SetupSite(admin.AdminSite):
 
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
         context = super().each_context(request)
-        context["setup_menu"] = build_menu(request, context["available_apps"])
+        menu = build_menu(request, context["available_apps"])
+        context["setup_menu"] = menu
+        context["setup_current"] = current_entry(menu, request.path)
+        context["page_header"] = pageheader.for_request(request, menu)
+        context["words"] = WORDS
         return context
 
     def index(

@@ -27,7 +27,6 @@ def status_page(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
     per_configuration = Counter(config.name for config in governed.values())
     context = {
         **site.each_context(request),
-        "title": "Lightning Sync Status",
         "setup": setup,
         "syncing_user_count": len(governed),
         "per_configuration": sorted(per_configuration.items()),

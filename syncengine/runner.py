@@ -71,16 +71,37 @@ class SyncReport:
     error_kind: str = ""
 
     def summary(self) -> str:
+        """What the cycle did, in an admin's words: "2 contacts added to the CRM, 20 sent to
+        Exchange, 0 conflicts" (updates, removals and unlinks only when there were any), or
+        why it did not sync."""
+
+        def count(n: int, one: str, many: str) -> str:
+            return f"{n} {one if n == 1 else many}"
+
         if self.contacts is None or self.outcome != Outcome.SYNCED:
-            return f"{self.outcome}: {self.reason}".rstrip(": ")
+            label = {
+                Outcome.SKIPPED: "Not synced",
+                Outcome.BUSY: "Not synced now",
+                Outcome.PAUSED: "Paused",
+                Outcome.BACKING_OFF: "Backing off",
+                Outcome.FAILED: "Failed",
+            }.get(self.outcome, self.outcome)
+            return f"{label}: {self.reason}" if self.reason else label
         c = self.contacts
         if c.skipped:
-            return f"synced: {c.skipped}"
-        return (
-            f"synced: listed {c.listed}, fetched {c.fetched}, CRM +{c.crm_created} "
-            f"~{c.crm_updated}, Exchange +{c.exchange_created} ~{c.exchange_updated} "
-            f"-{c.exchange_deleted}, unlinked {c.unlinked}, conflicts {c.conflicts}"
-        )
+            return c.skipped
+        said = [f"{count(c.crm_created, 'contact', 'contacts')} added to the CRM"]
+        if c.crm_updated:
+            said.append(f"{c.crm_updated} updated in the CRM")
+        said.append(f"{c.exchange_created} sent to Exchange")
+        if c.exchange_updated:
+            said.append(f"{c.exchange_updated} updated in Exchange")
+        if c.exchange_deleted:
+            said.append(f"{c.exchange_deleted} removed from Exchange")
+        if c.unlinked:
+            said.append(f"{c.unlinked} no longer synced")
+        said.append(count(c.conflicts, "conflict", "conflicts"))
+        return ", ".join(said)
 
 
 @dataclass

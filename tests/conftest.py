@@ -16,21 +16,24 @@ PERSONA_GROUPS = {
     "viewer": ["Setup Viewers"],
     "config_manager": ["Exchange Configuration Managers"],
     "reporter": ["Report Users"],
+    "sales": ["Sales Reps"],
     "nobody": [],
 }
 
-
-GROUPS_MIGRATION = importlib.import_module("lightningsync.migrations.0002_permission_groups")
+# Every group the migrations make, with its permissions (codenames of lightningsync).
+MIGRATION_GROUPS: dict[str, list[str]] = {
+    **importlib.import_module("lightningsync.migrations.0002_permission_groups").GROUPS,
+    **importlib.import_module("lightningsync.migrations.0011_sales_reps_group").GROUPS,
+}
 
 
 def restore_migration_groups() -> None:
-    """Put back the permission groups a migration makes when they are gone: the live server's
-    tests (and other transactional ones) flush every table after they run, groups included."""
-    if Group.objects.filter(name__in=GROUPS_MIGRATION.GROUPS).count() == len(
-        GROUPS_MIGRATION.GROUPS
-    ):
+    """Put back the permission groups the migrations make when they are gone: the live
+    server's tests (and other transactional ones) flush every table after they run, groups
+    included."""
+    if Group.objects.filter(name__in=MIGRATION_GROUPS).count() == len(MIGRATION_GROUPS):
         return
-    for name, codenames in GROUPS_MIGRATION.GROUPS.items():
+    for name, codenames in MIGRATION_GROUPS.items():
         group, _ = Group.objects.get_or_create(name=name)
         group.permissions.set(
             Permission.objects.filter(

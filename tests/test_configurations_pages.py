@@ -230,7 +230,8 @@ def test_it_says_events_are_saved_but_not_synced_yet(client, persona):
         assert EVENTS_NOT_SYNCED in unescape(events_section(html))
         assert 'name="events_direction"' in events_section(html)  # the setting stays
     listing = unescape(client.get(LIST).content.decode())
-    assert f'<p class="ls-not-available" id="events-not-synced">{EVENTS_NOT_SYNCED}</p>' in listing
+    notice = '<p class="ls-notice ls-notice--warning" id="events-not-synced">'
+    assert f"{notice}{EVENTS_NOT_SYNCED}</p>" in listing
     client.force_login(persona("viewer"))  # the read-only page says it too
     html = client.get(change_url(config)).content.decode()
     assert EVENTS_NOT_SYNCED in unescape(events_section(html))

@@ -127,4 +127,4 @@ def test_it_shows_recent_setup_changes_to_setup_readers(client, persona):
     client.force_login(persona("viewer"))
     assert "Changed Event selection category (command line)" in client.get(INDEX).content.decode()
     client.force_login(persona("reporter"))
-    assert "Recent Setup changes" not in client.get(INDEX).content.decode()
+    assert "Recent Setup Changes" not in client.get(INDEX).content.decode()

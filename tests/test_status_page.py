@@ -24,13 +24,13 @@ def test_it_says_plainly_what_it_does_not_show_and_what_does_not_sync(admin_clie
     SyncConfigurationFactory(name="West", events_direction="exchange_to_crm")
     text = html.unescape(admin_client.get(URL).content.decode())
     assert (
-        '<div class="readonly" id="status-events">Events are not synced yet: this version of '
+        '<dd id="status-events">Events are not synced yet: this version of '
         "Lightning Sync syncs contacts only. A configuration's event settings are saved, "
-        "but nothing uses them for now.</div>"
+        "but nothing uses them for now.</dd>"
     ) in text
     assert (
-        '<p class="help" id="status-scope">This page does not show each user\'s sync status '
-        "yet.</p>"
+        '<p class="ls-notice ls-notice--info" id="status-scope">This page does not show each '
+        "user's sync status yet.</p>"
     ) in text
 
 

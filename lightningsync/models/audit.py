@@ -9,7 +9,7 @@ SECRET_CHANGED = "changed"
 
 
 class SetupAuditTrail(models.Model):
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField("Date", auto_now_add=True, db_index=True)
     # The user row may go; the name stays readable.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

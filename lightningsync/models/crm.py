@@ -37,12 +37,17 @@ class User(AbstractUser):
 
 
 class Account(models.Model):
-    name = models.CharField(max_length=255, db_index=True)
+    name = models.CharField("Account Name", max_length=255, db_index=True)
     owner = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="accounts"
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="accounts",
+        verbose_name="Account Owner",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField("Created Date", auto_now_add=True)
+    updated_at = models.DateTimeField("Last Modified Date", auto_now=True)
 
     class Meta:
         ordering = ["name"]
@@ -53,17 +58,24 @@ class Account(models.Model):
 
 
 class Contact(models.Model):
-    owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="contacts")
+    owner = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="contacts", verbose_name="Contact Owner"
+    )
     first_name = models.CharField(max_length=40, blank=True)
     last_name = models.CharField(max_length=80)
     email = models.EmailField(blank=True)
     account = models.ForeignKey(
-        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
+        Account,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="contacts",
+        verbose_name="Account Name",
     )
     title = models.CharField(max_length=128, blank=True)
     department = models.CharField(max_length=80, blank=True)
     phone = models.CharField(max_length=40, blank=True)
-    mobile_phone = models.CharField(max_length=40, blank=True)
+    mobile_phone = models.CharField("Mobile", max_length=40, blank=True)
     home_phone = models.CharField(max_length=40, blank=True)
     fax = models.CharField(max_length=40, blank=True)
     assistant_name = models.CharField(max_length=40, blank=True)
@@ -75,8 +87,8 @@ class Contact(models.Model):
     mailing_postal_code = models.CharField(max_length=20, blank=True)
     mailing_country = models.CharField(max_length=80, blank=True)
     description = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    created_at = models.DateTimeField("Created Date", auto_now_add=True)
+    updated_at = models.DateTimeField("Last Modified Date", auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["last_name", "first_name"]
@@ -92,13 +104,15 @@ class Contact(models.Model):
 
 
 class Lead(models.Model):
-    owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="leads")
+    owner = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="leads", verbose_name="Lead Owner"
+    )
     first_name = models.CharField(max_length=40, blank=True)
     last_name = models.CharField(max_length=80)
     email = models.EmailField(blank=True)
     company = models.CharField(max_length=255)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField("Created Date", auto_now_add=True)
+    updated_at = models.DateTimeField("Last Modified Date", auto_now=True)
 
     class Meta:
         ordering = ["last_name", "first_name"]
@@ -117,26 +131,45 @@ class Event(models.Model):
         OUT_OF_OFFICE = "out_of_office", "Out of Office"
         WORKING_ELSEWHERE = "working_elsewhere", "Working Elsewhere"
 
-    owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="events")
+    owner = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="events", verbose_name="Assigned To"
+    )
     subject = models.CharField(max_length=255)
     start = models.DateTimeField()
     end = models.DateTimeField()
-    is_all_day = models.BooleanField(default=False)
+    is_all_day = models.BooleanField("All-Day Event", default=False)
     location = models.CharField(max_length=255, blank=True)
     description = models.TextField(blank=True)
-    show_as = models.CharField(max_length=20, choices=ShowAs.choices, default=ShowAs.BUSY)
-    is_private = models.BooleanField(default=False)
+    show_as = models.CharField(
+        "Show Time As", max_length=20, choices=ShowAs.choices, default=ShowAs.BUSY
+    )
+    is_private = models.BooleanField("Private", default=False)
     who_contact = models.ForeignKey(
-        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+        Contact,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="events",
+        verbose_name="Name (contact)",
     )
     who_lead = models.ForeignKey(
-        Lead, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+        Lead,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="events",
+        verbose_name="Name (lead)",
     )
     what_account = models.ForeignKey(
-        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+        Account,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="events",
+        verbose_name="Related To",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField("Created Date", auto_now_add=True)
+    updated_at = models.DateTimeField("Last Modified Date", auto_now=True)
 
     class Meta:
         ordering = ["-start"]

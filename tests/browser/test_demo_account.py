@@ -20,7 +20,7 @@ def test_the_readme_demo_account_signs_in_and_opens_every_setup_page(page):  # t
     page.wait_for_url("**/admin/")
     assert page.title().startswith("Setup")
     menu = page.locator("#setup-menu")
-    sections = [t.strip() for t in menu.locator(".ls-section-title").all_text_contents()]
+    sections = [t.strip() for t in menu.locator(".ls-home__section-title").all_text_contents()]
     assert sections == ["Email", "Administration", "Records", "Platform Tools"]
 
     entries = [

@@ -9,16 +9,12 @@ from tests.factories import ProfileFactory, UserFactory
 
 
 def _open_through_quick_find(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    """Type in Quick Find (the Setup home's box, or the sidebar's on other pages)."""
-    if page.locator("#quick-find").count():
-        box, menu = "#quick-find", "#setup-menu"
-    else:
-        box, menu = "#nav-filter", "#nav-sidebar"
-    page.fill(box, name)
-    # Quick Find hides every Setup entry whose name doesn't match.
-    visible = [t.strip() for t in page.locator(f"{menu} a:visible").all_inner_texts()]
+    """Type in Quick Find, atop the Setup tree of every page."""
+    page.fill("#quick-find", name)
+    # Quick Find hides every Setup entry whose name doesn't match, and opens its group.
+    visible = [t.strip() for t in page.locator("#setup-tree a:visible").all_inner_texts()]
     assert visible == [name]
-    page.locator(f"{menu} a:visible", has_text=name).click()
+    page.locator("#setup-tree a:visible", has_text=name).click()
 
 
 def test_it_enables_lightning_sync_and_creates_a_configuration(signed_in_page):  # type: ignore[no-untyped-def]

@@ -194,11 +194,11 @@ class Outcome:
     @property
     def busy(self) -> bool:
         """Another worker holds the user: said on stderr, and the command exits 1."""
-        return ": busy" in self.stderr and self.returncode == 1
+        return "Another worker is syncing this user" in self.stderr and self.returncode == 1
 
     @property
     def synced(self) -> bool:
-        return ": synced" in self.stdout and self.returncode == 0
+        return self.returncode == 0
 
 
 @dataclass

@@ -11,6 +11,8 @@ from django_q.models import Schedule
 
 from lightningsync.models import Contact
 from syncengine import connect, tasks
+from syncengine.contacts_base import ContactReport
+from syncengine.runner import Outcome, SyncReport
 
 from .conftest import crm_contact
 
@@ -27,17 +29,43 @@ def test_the_command_syncs_named_users_with_a_summary_line(rep, config, org, reg
     crm_contact(rep, last_name="Cmd")
     out = StringIO()
     call_command("lightningsync_sync", "--user", "REP@example.com", stdout=out)
-    assert out.getvalue().startswith("rep@example.com: synced: listed ")
-    assert "Exchange +1" in out.getvalue()
+    assert out.getvalue().splitlines() == [
+        "rep@example.com: 0 contacts added to the CRM, 1 sent to Exchange, 0 conflicts"
+    ]
     assert len(registered.folder_items()) == 1
 
 
 def test_the_command_syncs_everyone_with_all(rep, config, org, registered) -> None:  # type: ignore[no-untyped-def]
     out = StringIO()
     call_command("lightningsync_sync", "--all", stdout=out)
-    assert out.getvalue().splitlines() == ["rep@example.com: synced: listed 0, fetched 0, "
-                                           "CRM +0 ~0, Exchange +0 ~0 -0, unlinked 0, "
-                                           "conflicts 0"]
+    assert out.getvalue().splitlines() == [
+        "rep@example.com: 0 contacts added to the CRM, 0 sent to Exchange, 0 conflicts"
+    ]
+
+
+def test_the_summary_says_what_changed_in_plain_words() -> None:
+    changed = SyncReport(1, Outcome.SYNCED, contacts=ContactReport(
+        listed=40, fetched=30, crm_created=1, crm_updated=3, exchange_created=20,
+        exchange_updated=2, exchange_deleted=4, unlinked=5, conflicts=1))
+    assert changed.summary() == (
+        "1 contact added to the CRM, 3 updated in the CRM, 20 sent to Exchange, 2 updated in "
+        "Exchange, 4 removed from Exchange, 5 no longer synced, 1 conflict"
+    )
+    quiet = SyncReport(1, Outcome.SYNCED, contacts=ContactReport(crm_created=2, conflicts=0))
+    assert quiet.summary() == "2 contacts added to the CRM, 0 sent to Exchange, 0 conflicts"
+    assert [SyncReport(1, outcome, reason).summary() for outcome, reason in (
+        (Outcome.PAUSED, "The service account password was refused."),
+        (Outcome.BACKING_OFF, "Exchange asked to wait until 10:00:00."),
+        (Outcome.BUSY, "Another worker is syncing this user."),
+        (Outcome.SKIPPED, "Lightning Sync is off."),
+        (Outcome.FAILED, "boom"),
+    )] == [
+        "Paused: The service account password was refused.",
+        "Backing off: Exchange asked to wait until 10:00:00.",
+        "Not synced now: Another worker is syncing this user.",
+        "Not synced: Lightning Sync is off.",
+        "Failed: boom",
+    ]
 
 
 def _run(*args: str) -> tuple[str, str, str]:
@@ -67,12 +95,12 @@ def test_the_command_fails_naming_each_user_that_did_not_sync_and_why(
                                  backoff_until=timezone.now() + dt.timedelta(minutes=4))
     assert claims.claim(busy.pk) is not None  # another worker holds it
     out, err, error = _run("--all")
-    assert out.splitlines() == ["rep@example.com: synced: listed 0, fetched 0, CRM +0 ~0, "
-                                "Exchange +0 ~0 -0, unlinked 0, conflicts 0"]
+    assert out.splitlines() == [
+        "rep@example.com: 0 contacts added to the CRM, 0 sent to Exchange, 0 conflicts"]
     lines = err.splitlines()
-    assert lines[0] == "busy@example.com: busy: Another worker is syncing this user."
-    assert lines[1] == "paused@example.com: paused: 401 Unauthorized."
-    assert lines[2].startswith("waiting@example.com: backing_off: Exchange is tried again after ")
+    assert lines[0] == "busy@example.com: Not synced now: Another worker is syncing this user."
+    assert lines[1] == "paused@example.com: Paused: 401 Unauthorized."
+    assert lines[2].startswith("waiting@example.com: Backing off: Exchange is tried again after ")
     assert lines[2].endswith(" UTC (last error: Connection reset.)")
     assert len(lines) == 3 and error == "3 of 4 users did not sync (see above)."
 
@@ -82,8 +110,8 @@ def test_a_named_user_that_cannot_sync_is_a_failure(rep, config, org, registered
 
     UserFactory(email="nobody-configured@example.com")
     out, err, error = _run("--user", "rep@example.com", "--user", "nobody-configured@example.com")
-    assert out.startswith("rep@example.com: synced:")
-    assert err == ("nobody-configured@example.com: skipped: The user is in no active sync "
+    assert out.startswith("rep@example.com: 0 contacts added to the CRM")
+    assert err == ("nobody-configured@example.com: Not synced: The user is in no active sync "
                    "configuration.\n")
     assert error == "1 of 2 users did not sync (see above)."
 
@@ -93,7 +121,7 @@ def test_all_fails_while_lightning_sync_is_off_and_succeeds_with_nothing_to_do(
     org.enabled = False
     org.save()
     _out, err, error = _run("--all")
-    assert err == "rep@example.com: skipped: Lightning Sync is not enabled in Setup.\n"
+    assert err == "rep@example.com: Not synced: Lightning Sync is not enabled in Setup.\n"
     assert error == "1 of 1 users did not sync (see above)."
     config.active = False
     config.save()

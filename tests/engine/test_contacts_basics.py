@@ -42,7 +42,7 @@ def test_dont_sync_touches_nothing(sync, rep, mailbox, config) -> None:  # type:
     report = sync()
     # The cycle ran as configured (nothing is wrong): its summary says what it left alone.
     assert report.outcome == "synced"
-    assert report.summary() == "synced: Contacts are not synced (direction: Don't sync)."
+    assert report.summary() == "Contacts are not synced (direction: Don't sync)."
     assert mailbox.mailbox.contact_folder_id() is None and not mailbox.writes
 
 

@@ -26,6 +26,8 @@ from lightningsync.models import (
 )
 
 DEMO_ADMIN = ("admin", "lightning-demo")
+DEMO_REP_PASSWORD = "lightning-demo"  # alice, bob and carol
+SALES_REPS_GROUP = "Sales Reps"
 DEMO_DOMAIN = "demo.example"
 REPS = [
     ("alice", "Alice", "Nguyen", "Sales User"),
@@ -73,6 +75,7 @@ def seed_demo_org() -> str:
         for name in ("Sales User", "Sales Manager")
     }
     reps = []
+    sales_reps = Group.objects.filter(name=SALES_REPS_GROUP)
     for login, first, last, profile_name in REPS:
         rep, _ = User.objects.get_or_create(
             username=login,
@@ -83,6 +86,12 @@ def seed_demo_org() -> str:
                 "profile": profiles[profile_name],
             },
         )
+        # Reps sign in with the demo password and edit their CRM records (Sales Reps).
+        if not rep.is_staff or not rep.has_usable_password():
+            rep.is_staff = True
+            rep.set_password(DEMO_REP_PASSWORD)
+            rep.save()
+        rep.groups.add(*sales_reps)
         reps.append(rep)
 
     accounts = [Account.objects.get_or_create(name=name)[0] for name in ACCOUNTS]
