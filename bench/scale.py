@@ -116,7 +116,8 @@ def tree_cpu(root: int) -> float:
 
 
 class ClusterCpu:
-    """CPU of one `qcluster` tree by role, dead processes included (their last reading)."""
+    """CPU of one `qcluster` tree by role; a process that ended counts with its last reading
+    (sampled several times a second while a cycle runs)."""
 
     def __init__(self, main_pid: int, workers: int) -> None:
         self.main_pid, self.workers = main_pid, workers
@@ -434,12 +435,14 @@ def measure(db: Database, setup: str, redis: PrivateRedis | None, workers: int,
                       "redis": redis.cpu() if redis else 0.0}
             enqueued = enqueuer.go()
             while done_count(probe, mark) < db.users:
-                time.sleep(0.5)
+                cpu.sample()  # a worker recycled meanwhile keeps its last reading
+                time.sleep(0.25)
             finished_at = time.monotonic()
             left = (int(probe.scalar("SELECT COUNT(*) FROM django_q_ormq"))
                     if redis is None else None)
             if redis is None:
                 while probe.scalar("SELECT COUNT(*) FROM django_q_ormq"):
+                    cpu.sample()
                     time.sleep(0.2)
             wait_quiet(cpu, 1.0, roles=("monitor",))
             lag = max(0.0, time.monotonic() - finished_at - 1.0)
