@@ -52,18 +52,19 @@ def batch_seconds() -> float:
 def sync_users_task(user_ids: list[int]) -> None:
     """Sync the users in turn. A user whose cycle raised does not stop the others."""
     deadline = time.monotonic() + batch_seconds()
-    failed = []
-    for position, user_id in enumerate(user_ids):
-        if position and time.monotonic() > deadline:
-            enqueue_users(user_ids[position:])
+    tried, failed = 0, []
+    for user_id in user_ids:
+        if tried and time.monotonic() > deadline:
+            enqueue_users(user_ids[tried:])
             break
+        tried += 1
         try:
             sync_user(user_id)
         except Exception:
             log.exception("Sync of user %s failed", user_id)
             failed.append(user_id)
     if failed:
-        raise BatchFailed(f"{len(failed)} of {len(user_ids)} users could not be synced "
+        raise BatchFailed(f"{len(failed)} of {tried} users could not be synced "
                           f"(user ids {', '.join(map(str, failed))}); see the worker's log.")
 
 
