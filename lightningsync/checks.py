@@ -98,6 +98,15 @@ def check_task_queue(app_configs: Any = None, **kwargs: Any) -> list[Error | War
                 id="lightningsync.E004",
             )
         )
+    batch = settings.LIGHTNINGSYNC_SYNC_BATCH_SIZE
+    if not 1 <= batch <= 1000:
+        problems.append(
+            Error(
+                f"LIGHTNINGSYNC_SYNC_BATCH_SIZE is {batch}; it must be 1 to 1000.",
+                hint="A task syncs this many users one after the other.",
+                id="lightningsync.E008",
+            )
+        )
     redis_url = getattr(settings, "REDIS_URL", "")
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         problems.append(
@@ -107,6 +116,23 @@ def check_task_queue(app_configs: Any = None, **kwargs: Any) -> list[Error | War
             )
         )
     return problems
+
+
+@register("lightningsync", deploy=True)
+def check_persistent_connections(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """Without persistent connections every sync task, and the task queue's monitor and
+    pusher for every task, open new database connections: on a database server that costs
+    more than the sync itself."""
+    database = settings.DATABASES["default"]
+    if database.get("CONN_MAX_AGE") != 0 or database["ENGINE"].endswith("sqlite3"):
+        return []
+    return [
+        Warning(
+            "CONN_MAX_AGE is 0: every task of the sync workers opens new database connections.",
+            hint="Leave CONN_MAX_AGE unset (300 seconds) or set it to a number of seconds.",
+            id="lightningsync.W002",
+        )
+    ]
 
 
 @register("lightningsync", deploy=True)

@@ -83,7 +83,13 @@ FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# Persistent connections: each sync task, and the task queue's monitor and pusher, would
+# otherwise open new database connections (a PostgreSQL backend started per task, which costs
+# more than the task's own queries). The health check replaces a connection that broke (a
+# database restart) before a task uses it.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=300))
+DATABASES["default"].setdefault(
+    "CONN_HEALTH_CHECKS", env.bool("CONN_HEALTH_CHECKS", default=True))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web app and the sync workers share the file: write-ahead logging lets readers go on
     # while a page of a sync commits, and IMMEDIATE transactions take the write lock up front
@@ -151,6 +157,9 @@ LIGHTNINGSYNC_SYNC_INTERVAL_MINUTES: int = env.int("LIGHTNINGSYNC_SYNC_INTERVAL_
 # Seconds a worker's claim on a user lasts unless renewed (a running cycle renews it every third
 # of it): how long a worker killed mid-cycle keeps its user from syncing. At most 120.
 LIGHTNINGSYNC_CLAIM_LEASE_SECONDS: int = env.int("LIGHTNINGSYNC_CLAIM_LEASE_SECONDS", default=90)
+# Users synced by one task, one after the other (each under its own claim): the queue's cost
+# is paid per task. 1 to 1000.
+LIGHTNINGSYNC_SYNC_BATCH_SIZE: int = env.int("LIGHTNINGSYNC_SYNC_BATCH_SIZE", default=25)
 
 # --- Exchange (EWS) client ----------------------------------------------------------------
 # Seconds before a request to Exchange is given up (then retried by the engine, boundedly).
@@ -173,6 +182,7 @@ Q_CLUSTER = {
     "retry": env.int("Q_RETRY", default=720),
     "max_attempts": 1,
     "catch_up": False,
+    # Successful tasks kept (sync tasks never are: see syncengine.tasks); failed ones all are.
     "save_limit": 250,
     "label": "Task queue",
 }

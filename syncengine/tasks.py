@@ -1,13 +1,27 @@
 """django-q2 tasks (SPEC §12). Tasks take ids, never objects, and may run twice: the per-user
 claim and the cursors make a second run harmless.
+
+What the queue costs is paid per task (a broker round trip to enqueue, to hand out and to
+acknowledge it, the monitor's bookkeeping, the worker's connection checks), so a task syncs
+a batch of users (`LIGHTNINGSYNC_SYNC_BATCH_SIZE`), each under its own claim, one after the
+other. A cycle of 10,000 users is then 400 tasks, enqueued through one broker connection
+(and, with the database broker, in one transaction). A sync task's result is not stored:
+nothing reads it (a user's outcome is on its sync state and in the error report), and
+django-q's pruning of stored results locks and reads them all at every save. A task that
+fails is stored as django-q's failed tasks are.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import transaction
+from django_q.brokers import get_broker
+from django_q.conf import Conf
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
@@ -15,23 +29,70 @@ from lightningsync.effective import syncing_users
 
 from .runner import sync_user
 
+log = logging.getLogger(__name__)
+
 SCHEDULE_NAME = "lightningsync: sync every user"
 TASK_GROUP = "lightningsync-sync"
+SYNC_TASK = "syncengine.tasks.sync_users_task"
 
 
-def sync_user_task(user_id: int) -> dict[str, Any]:
-    report = sync_user(user_id)
-    return {"user_id": user_id, "outcome": report.outcome, "summary": report.summary()}
+class BatchFailed(Exception):
+    """Some users of a batch could not be synced (the others were): the task fails, naming
+    them, and the next cycle tries them again."""
 
 
-def enqueue_users(user_ids: list[int]) -> int:
+def batch_seconds() -> float:
+    """How long a batch keeps starting users: a tenth of the task timeout (60 s by default).
+    A batch of long cycles (initial imports) then ends well within Q_TIMEOUT, and the users
+    it did not start are enqueued again, for any free worker."""
+    timeout = settings.Q_CLUSTER.get("timeout")
+    return timeout / 10 if timeout else 60.0
+
+
+def sync_users_task(user_ids: list[int]) -> None:
+    """Sync the users in turn. A user whose cycle raised does not stop the others."""
+    deadline = time.monotonic() + batch_seconds()
+    tried, failed = 0, []
     for user_id in user_ids:
-        async_task("syncengine.tasks.sync_user_task", user_id, group=TASK_GROUP)
-    return len(user_ids)
+        if tried and time.monotonic() > deadline:
+            enqueue_users(user_ids[tried:])
+            break
+        tried += 1
+        try:
+            sync_user(user_id)
+        except Exception:
+            log.exception("Sync of user %s failed", user_id)
+            failed.append(user_id)
+    if failed:
+        raise BatchFailed(f"{len(failed)} of {tried} users could not be synced "
+                          f"(user ids {', '.join(map(str, failed))}); see the worker's log.")
+
+
+def enqueue_users(user_ids: Iterable[int]) -> int:
+    """Enqueue a cycle for each user, in batches; the number of users."""
+    ids = list(user_ids)
+    size = settings.LIGHTNINGSYNC_SYNC_BATCH_SIZE
+    broker = get_broker()
+    with _one_transaction():
+        for start in range(0, len(ids), size):
+            async_task(SYNC_TASK, ids[start : start + size], group=TASK_GROUP, save=False,
+                       broker=broker)
+    return len(ids)
+
+
+@contextmanager
+def _one_transaction() -> Iterator[None]:
+    """With the database broker, the tasks of one enqueue are one transaction: one commit
+    instead of one per task. (Tasks run inline, as in tests, stay outside any transaction.)"""
+    if Conf.ORM and not Conf.SYNC:
+        with transaction.atomic(using=Conf.ORM):
+            yield
+    else:
+        yield
 
 
 def enqueue_all_users() -> int:
-    """The schedule's job: one task per syncing user."""
+    """The schedule's job: a cycle for every syncing user."""
     return enqueue_users(sorted(syncing_users()))
 
 
@@ -50,18 +111,22 @@ def ensure_schedule() -> Schedule:
 
 
 class _Push:
-    """An on-commit callback that enqueues one owner's sync."""
+    """The on-commit callback of a transaction's CRM changes: each owner once."""
 
     def __init__(self, owner_id: int) -> None:
-        self.owner_id = owner_id
+        self.owner_ids = {owner_id}
 
     def __call__(self) -> None:
-        async_task("syncengine.tasks.sync_user_task", self.owner_id, group=TASK_GROUP)
+        enqueue_users(sorted(self.owner_ids))
 
 
 def push_after_commit(owner_id: int) -> None:
-    """A CRM contact changed: sync its owner once the transaction commits (once per owner)."""
+    """A CRM contact changed: sync its owner once the transaction commits (once per owner;
+    the owners of one transaction share its tasks)."""
     connection = transaction.get_connection()
-    pending = (entry[1] for entry in connection.run_on_commit)
-    if not any(isinstance(p, _Push) and p.owner_id == owner_id for p in pending):
-        transaction.on_commit(_Push(owner_id))
+    pending = next((entry[1] for entry in connection.run_on_commit
+                    if isinstance(entry[1], _Push)), None)
+    if pending is None:
+        transaction.on_commit(_Push(owner_id))  # outside a transaction: runs now
+    else:
+        pending.owner_ids.add(owner_id)

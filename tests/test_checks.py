@@ -1,4 +1,4 @@
-"""System checks lightningsync.E001-E007 and W001, and `check --deploy` with production
+"""System checks lightningsync.E001-E008, W001 and W002, and `check --deploy` with production
 settings."""
 
 from __future__ import annotations
@@ -81,6 +81,14 @@ def test_it_reports_a_timeout_not_below_retry():
         assert ids(check_task_queue()) == ["lightningsync.E004"]
 
 
+def test_it_reports_a_sync_batch_size_out_of_range():
+    for size in (0, 1001):
+        with override_settings(LIGHTNINGSYNC_SYNC_BATCH_SIZE=size):
+            (error,) = check_task_queue()
+        assert error.id == "lightningsync.E008"
+        assert error.msg == f"LIGHTNINGSYNC_SYNC_BATCH_SIZE is {size}; it must be 1 to 1000."
+
+
 @override_settings(REDIS_URL="http://127.0.0.1:6379")
 def test_it_reports_a_redis_url_with_a_wrong_scheme():
     assert ids(check_task_queue()) == ["lightningsync.E005"]
@@ -137,3 +145,14 @@ def test_check_deploy_warns_about_http_hosts():
     assert result.returncode != 0
     assert "lightningsync.W001" in result.stderr
     assert "plain http:// to exchange.lab.example" in result.stderr
+
+
+def test_check_deploy_warns_about_a_new_database_connection_for_every_task():
+    postgres = "postgres://lightningsync@db.example.com:5432/lightningsync"
+    result = _check_deploy(DATABASE_URL=postgres, CONN_MAX_AGE="0")
+    assert result.returncode != 0
+    assert "lightningsync.W002" in result.stderr
+    assert "CONN_MAX_AGE is 0: every task of the sync workers opens new database connections" \
+        in result.stderr
+    assert _check_deploy(DATABASE_URL=postgres).returncode == 0
+    assert _check_deploy(CONN_MAX_AGE="0").returncode == 0  # SQLite: a file to open

@@ -21,6 +21,9 @@ def _settings(env: dict[str, str], expr: str) -> subprocess.CompletedProcess[str
         "LIGHTNINGSYNC_ENCRYPTION_KEYS",
         "ALLOWED_HOSTS",
         "SECURE_SSL_REDIRECT",
+        "CONN_MAX_AGE",
+        "CONN_HEALTH_CHECKS",
+        "LIGHTNINGSYNC_SYNC_BATCH_SIZE",
     }
     base = {k: v for k, v in os.environ.items() if k not in ours}
     base.update({"DJANGO_SETTINGS_MODULE": "lightningsync.settings", "PYTHONPATH": str(ROOT)})
@@ -76,6 +79,21 @@ def test_it_reads_the_database_time_zone_and_interval_from_the_environment():
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == ["db.example", 5433, "Europe/Paris", True, 15]
+
+
+def test_database_connections_persist_with_health_checks_unless_set_otherwise():
+    """Every sync task would otherwise open new connections (SPEC §12; the README's
+    production section)."""
+    env = {"SECRET_KEY": "s" * 50, "LIGHTNINGSYNC_ENCRYPTION_KEYS": KEY,
+           "DATABASE_URL": "postgres://u:p@db.example:5432/crm"}
+    expr = ("[s.DATABASES['default']['CONN_MAX_AGE'], "
+            "s.DATABASES['default']['CONN_HEALTH_CHECKS'], s.LIGHTNINGSYNC_SYNC_BATCH_SIZE]")
+    default = _settings(env, expr)
+    assert default.returncode == 0, default.stderr
+    assert json.loads(default.stdout) == [300, True, 25]
+    chosen = _settings({**env, "CONN_MAX_AGE": "60", "CONN_HEALTH_CHECKS": "false",
+                        "LIGHTNINGSYNC_SYNC_BATCH_SIZE": "10"}, expr)
+    assert json.loads(chosen.stdout) == [60, False, 10]
 
 
 _CONCURRENT_WRITERS = """

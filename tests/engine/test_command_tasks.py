@@ -144,7 +144,7 @@ def test_the_schedule_is_created_once(db, settings) -> None:  # type: ignore[no-
     assert (schedule.minutes, schedule.func) == (7, "syncengine.tasks.enqueue_all_users")
 
 
-def test_the_schedule_enqueues_one_task_per_syncing_user(rep, config, org, registered) -> None:  # type: ignore[no-untyped-def]
+def test_the_schedule_enqueues_a_cycle_for_every_syncing_user(rep, config, org, registered) -> None:  # type: ignore[no-untyped-def]
     crm_contact(rep, last_name="Scheduled")
     assert tasks.enqueue_all_users() == 1  # Q_CLUSTER sync: the task ran inline
     assert len(registered.folder_items()) == 1
