@@ -13,7 +13,7 @@ from django_q.tasks import async_task
 
 from lightningsync.effective import syncing_users
 
-from .runner import sync_user
+from .cycle.runner import sync_user
 
 SCHEDULE_NAME = "lightningsync: sync every user"
 TASK_GROUP = "lightningsync-sync"

@@ -12,8 +12,9 @@ import pytest
 from django.utils import timezone
 
 from lightningsync.models import ContactLink, UserSyncState
-from syncengine import runner
-from syncengine.ews import EwsTransport
+from syncengine.cycle import runner
+from syncengine.transports.connect import ConnectionSettings
+from syncengine.transports.ews.transport import EwsTransport
 
 from .ews_fixtures import (  # noqa: F401  (fixtures)
     MAILBOX,
@@ -171,8 +172,8 @@ def _interleave(ews: EwsWorld, edit: Any) -> Any:
     """A transport factory whose first GetItem is followed by the rep's `edit()`."""
     pending = [edit]
 
-    def factory(user: Any, setup: Any) -> EwsTransport:
-        transport = EwsTransport.for_user(user, setup)
+    def factory(settings: ConnectionSettings) -> EwsTransport:
+        transport = EwsTransport.open(settings)
         read = transport.get_items
 
         def get_items(*args: Any, **kwargs: Any) -> Any:

@@ -10,29 +10,23 @@ from exchangelib import Contact
 from exchangelib.services import GetItem, SyncFolderItems
 from lxml import etree
 
-from lightningsync.models import LightningSyncSetup
-from syncengine.ews import (
-    CRM_FIELD,
-    EWS_VERSION,
-    ORG_FIELD,
-    PROPERTY_SET_ID,
-    EwsTransport,
-    _contact_paths,
-    _stamp_paths,
-    account_for,
-)
-from syncengine.ews_contacts import (
+from syncengine.transports.contract import FIELDS, ORG_ID, TransportContract
+from syncengine.transports.ews.client import EWS_VERSION
+from syncengine.transports.ews.contact_xml import new_contact_elem
+from syncengine.transports.ews.contacts import (
     ADDRESS_LABELS,
     EMAIL_LABELS,
     PHONE_LABELS,
     TEXT_ATTRIBUTES,
     apply_fields,
     display_name,
-    new_contact_elem,
     new_contact_entries_only,
     read_fields,
 )
-from syncengine.transport import (
+from syncengine.transports.ews.services import StampItems, UpdateContacts, contact_paths
+from syncengine.transports.ews.stamps import CRM_FIELD, ORG_FIELD, PROPERTY_SET_ID, stamp_paths
+from syncengine.transports.ews.transport import EwsTransport
+from syncengine.transports.protocol import (
     Address,
     ChangeKind,
     ErrorKind,
@@ -44,27 +38,14 @@ from syncengine.transport import (
     TransportError,
 )
 
+from .ews_fixtures import ews_settings
 from .ews_rep import SimRep
-from .transport_contract import FIELDS, ORG_ID, TransportContract
 
 MAILBOX = "rep@example.com"
 
 
-def _setup(running, **overrides) -> LightningSyncSetup:  # type: ignore[no-untyped-def]
-    password = overrides.pop("password", running.password)
-    setup = LightningSyncSetup(
-        ews_url=running.ews_url,
-        service_account_username=running.username,
-        auth_type="basic",
-        org_id=ORG_ID,
-        **overrides,
-    )
-    setup.set_service_account_password(password)
-    return setup
-
-
 def ews_transport(running, mailbox: str = MAILBOX, **overrides) -> EwsTransport:  # type: ignore[no-untyped-def]
-    return EwsTransport(account_for(_setup(running, **overrides), mailbox), ORG_ID)
+    return EwsTransport.open(ews_settings(running, mailbox, **overrides))
 
 
 class TestEwsTransport(TransportContract):
@@ -293,7 +274,7 @@ def test_reading_contacts_from_the_xml_matches_exchangelib(sim):  # type: ignore
     slow = list(
         GetItem(account=transport.account, chunk_size=10).call(
             items=[(i, None) for i in ids],
-            additional_fields=_contact_paths(ALL_CONTACT_FIELDS),
+            additional_fields=contact_paths(ALL_CONTACT_FIELDS),
             shape="IdOnly",
         )
     )
@@ -329,7 +310,7 @@ def test_listing_from_the_xml_matches_exchangelib(sim):  # type: ignore[no-untyp
         for _kind, item in svc.call(
             folder=transport._folder(folder.id),
             shape="IdOnly",
-            additional_fields=_stamp_paths(),
+            additional_fields=stamp_paths(),
             sync_state=None,
             ignore=None,
             max_changes_returned=512,
@@ -432,8 +413,6 @@ def test_new_contacts_are_written_as_exchangelib_writes_them(fields):  # type: i
 
 
 def test_stamps_are_written_as_exchangelib_writes_them(sim):  # type: ignore[no-untyped-def]
-    from syncengine.ews import _LabelAwareUpdateItem, _StampItems
-
     transport = ews_transport(sim)
     options = {"conflict_resolution": "NeverOverwrite", "message_disposition": "SaveOnly",
                "send_meeting_invitations_or_cancellations": "SendToNone",
@@ -441,9 +420,9 @@ def test_stamps_are_written_as_exchangelib_writes_them(sim):  # type: ignore[no-
     contact = Contact(id="AAMkID=", changekey="CQAAAB")
     setattr(contact, ORG_FIELD, ORG_ID)
     setattr(contact, CRM_FIELD, "42")
-    theirs = _LabelAwareUpdateItem(account=transport.account).get_payload(
+    theirs = UpdateContacts(account=transport.account).get_payload(
         items=[(contact, [ORG_FIELD, CRM_FIELD])], **options)
-    mine = _StampItems(account=transport.account).get_payload(
+    mine = StampItems(account=transport.account).get_payload(
         items=[(("AAMkID=", "CQAAAB", ORG_ID, "42"), ["stamps"])], **options)
     assert _shape(mine) == _shape(theirs)
 

@@ -17,9 +17,9 @@ from django.test import override_settings
 
 from lightningsync import outbound
 from lightningsync.models import LightningSyncError, UserSyncState
-from syncengine import runner
-from syncengine.guarded_http import RefusedDestination, checked_addresses, guard
-from syncengine.runner import RETRIES_IN_CYCLE
+from syncengine.cycle import runner
+from syncengine.cycle.runner import RETRIES_IN_CYCLE
+from syncengine.transports.guarded_http import RefusedDestination, checked_addresses, guard
 from tests.factories import SyncConfigurationFactory, UserFactory
 
 from .ews_fixtures import MAILBOX, EwsWorld, ews_fixture, point_setup_at  # noqa: F401

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from lightningsync.models import Contact, SyncConfiguration, UserSyncState
-from syncengine.retry import retry_errors
+from syncengine.cycle.retry import retry_errors
 
 from .conftest import a_day_passes
 from .ews_fixtures import MAILBOX, EwsWorld, crm_contact, errors, ews_fixture  # noqa: F401

@@ -13,9 +13,9 @@ from lightningsync.models import (
     LightningSyncSetup,
     UserSyncState,
 )
-from syncengine import claims
-from syncengine.runner import MAX_ATTEMPTS, RETRIES_IN_CYCLE, sync_user
-from syncengine.transport import ErrorKind, TransportError
+from syncengine.cycle import claims
+from syncengine.cycle.runner import MAX_ATTEMPTS, RETRIES_IN_CYCLE, sync_user
+from syncengine.transports.protocol import ErrorKind, TransportError
 
 from .conftest import crm_contact, crm_state, exchange_state
 
@@ -196,10 +196,10 @@ def test_a_no_change_cycle_lists_once_and_stays_within_ten_queries(
 
 
 def test_sync_user_uses_the_registered_transport(rep, config, org, mailbox) -> None:  # type: ignore[no-untyped-def]
-    from syncengine import connect
+    from syncengine.transports import connect
 
     builtin = connect._registry.get("service_account")
-    connect.register("service_account", lambda user, setup: mailbox)
+    connect.register("service_account", lambda settings: mailbox)
     try:
         assert sync_user(rep.pk, sleep=lambda s: None).outcome == "synced"
     finally:

@@ -13,8 +13,8 @@ from exchangelib import errors as ews
 
 from lightningsync.outbound import excerpt
 
-from .guarded_http import RefusedDestination
-from .transport import ErrorKind, ItemFailure, TransportError
+from ..guarded_http import RefusedDestination
+from ..protocol import ErrorKind, ItemFailure, TransportError
 
 # Per-item response codes: the item is refused, the rest of the batch went through.
 _ITEM_CONFLICT = (ews.ErrorIrresolvableConflict, ews.ErrorStaleObject)

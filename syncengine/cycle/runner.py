@@ -30,10 +30,9 @@ from lightningsync.models import (
     UserSyncState,
 )
 
-from . import claims
-from .connect import TransportFactory, transport_for
-from .contacts import Checkpoint, ContactReport, ContactSync, Progress
-from .errorlog import (
+from ..contacts.state import Checkpoint, ContactReport, Progress
+from ..contacts.sync import ContactSync
+from ..errorlog import (
     Direction,
     Entry,
     ErrorLog,
@@ -42,8 +41,11 @@ from .errorlog import (
     record_now,
     resolve_cycle_errors,
 )
+from ..transports.connect import TransportFactory, transport_for
+from ..transports.protocol import ErrorKind, MailboxTransport, TransportError
+from . import claims
+from .connection import connection_settings
 from .reset import finish_reset, perform_reset
-from .transport import ErrorKind, MailboxTransport, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +183,7 @@ def _sync(cycle: _Cycle, setup: LightningSyncSetup, config: SyncConfiguration,
     try:
         for retry in range(RETRIES_IN_CYCLE + 1):
             try:
-                transport = transport or factory(user, setup)
+                transport = transport or factory(connection_settings(setup, user))
                 contacts = ContactSync(
                     user=user, config=config, state=state, org_id=str(setup.org_id),
                     transport=transport, errors=ErrorLog(user), checkpoint=checkpoint,
