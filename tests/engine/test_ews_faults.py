@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from lightningsync.models import ContactLink, UserSyncState
+from lightningsync.models import ContactLink, LightningSyncSetup, UserSyncState
 from syncengine.cycle import runner
 from syncengine.transports.connect import ConnectionSettings
 from syncengine.transports.ews.transport import EwsTransport
@@ -165,6 +165,20 @@ def test_a_wrong_password_pauses_the_user_until_setup_is_fixed(ews) -> None:  # 
     assert ews.state().paused_reason == ""
     assert errors("authentication")[0].resolved
     assert [c["last_name"] for c in crm_state()] == ["Pair", "Waiting"]
+
+
+def test_a_server_that_refuses_ntlm_pauses_the_user_as_an_authentication_error(ews) -> None:  # type: ignore[no-untyped-def]
+    # exchangesim, like an EWS virtual directory with Windows authentication off, offers
+    # Basic only: requests_ntlm then raises PermissionError, an OSError.
+    ews.setup.auth_type = LightningSyncSetup.AuthType.NTLM
+    ews.setup.save()
+    report = ews.sync()
+    assert (report.outcome, report.error_kind) == ("paused", "authentication")
+    assert ews.sleeps == []  # not retried as a network failure
+    assert ews.state().paused_reason == UserSyncState.PauseReason.AUTHENTICATION
+    (error,) = errors("authentication")
+    assert "NTLM" in error.message and "authentication type" in error.message
+    assert ews.running.password not in error.message + error.suggestion
 
 
 # --- a stale change key -----------------------------------------------------------------------

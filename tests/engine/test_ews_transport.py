@@ -182,6 +182,14 @@ def test_a_wrong_password_is_an_authentication_error(sim):  # type: ignore[no-un
     assert "wrong" not in caught.value.message
 
 
+def test_a_refused_ntlm_handshake_is_an_authentication_error(sim):  # type: ignore[no-untyped-def]
+    transport = ews_transport(sim, auth_type="ntlm")
+    with pytest.raises(TransportError) as caught:
+        transport.find_contact_folder()
+    assert caught.value.kind == ErrorKind.AUTHENTICATION
+    assert "NTLM" in caught.value.message
+
+
 def test_a_mailbox_outside_the_scope_is_a_configuration_error(sim):  # type: ignore[no-untyped-def]
     sim.sim.add_mailbox("other@example.com")
     sim.sim.set_scope(sim.username, [MAILBOX])

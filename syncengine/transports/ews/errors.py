@@ -65,6 +65,12 @@ _SUGGESTED_FIX = {
 }
 
 
+def _ntlm_refused(exc: BaseException) -> bool:
+    """requests_ntlm's answer to a server that offers no NTLM challenge: a PermissionError
+    without an errno (an OSError, which would otherwise read as a network failure)."""
+    return isinstance(exc, PermissionError) and exc.errno is None
+
+
 def classify(exc: BaseException) -> ErrorKind:
     """The kind of an exception raised by exchangelib or requests."""
     if isinstance(exc, ews.RateLimitError):
@@ -73,7 +79,7 @@ def classify(exc: BaseException) -> ErrorKind:
         # exchangelib re-raises HTTP 500/503, timeouts and resets as ErrorServerBusy "Reraised
         # from ..." with a made-up back-off: only the server's own ErrorServerBusy is throttling.
         return ErrorKind.TRANSIENT if _reraised(exc) else ErrorKind.THROTTLED
-    if isinstance(exc, _AUTHENTICATION):
+    if isinstance(exc, _AUTHENTICATION) or _ntlm_refused(exc):
         return ErrorKind.AUTHENTICATION
     if isinstance(exc, _INVALID_CURSOR):
         return ErrorKind.INVALID_CURSOR
@@ -125,6 +131,12 @@ def _message(exc: BaseException) -> str:
     name = type(exc).__name__
     if isinstance(exc, RefusedDestination):
         return str(exc)
+    if _ntlm_refused(exc):
+        return (
+            "Exchange did not take NTLM sign-in: it answered without an NTLM challenge "
+            f"({name}). Check the authentication type in Lightning Sync Setup: Basic or NTLM, "
+            "whichever the server's EWS site allows."
+        )
     for cls, words in _REP_FIXES.items():
         if isinstance(exc, cls):
             return f"{words} ({name})"
@@ -151,8 +163,9 @@ def back_off_seconds(exc: BaseException) -> float | None:
 def to_transport_error(exc: BaseException) -> TransportError:
     kind = classify(exc)
     message = _message(exc)
-    # A refused destination says itself what to correct.
-    fix = None if isinstance(exc, RefusedDestination) else _SUGGESTED_FIX.get(kind)
+    # A refused destination and a refused NTLM sign-in say themselves what to correct.
+    says_fix = isinstance(exc, RefusedDestination) or _ntlm_refused(exc)
+    fix = None if says_fix else _SUGGESTED_FIX.get(kind)
     return TransportError(
         kind, f"{message}. {fix}" if fix else message, back_off_seconds=back_off_seconds(exc)
     )
