@@ -7,10 +7,12 @@ transport ever sees an exchangelib exception.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import requests
 from exchangelib import errors as ews
 
+from lightningsync import outbound
 from lightningsync.outbound import excerpt
 
 from ..guarded_http import RefusedDestination
@@ -30,6 +32,7 @@ _CONFIGURATION = (
     ews.ErrorInvalidServerVersion,
     ews.ErrorInvalidSchemaVersionForMailboxVersion,
     ews.CASError,
+    ews.RedirectError,  # the EWS URL is not the one Exchange answers on
     RefusedDestination,
 )
 _INVALID_CURSOR = (ews.ErrorInvalidSyncStateData,)
@@ -131,6 +134,8 @@ def _message(exc: BaseException) -> str:
     name = type(exc).__name__
     if isinstance(exc, RefusedDestination):
         return str(exc)
+    if isinstance(exc, ews.RedirectError):
+        return _redirect_message(exc.url)
     if _ntlm_refused(exc):
         return (
             "Exchange did not take NTLM sign-in: it answered without an NTLM challenge "
@@ -148,6 +153,24 @@ def _message(exc: BaseException) -> str:
     return f"{name}: {text}" if text and text != name else name
 
 
+def _redirect_message(target: str) -> str:
+    """A redirect is never followed (it may lead anywhere, SPEC §13): the EWS URL is the
+    setting to correct. Its target is the server's word, shown as an excerpt and proposed
+    as the EWS URL only when it is one the engine would use as it is."""
+    shown = excerpt(target, quoted=True)
+    said = f"The EWS URL answers with a redirect to {shown}, and Lightning Sync follows no redirect"
+    proposable = (
+        excerpt(target) == target
+        and outbound.url_refusal(target, "EWS URL") is None
+        and urlsplit(target).path.lower().endswith("/ews/exchange.asmx")
+    )
+    if proposable:
+        return (f"{said}: if that is your Exchange server, enter {shown} as the EWS URL in "
+                "Lightning Sync Setup.")
+    return (f"{said}: enter the address Exchange answers on itself "
+            "(https://<server>/EWS/Exchange.asmx) as the EWS URL in Lightning Sync Setup.")
+
+
 def _reraised(exc: BaseException) -> bool:
     return str(exc).startswith("Reraised from")
 
@@ -163,8 +186,8 @@ def back_off_seconds(exc: BaseException) -> float | None:
 def to_transport_error(exc: BaseException) -> TransportError:
     kind = classify(exc)
     message = _message(exc)
-    # A refused destination and a refused NTLM sign-in say themselves what to correct.
-    says_fix = isinstance(exc, RefusedDestination) or _ntlm_refused(exc)
+    # A refused destination, a redirect and a refused NTLM sign-in say what to correct.
+    says_fix = isinstance(exc, RefusedDestination | ews.RedirectError) or _ntlm_refused(exc)
     fix = None if says_fix else _SUGGESTED_FIX.get(kind)
     return TransportError(
         kind, f"{message}. {fix}" if fix else message, back_off_seconds=back_off_seconds(exc)
