@@ -29,6 +29,7 @@ from lightningsync.models import (
     SyncConfiguration,
     UserSyncState,
 )
+from lightningsync.outbound import excerpt
 
 from ..contacts.state import Checkpoint, ContactReport, Progress
 from ..contacts.sync import ContactSync
@@ -120,13 +121,15 @@ def sync_user(
         return SyncReport(user_id, Outcome.BUSY, str(lost))
     except Exception as exc:
         log.exception("Sync of user %s failed", user_id)
-        message = f"The sync stopped on an unexpected error: {exc}"
+        # Its text may be anything a library or a server put in it: an excerpt only.
+        said = excerpt(str(exc))
+        message = f"The sync stopped on an unexpected error: {said}"
         record_now(state.user, Entry(
             Kind.INTERNAL, Direction.BOTH, message,
             "The cycle is retried at the next schedule; report this if it repeats.",
             detail=type(exc).__name__,
         ))
-        cycle.release["last_error"] = str(exc)[:1000]
+        cycle.release["last_error"] = said
         report = SyncReport(user_id, Outcome.FAILED, message, error_kind=Kind.INTERNAL)
         if state.reset_state:
             cycle.release["reset_waiting_for"] = _waiting_for(report)

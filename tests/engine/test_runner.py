@@ -6,6 +6,7 @@ import datetime as dt
 
 from django.utils import timezone
 
+from lightningsync import outbound
 from lightningsync.models import (
     Contact,
     ContactLink,
@@ -176,6 +177,24 @@ def test_an_unexpected_exception_is_an_internal_error_and_releases_the_claim(
     assert report.outcome == "failed"
     assert LightningSyncError.objects.get().kind == "internal"
     assert _state(rep).claim_token == ""
+
+
+def test_an_unexpected_error_is_kept_only_as_an_excerpt(rep, config, org) -> None:  # type: ignore[no-untyped-def]
+    # A library's exception may carry anything a server sent, of any size (SPEC §13).
+    said = "\x1b]0;owned\x07" + "<html>" + "page " * 2_000 + "</html>\u202e"
+
+    def broken(settings):  # type: ignore[no-untyped-def]
+        raise ValueError(said)
+
+    report = sync_user(rep.pk, transport_factory=broken, sleep=lambda s: None)
+    assert report.outcome == "failed"
+    shown = outbound.excerpt(said)
+    assert _state(rep).last_error == shown
+    entry = LightningSyncError.objects.get()
+    assert entry.message == report.reason == f"The sync stopped on an unexpected error: {shown}"
+    for text in (_state(rep).last_error, entry.message):
+        assert "\x1b" not in text and "\u202e" not in text
+        assert len(text) <= len("The sync stopped on an unexpected error: ") + 200
 
 
 def test_a_no_change_cycle_lists_once_and_stays_within_ten_queries(
