@@ -179,6 +179,11 @@ def test_a_server_that_refuses_ntlm_pauses_the_user_as_an_authentication_error(e
     (error,) = errors("authentication")
     assert "NTLM" in error.message and "authentication type" in error.message
     assert ews.running.password not in error.message + error.suggestion
+    # Back to Basic in Setup: the next cycle of the same process runs with it.
+    ews.setup.auth_type = LightningSyncSetup.AuthType.BASIC
+    ews.setup.save()
+    assert ews.sync().outcome == "synced"
+    assert errors("authentication")[0].resolved
 
 
 # --- a stale change key -----------------------------------------------------------------------

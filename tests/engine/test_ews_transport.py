@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 
 import pytest
+import trustme
 from exchangelib import Contact
 from exchangelib.services import GetItem, SyncFolderItems
 from lxml import etree
@@ -216,6 +217,28 @@ def test_it_trusts_a_private_ca_bundle(exchange_sim_tls):  # type: ignore[no-unt
         pem = f.read()
     transport = ews_transport(exchange_sim_tls, ca_bundle=pem)
     assert transport.ensure_contact_folder().created
+
+
+def test_a_changed_auth_type_takes_effect_without_a_restart(sim):  # type: ignore[no-untyped-def]
+    # exchangelib shares one connection setup per endpoint and credentials: the transport
+    # must not get the Basic one back once Setup says NTLM (the simulator offers Basic only).
+    assert ews_transport(sim).ensure_contact_folder().created
+    with pytest.raises(TransportError) as caught:
+        ews_transport(sim, auth_type="ntlm").find_contact_folder()
+    assert caught.value.kind == ErrorKind.AUTHENTICATION
+    assert ews_transport(sim).find_contact_folder() is not None
+
+
+def test_a_changed_ca_bundle_takes_effect_without_a_restart(exchange_sim_tls):  # type: ignore[no-untyped-def]
+    exchange_sim_tls.sim.add_mailbox(MAILBOX)
+    with open(exchange_sim_tls.ca_pem) as f:
+        right = f.read()
+    other = trustme.CA().cert_pem.bytes().decode()
+    assert ews_transport(exchange_sim_tls, ca_bundle=right).ensure_contact_folder().created
+    with pytest.raises(TransportError) as caught:
+        ews_transport(exchange_sim_tls, ca_bundle=other).find_contact_folder()
+    assert caught.value.kind == ErrorKind.TRANSIENT and "certificate" in caught.value.message
+    assert ews_transport(exchange_sim_tls, ca_bundle=right).find_contact_folder() is not None
 
 
 def test_birthdays_round_trip_as_dates(sim):  # type: ignore[no-untyped-def]

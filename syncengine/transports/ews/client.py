@@ -5,11 +5,17 @@ probes), explicit impersonation, `FailFast` (the runner owns retries and back-of
 Configuration is shared by every mailbox reached with the same settings, and so is the
 protocol's HTTP connection pool; every session of it reaches only where SPEC §13 allows and
 trusts Setup's CA bundle when there is one.
+
+exchangelib keeps one protocol per endpoint and credentials for the whole process, and this
+module sets the CA bundle on a protocol once: keyed that way alone, a running worker would
+go on with the old authentication type or CA bundle after Setup changed them. The
+credentials carry the rest of the settings, so that other settings never share a protocol.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
 import threading
 from pathlib import Path
@@ -34,8 +40,33 @@ from ..protocol import ErrorKind, TransportError
 # Exchange 2013 SP1 is the oldest supported server; every later version accepts this schema.
 EWS_VERSION = Version(build=Build(15, 0, 847, 32), api_version="Exchange2013_SP1")
 
-_configs: dict[tuple[Any, ...], Configuration] = {}
+_configs: dict[str, Configuration] = {}
 _configs_lock = threading.Lock()
+
+
+class _SettingsCredentials(Credentials):
+    """Credentials that compare equal only under the same connection settings: exchangelib
+    keys its process-wide protocols by endpoint and credentials."""
+
+    def __init__(self, username: str, password: str, connection: str) -> None:
+        super().__init__(username, password)
+        self.connection = connection  # the fingerprint of the settings besides these
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and super().__eq__(other)
+
+    def __hash__(self) -> int:
+        return super().__hash__()
+
+
+def _fingerprint(settings: ConnectionSettings, *, with_credentials: bool) -> str:
+    """A digest of everything the connection depends on (the mailbox and the org ID are
+    per Account, not per connection)."""
+    parts: list[object] = [settings.url, settings.auth_type, settings.ca_bundle,
+                           settings.timeout_seconds, settings.max_connections]
+    if with_credentials:
+        parts += [settings.username, settings.password]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 def _ca_bundle_path(pem: str) -> str:
@@ -51,13 +82,7 @@ def configuration_for(settings: ConnectionSettings) -> Configuration:
 
     Sharing it shares the protocol's HTTP connection pool across mailboxes.
     """
-    key = (
-        settings.url,
-        settings.username,
-        hashlib.sha256(settings.password.encode()).hexdigest(),
-        settings.auth_type,
-        hashlib.sha256(settings.ca_bundle.encode()).hexdigest(),
-    )
+    key = _fingerprint(settings, with_credentials=True)
     with _configs_lock:
         config = _configs.get(key)
         if config is None:
@@ -69,7 +94,10 @@ def configuration_for(settings: ConnectionSettings) -> Configuration:
                 )
             config = Configuration(
                 service_endpoint=settings.url,
-                credentials=Credentials(settings.username, settings.password),
+                credentials=_SettingsCredentials(
+                    settings.username, settings.password,
+                    _fingerprint(settings, with_credentials=False),
+                ),
                 auth_type=NTLM if settings.auth_type == "ntlm" else BASIC,
                 version=EWS_VERSION,
                 retry_policy=FailFast(),
