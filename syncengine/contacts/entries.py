@@ -14,10 +14,10 @@ from ..mapping.merge import Conflict, MergeResult
 from .state import ContactCycle
 
 
-def item_rejected(c: ContactCycle, direction: Direction, item_id: str | None,
+def item_rejected(cycle: ContactCycle, direction: Direction, item_id: str | None,
                   contact_id: int | None, message: str) -> None:
     """Exchange refused to read (Exchange to CRM) or write (CRM to Exchange) an item."""
-    c.errors.add(Entry(
+    cycle.errors.add(Entry(
         Kind.ITEM_REJECTED, direction, message,
         "Once the cause is fixed (see the message), choose Retry in the error report. "
         "Until then the item waits: it is tried again when it changes in the CRM or in "
@@ -26,20 +26,20 @@ def item_rejected(c: ContactCycle, direction: Direction, item_id: str | None,
     ))
 
 
-def limit_reached(c: ContactCycle, direction: Direction) -> None:
+def limit_reached(cycle: ContactCycle, direction: Direction) -> None:
     """No room for a new link: an import or match (Exchange to CRM) or a push."""
-    c.errors.add(Entry(
+    cycle.errors.add(Entry(
         Kind.LIMIT, direction,
-        f"This user already syncs {c.live_links()} contacts, the most allowed "
-        f"({c.limit}); new contacts are not added.",
+        f"This user already syncs {cycle.live_links()} contacts, the most allowed "
+        f"({cycle.limit}); new contacts are not added.",
         "Narrow the configuration's contact filters, or remove contacts from the "
         "user's Salesforce_Sync folder.",
         detail="contact-limit",
     ))
 
 
-def other_org(c: ContactCycle, item_id: str, other: str, link: ContactLink | None) -> None:
-    c.errors.add(Entry(
+def other_org(cycle: ContactCycle, item_id: str, other: str, link: ContactLink | None) -> None:
+    cycle.errors.add(Entry(
         Kind.OTHER_ORG, Direction.EXCHANGE_TO_CRM,
         f"This Exchange contact is synced by another org (org ID {other}); "
         "it was not imported.",
@@ -49,23 +49,23 @@ def other_org(c: ContactCycle, item_id: str, other: str, link: ContactLink | Non
     ))
 
 
-def keep_losing_values(c: ContactCycle, item_id: str | None, contact_id: int | None,
+def keep_losing_values(cycle: ContactCycle, item_id: str | None, contact_id: int | None,
                        result: MergeResult) -> bool:
     """File the merge's conflicts, each with its losing value; True when there were some."""
     for conflict in result.conflicts:
-        _conflict_entry(c, item_id, contact_id, conflict)
+        _conflict_entry(cycle, item_id, contact_id, conflict)
     return bool(result.conflicts)
 
 
-def _conflict_entry(c: ContactCycle, item_id: str | None, contact_id: int | None,
+def _conflict_entry(cycle: ContactCycle, item_id: str | None, contact_id: int | None,
                     conflict: Conflict) -> None:
-    c.report.conflicts += 1
+    cycle.report.conflicts += 1
     label = CONTACTS.crm_fields[conflict.field].label
     loser = "Exchange" if conflict.winner == "crm" else "CRM"
     # Filed as the way the winning value travelled: it overwrote the losing side.
     direction = (Direction.CRM_TO_EXCHANGE if conflict.winner == "crm"
                  else Direction.EXCHANGE_TO_CRM)
-    c.errors.add(Entry(
+    cycle.errors.add(Entry(
         Kind.CONFLICT, direction,
         f"{label} changed on both sides. Kept {conflict.winner.upper()}'s value "
         f"{_show(conflict.crm_value if conflict.winner == 'crm' else conflict.exchange_value)}"
