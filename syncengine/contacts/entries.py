@@ -15,13 +15,23 @@ from .state import ContactCycle
 
 
 def item_rejected(cycle: ContactCycle, direction: Direction, item_id: str | None,
-                  contact_id: int | None, message: str) -> None:
-    """Exchange refused to read (Exchange to CRM) or write (CRM to Exchange) an item."""
+                  contact_id: int | None, message: str, too_long: str | None = None) -> None:
+    """Exchange refused to read (Exchange to CRM) or write (CRM to Exchange) an item;
+    `too_long` names the Exchange field whose value it refused for its length."""
+    crm_field = next((crm for crm, ews in cycle.mapping.items() if ews == too_long), None)
+    if crm_field is not None:
+        suggestion = (
+            f"Shorten the {CONTACTS.crm_fields[crm_field].label} in the CRM (Exchange counts "
+            "most emoji as two characters); the contact syncs at its next change."
+        )
+    else:
+        suggestion = (
+            "Once the cause is fixed (see the message), choose Retry in the error report. "
+            "Until then the item waits: it is tried again when it changes in the CRM or in "
+            "Exchange, and once a day."
+        )
     cycle.errors.add(Entry(
-        Kind.ITEM_REJECTED, direction, message,
-        "Once the cause is fixed (see the message), choose Retry in the error report. "
-        "Until then the item waits: it is tried again when it changes in the CRM or in "
-        "Exchange, and once a day.",
+        Kind.ITEM_REJECTED, direction, message, suggestion,
         exchange_item_id=item_id or "", contact_id=contact_id,
     ))
 

@@ -45,7 +45,8 @@ def write_exchange(cycle: ContactCycle, works: list[Work], writes: PageWrites) -
                 if result.error and result.error.kind != ErrorKind.CONFLICT:
                     item_rejected(
                         cycle, Direction.CRM_TO_EXCHANGE, work.item.id,
-                        work.contact.pk if work.contact else None, result.error.message)
+                        work.contact.pk if work.contact else None, result.error.message,
+                        too_long=result.error.too_long)
         if not stale:
             return
         refetch(cycle, stale, writes)

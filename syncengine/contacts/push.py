@@ -203,9 +203,10 @@ class ContactPush:
         new_links = []
         for contact, v, result in zip(contacts, values, results, strict=True):
             if not result.ok or not result.id:
+                error = result.error
                 item_rejected(self.cycle, Direction.CRM_TO_EXCHANGE, None, contact.pk,
-                              result.error.message if result.error
-                              else "Exchange did not create the contact.")
+                              error.message if error else "Exchange did not create the contact.",
+                              too_long=error.too_long if error else None)
                 continue
             new_links.append(ContactLink(
                 user=self.cycle.user, contact=contact, exchange_id=result.id,
@@ -252,7 +253,7 @@ class ContactPush:
                 self.cycle.stale.append(link.exchange_id or "")  # read and merged after the push
             elif result.error:
                 item_rejected(self.cycle, Direction.CRM_TO_EXCHANGE, link.exchange_id, contact.pk,
-                              result.error.message)
+                              result.error.message, too_long=result.error.too_long)
         changed_links: list[ContactLink] = []
         changed_contacts: list[Contact] = []
         changed_fields: set[str] = {"updated_at"}

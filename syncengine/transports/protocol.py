@@ -132,6 +132,9 @@ class ItemFailure:
     id: str | None
     kind: ErrorKind
     message: str
+    # The field whose value is longer than Exchange takes, when that is why (the item waits
+    # until that value is shortened where it comes from).
+    too_long: str | None = None
 
 
 @dataclass(frozen=True)

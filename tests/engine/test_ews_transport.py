@@ -85,6 +85,52 @@ def test_updating_one_phone_keeps_the_reps_other_phones(sim):  # type: ignore[no
     }
 
 
+LONG = "A" * 300  # more characters than exchangelib sends in a name part (255)
+EMOJI = "\U0001f600" * 200  # 200 characters, 400 UTF-16 code units: more than Exchange takes
+
+
+def test_a_name_too_long_for_exchange_fails_only_its_own_create(sim):  # type: ignore[no-untyped-def]
+    transport = ews_transport(sim)
+    folder = transport.ensure_contact_folder()
+    results = transport.create_items(folder, [
+        NewItem("1", {"GivenName": "Ada", "Surname": "Before"}),
+        NewItem("2", {"GivenName": LONG, "Surname": "Long"}),
+        NewItem("3", {"GivenName": EMOJI, "Surname": "Emoji"}),
+        NewItem("4", {"GivenName": "Bo", "Surname": "After"}),
+    ])
+    assert [r.ok for r in results] == [True, False, False, True]
+    for failed in (results[1], results[2]):
+        assert failed.error is not None
+        assert (failed.error.kind, failed.error.too_long) == (ErrorKind.PERMANENT_ITEM, "GivenName")
+    assert "255" in results[1].error.message  # type: ignore[union-attr]
+    assert sorted(i["Surname"] for i in sim.sim.items(MAILBOX, "contacts/Salesforce_Sync")) == [
+        "After", "Before"]
+
+
+def test_a_name_too_long_for_exchange_fails_only_its_own_update(sim):  # type: ignore[no-untyped-def]
+    transport = ews_transport(sim)
+    folder = transport.ensure_contact_folder()
+    refs = [ItemRef(r.id or "", r.change_key or "") for r in transport.create_items(
+        folder, [NewItem(str(n), {"GivenName": "Ann", "Surname": f"N{n}"}) for n in range(4)])]
+    sim.sim.reset_counters()
+    results = transport.update_items([
+        ItemUpdate(refs[0], {"JobTitle": "CFO"}),
+        ItemUpdate(refs[1], {"GivenName": LONG, "JobTitle": "CFO"}),
+        ItemUpdate(refs[2], {"GivenName": EMOJI, "JobTitle": "CFO"}),
+        ItemUpdate(refs[3], {"Surname": "Renamed"}),
+    ])
+    assert [r.ok for r in results] == [True, False, False, True]
+    assert [r.id for r in results] == [ref.id for ref in refs]
+    for failed in (results[1], results[2]):
+        assert failed.error is not None
+        assert (failed.error.kind, failed.error.too_long) == (ErrorKind.PERMANENT_ITEM, "GivenName")
+    assert sim.sim.request_count("UpdateItem", MAILBOX) == 1  # one request for the chunk
+    stored = {i["id"]: i for i in sim.sim.items(MAILBOX, "contacts/Salesforce_Sync")}
+    assert [(stored[r.id]["GivenName"], stored[r.id]["Surname"], stored[r.id].get("JobTitle"))
+            for r in refs] == [
+        ("Ann", "N0", "CFO"), ("Ann", "N1", None), ("Ann", "N2", None), ("Ann", "Renamed", None)]
+
+
 def test_it_reads_html_notes_as_text(sim):  # type: ignore[no-untyped-def]
     transport = ews_transport(sim)
     folder = transport.ensure_contact_folder()

@@ -47,6 +47,23 @@ PHONE_LABELS = frozenset(
     }
 )
 ADDRESS_LABELS = {"BusinessAddress": "Business", "HomeAddress": "Home", "OtherAddress": "Other"}
+# The text fields exchangelib refuses past a length of its own (the name parts, 255
+# characters), by their exchangelib field: it raises before sending, for the whole request.
+_LIMITED = {
+    name: field
+    for name, attr in TEXT_ATTRIBUTES.items()
+    if getattr(field := Contact.get_field_by_fieldname(attr), "max_length", None)
+}
+
+
+def too_long_to_send(fields: dict[str, FieldValue]) -> tuple[str, str] | None:
+    """(field, why) for the first value exchangelib would refuse to send for its length."""
+    for name, field in _LIMITED.items():
+        value, limit = fields.get(name), field.max_length
+        if isinstance(value, str) and len(value) > limit:
+            return name, (f"{name} is {len(value)} characters long; Exchange takes at most "
+                          f"{limit}, so the contact was not sent")
+    return None
 
 
 def exchangelib_fields(names: Iterable[str]) -> set[str]:

@@ -7,6 +7,7 @@ transport ever sees an exchangelib exception.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from urllib.parse import urlsplit
 
 import requests
@@ -200,9 +201,25 @@ WHOLE_CALL_KINDS = frozenset(
 )
 
 
-def item_failure(item_id: str | None, exc: BaseException) -> ItemFailure:
-    """A per-item exception as an ItemFailure; raises when it really concerns the whole call."""
+# Exchange's answer to a property value it does not store (a name part longer than 256
+# UTF-16 code units: create, update); the error names the property.
+_PROPERTY_REFUSED = (ews.ErrorItemSavePropertyError, ews.ErrorPropertyUpdate)
+_FIELD_URI = re.compile(r"field_uri='[A-Za-z]+:([A-Za-z]+)'")
+
+
+def item_failure(item_id: str | None, exc: BaseException,
+                 text_fields: Collection[str] = ()) -> ItemFailure:
+    """A per-item exception as an ItemFailure; raises when it really concerns the whole call.
+
+    A refused value of one of `text_fields` is one too long for Exchange (nothing else
+    makes it refuse a plain text value): the failure says which field."""
     kind = classify(exc)
     if kind in WHOLE_CALL_KINDS:
         raise to_transport_error(exc) from exc
+    named = _FIELD_URI.search(str(exc)) if isinstance(exc, _PROPERTY_REFUSED) else None
+    if named and named[1] in text_fields:
+        return ItemFailure(item_id, kind, (
+            f"{named[1]} is longer than Exchange takes (it counts most emoji and other "
+            f"symbols as two characters); the contact was not saved ({type(exc).__name__})"
+        ), too_long=named[1])
     return ItemFailure(item_id, kind, _message(exc))
