@@ -32,7 +32,6 @@ from ..protocol import (
     ChangePage,
     ErrorKind,
     ExchangeItem,
-    FieldValue,
     FolderKind,
     FolderRef,
     ItemFailure,
@@ -44,8 +43,9 @@ from ..protocol import (
 from . import services
 from .client import account_for
 from .contact_xml import new_contact_elem
-from .contacts import TEXT_ATTRIBUTES, apply_fields, display_name, too_long_to_send
+from .contacts import apply_fields, display_name
 from .errors import EXTERNAL_ERRORS, item_failure, to_transport_error
+from .results import in_order, refused, written
 from .stamps import CRM_FIELD, ORG_FIELD, stamp_paths
 
 CONTACT_FOLDER_NAME = "Salesforce_Sync"
@@ -293,8 +293,8 @@ class EwsTransport:
     # -- writes -------------------------------------------------------------------------
     def create_items(self, folder: FolderRef, items: Sequence[NewItem]) -> list[WriteResult]:
         target = self._folder(folder.id)
-        refused = [_refused(None, new.fields) for new in items]
-        sending = [new for new, r in zip(items, refused, strict=True) if r is None]
+        left_out = [refused(None, new.fields) for new in items]
+        sending = [new for new, r in zip(items, left_out, strict=True) if r is None]
         sent: list[WriteResult] = []
         for start in range(0, len(sending), WRITE_CHUNK):
             chunk = sending[start : start + WRITE_CHUNK]
@@ -318,12 +318,12 @@ class EwsTransport:
                     )
                 )
             )
-            sent += [_written(None, result) for result in results]
-        return _in_order(refused, sent)
+            sent += [written(None, result) for result in results]
+        return in_order(left_out, sent)
 
     def update_items(self, updates: Sequence[ItemUpdate]) -> list[WriteResult]:
-        refused = [_refused(u.ref.id, u.fields) for u in updates]
-        sending = [u for u, r in zip(updates, refused, strict=True) if r is None]
+        left_out = [refused(u.ref.id, u.fields) for u in updates]
+        sending = [u for u, r in zip(updates, left_out, strict=True) if r is None]
         sent: list[WriteResult] = []
         for start in range(0, len(sending), WRITE_CHUNK):
             chunk = sending[start : start + WRITE_CHUNK]
@@ -343,8 +343,8 @@ class EwsTransport:
                     )
                 )
             )
-            sent += [_written(u.ref.id, r) for u, r in zip(chunk, results, strict=True)]
-        return _in_order(refused, sent)
+            sent += [written(u.ref.id, r) for u, r in zip(chunk, results, strict=True)]
+        return in_order(left_out, sent)
 
     def _update_target(self, update: ItemUpdate) -> tuple[Contact, list[str]]:
         contact = Contact(account=self.account, id=update.ref.id, changekey=update.ref.change_key)
@@ -389,33 +389,6 @@ class EwsTransport:
 
     def close(self) -> None:
         """Connections are pooled per Configuration and shared; nothing to release per user."""
-
-
-def _written(item_id: str | None, result: Any) -> WriteResult:
-    """A create/update service's per-item result: (id, change key), or the item's failure."""
-    if isinstance(result, Exception):
-        return WriteResult(id=item_id, error=item_failure(item_id, result, TEXT_ATTRIBUTES))
-    new_id, change_key = result
-    return WriteResult(id=new_id, change_key=change_key)
-
-
-def _refused(item_id: str | None, fields: dict[str, FieldValue]) -> WriteResult | None:
-    """The item's failure when exchangelib would refuse to send one of its values: left out
-    of the request (exchangelib would fail the whole request), the others go."""
-    found = too_long_to_send(fields)
-    if found is None:
-        return None
-    field, why = found
-    return WriteResult(id=item_id, error=ItemFailure(
-        item_id, ErrorKind.PERMANENT_ITEM, why, too_long=field))
-
-
-def _in_order(refused: list[WriteResult | None], sent: list[WriteResult]) -> list[WriteResult]:
-    """The results in the order of the request: the refused ones where they were."""
-    results = iter(sent)
-    out = [r if r is not None else next(results) for r in refused]
-    assert next(results, None) is None, "one result per item sent"
-    return out
 
 
 connect.register(connect.SERVICE_ACCOUNT, EwsTransport.open)
