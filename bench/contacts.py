@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import json
 import os
 import resource
@@ -212,7 +213,7 @@ CATEGORIES = (
     ("XML (lxml, C)", ("lxml", "xml.etree", "_elementtree")),
     ("HTTP + waiting for the server", ("/requests/", "/urllib3/", "/http/", "socket", "ssl",
                                        "/requests_ntlm/", "/charset_normalizer/", "select")),
-    ("transport (syncengine/ews*.py)", ("/syncengine/ews",)),
+    ("transport (syncengine/transports/)", ("/syncengine/transports/",)),
     ("database (Django ORM + driver)", ("/django/db/", "sqlite3", "psycopg")),
     ("engine (syncengine, lightningsync)", ("/syncengine/", "/lightningsync/")),
     ("Django, other", ("/django/",)),
@@ -276,7 +277,7 @@ def profile_summary(stats_file: Path, wall: float, top: int = 25) -> None:
 
 
 def timed_sync(user_pk: int, profile_to: Path | None) -> tuple[Any, float]:
-    from syncengine.runner import sync_user
+    from syncengine.cycle.runner import sync_user
 
     profiler = cProfile.Profile() if profile_to else None
     started = time.perf_counter()
@@ -360,16 +361,19 @@ def floor_exchange_to_crm(setup: Any, mailbox: str, owner: Any, n: int, *, fast:
 
     from lightningsync.fieldmaps import DEFAULT_CONTACT_MAPPING
     from lightningsync.models import Account, Contact
-    from syncengine.ews import GET_CHUNK, _GetContacts, _SyncFolderItemIds, account_for
-    from syncengine.ews_contacts import exchangelib_fields
+    from syncengine.cycle.connection import connection_settings
+    from syncengine.transports.ews.client import account_for
+    from syncengine.transports.ews.contacts import exchangelib_fields
+    from syncengine.transports.ews.services import GetContacts, SyncFolderItemIds
+    from syncengine.transports.ews.transport import GET_CHUNK
 
-    account = account_for(setup, mailbox)
+    account = account_for(dataclasses.replace(connection_settings(setup, owner), mailbox=mailbox))
     started = time.perf_counter()
     folder = Folder(root=account.root, id=_folder_id(account))
     ids: list[str] = []
     state = None
     while True:
-        svc = (_SyncFolderItemIds if fast else SyncFolderItems)(account=account)
+        svc = (SyncFolderItemIds if fast else SyncFolderItems)(account=account)
         for _kind, item in svc.call(folder=folder, shape="IdOnly", additional_fields=set(),
                                     sync_state=state, ignore=None, max_changes_returned=512,
                                     sync_scope="NormalItems"):
@@ -384,7 +388,7 @@ def floor_exchange_to_crm(setup: Any, mailbox: str, owner: Any, n: int, *, fast:
     acme = Account.objects.get_or_create(name="Acme")[0]
     for start in range(0, len(ids), GET_CHUNK):
         chunk = ids[start : start + GET_CHUNK]
-        get = (_GetContacts if fast else GetItem)(account=account, chunk_size=GET_CHUNK)
+        get = (GetContacts if fast else GetItem)(account=account, chunk_size=GET_CHUNK)
         get.names = names
         for item in get.call(items=[(i, None) for i in chunk], additional_fields=paths,
                              shape="IdOnly"):
@@ -401,9 +405,9 @@ def floor_exchange_to_crm(setup: Any, mailbox: str, owner: Any, n: int, *, fast:
 
 def _folder_id(account: Any) -> str:
     from lightningsync.models import LightningSyncSetup
-    from syncengine.ews import EwsTransport
+    from syncengine.transports.ews.transport import EwsTransport
 
-    transport = EwsTransport(account, str(LightningSyncSetup.load().org_id))
+    transport = EwsTransport(account, str(LightningSyncSetup.load().org_id), read_concurrency=1)
     found = transport.find_contact_folder()
     assert found is not None
     return found.id
@@ -463,7 +467,7 @@ def bench_idle(sim: SimControl, users_n: int) -> dict[str, float]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from syncengine.runner import sync_user
+    from syncengine.cycle.runner import sync_user
 
     users = make_users(users_n, "idle", "both")
     for u in users:
@@ -519,7 +523,7 @@ def _rss_kb() -> int:
 def memory_child(ews_url: str, mailbox: str, n: int) -> None:
     """Runs in its own process: one initial sync; prints peak RSS growth as JSON."""
     setup_django()
-    from syncengine.runner import sync_user
+    from syncengine.cycle.runner import sync_user
 
     point_setup(ews_url)
     clean_bench_rows()  # the parent's phases are done: match against an empty CRM
@@ -527,7 +531,7 @@ def memory_child(ews_url: str, mailbox: str, n: int) -> None:
     from lightningsync.models import User
 
     User.objects.filter(pk=user.pk).update(email=mailbox)
-    import syncengine.ews  # noqa: F401  (import costs are not the sync's)
+    import syncengine.transports.ews.transport  # noqa: F401  (import costs are not the sync's)
 
     before = _rss_kb()
     started = time.perf_counter()
@@ -587,8 +591,8 @@ def main() -> None:
                    help="cProfile phases 1 and 2; write DIR/e2c.prof, DIR/c2e.prof")
     p.add_argument("--rounds", type=int, default=3,
                    help="rounds of phase 1 (medians are reported)")
-    p.add_argument("--get-chunk", type=int, help="override syncengine.ews.GET_CHUNK")
-    p.add_argument("--write-chunk", type=int, help="override syncengine.ews.WRITE_CHUNK")
+    p.add_argument("--get-chunk", type=int, help="GetItem chunk size of the EWS transport (100)")
+    p.add_argument("--write-chunk", type=int, help="write chunk size of the EWS transport (100)")
     p.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.memory_child:
@@ -631,7 +635,7 @@ def main() -> None:
         sim = SimControl(process.control.base_url)
         close = process.close
     print(f"  seeded and started the simulator in {time.perf_counter() - started:.1f} s")
-    import syncengine.ews as ews
+    import syncengine.transports.ews.transport as ews
 
     ews.GET_CHUNK = args.get_chunk or ews.GET_CHUNK
     ews.WRITE_CHUNK = args.write_chunk or ews.WRITE_CHUNK

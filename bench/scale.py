@@ -637,7 +637,7 @@ def child_purge_queue() -> dict[str, Any]:
 
 def child_loop() -> dict[str, Any]:
     from lightningsync.effective import syncing_users
-    from syncengine.runner import sync_user
+    from syncengine.cycle.runner import sync_user
 
     users = sorted(syncing_users())
     sync_user(users[0])  # untimed: imports exchangelib, opens the HTTP pool

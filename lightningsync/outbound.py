@@ -5,7 +5,7 @@ wherever a server sends the engine on from them): https, or http for a host list
 `LIGHTNINGSYNC_ALLOW_HTTP_HOSTS`; never a link-local or cloud metadata address, whatever the
 spelling. Setup (page, command, configuration import) checks the URL as typed; the engine
 checks every request and every resolved address again at connection time
-(`syncengine.guarded_http`), since a host name may resolve anywhere.
+(`syncengine.transports.guarded_http`), since a host name may resolve anywhere.
 Whatever answers is shown only as `excerpt()`: it may be anything, of any size.
 """
 

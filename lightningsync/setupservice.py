@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -82,6 +82,25 @@ def _username(value: Any) -> str:
     return configrules.normalize_service_account_username(text) if text else ""
 
 
+# One DNS label: a host name without a dot (`mail`, `EXCH01`).
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
+
+
+def _as_dotted(url: str) -> str:
+    """`url` with a single-label host given a dotted name, for Django's URL check, which
+    wants a dot: on premises Exchange is often reached by its intranet name
+    (https://mail/EWS/Exchange.asmx). Anything else, an address spelled as a number
+    included, is left to that check as it is."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return url
+    if not _LABEL.fullmatch(host) or outbound.literal_address(host) is not None:
+        return url
+    return parts._replace(netloc=f"{host}.intranet" + (f":{port}" if port else "")).geturl()
+
+
 def _url(default: str, *, what: str, example: str) -> Callable[[Any], str]:
     """An outbound URL: well-formed, and allowed by `outbound.url_refusal` (SPEC §13)."""
     validate = URLValidator(schemes=["http", "https"])
@@ -94,7 +113,7 @@ def _url(default: str, *, what: str, example: str) -> Callable[[Any], str]:
         if refusal:
             raise ValidationError(refusal, code="url")
         try:
-            validate(text)
+            validate(_as_dotted(text))
         except ValidationError:
             raise ValidationError(
                 f"{outbound.excerpt(text, quoted=True)} is not a valid {what}: enter an "

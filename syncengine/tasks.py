@@ -27,7 +27,7 @@ from django_q.tasks import async_task
 
 from lightningsync.effective import syncing_users
 
-from .runner import sync_user
+from .cycle.runner import sync_user
 
 log = logging.getLogger(__name__)
 

@@ -212,3 +212,40 @@ def test_an_excerpt_is_short_and_without_control_characters():
     assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F or c == "\u202e" for c in text)
     assert outbound.excerpt(b"short \xff bytes") == "short \ufffd bytes"
     assert outbound.excerpt("") == ""
+
+
+# --- intranet names ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://mail/EWS/Exchange.asmx",
+        "https://EXCH01:8443/EWS/Exchange.asmx",
+        "https://ex-2019/ews/exchange.asmx",
+    ],
+)
+def test_it_accepts_a_single_label_intranet_host(save, url):
+    # On premises Exchange is often reached by its short name, resolved by the LAN's DNS.
+    assert save(url) == []
+    assert saved_url() == url
+
+
+def test_a_single_label_host_is_held_to_the_same_rules(save):
+    assert save("http://mail/EWS/Exchange.asmx") == [http_refusal("http://mail/EWS/Exchange.asmx")]
+    # Spelled as a number, it is an address: the metadata service's, or not a URL at all.
+    assert save("https://2852039166/EWS/Exchange.asmx") == [
+        refusal("https://2852039166/EWS/Exchange.asmx", "169.254.169.254", METADATA)
+    ]
+    assert save("https://0x1/EWS/Exchange.asmx") == [
+        "“https://0x1/EWS/Exchange.asmx” is not a valid EWS URL: enter an https:// address "
+        "such as https://mail.example.com/EWS/Exchange.asmx."
+    ]
+    assert save("https://-mail/EWS/Exchange.asmx") != []
+    assert saved_url() == ""
+
+
+@override_settings(LIGHTNINGSYNC_ALLOW_HTTP_HOSTS=["mail"])
+def test_a_single_label_host_may_be_allowed_http(save):
+    assert save("http://mail/EWS/Exchange.asmx") == []
+    assert saved_url() == "http://mail/EWS/Exchange.asmx"

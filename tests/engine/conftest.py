@@ -9,9 +9,9 @@ import pytest
 
 from lightningsync.fieldmaps import DEFAULT_CONTACT_MAPPING
 from lightningsync.models import Contact, LightningSyncSetup
-from syncengine import mapping
-from syncengine.memory import MemoryTransport
-from syncengine.runner import SyncReport, sync_user
+from syncengine.cycle.runner import SyncReport, sync_user
+from syncengine.mapping import contacts as mapping
+from syncengine.transports.memory import MemoryTransport
 from tests.factories import SyncConfigurationFactory, UserFactory
 
 
@@ -46,9 +46,8 @@ def sync(mailbox, rep, config):  # type: ignore[no-untyped-def]
         user: Any = None, transport: MemoryTransport | None = None, **kwargs: Any
     ) -> SyncReport:
         target = transport or mailbox
-        return sync_user(
-            (user or rep).pk, transport_factory=lambda u, s: target, sleep=lambda s: None, **kwargs
-        )
+        return sync_user((user or rep).pk, transport_factory=lambda settings: target,
+                         sleep=lambda s: None, **kwargs)
 
     return run
 

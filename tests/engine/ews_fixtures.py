@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from django.conf import settings
 
 from lightningsync.fieldmaps import DEFAULT_CONTACT_MAPPING
 from lightningsync.models import (
@@ -29,9 +30,11 @@ from lightningsync.models import (
     User,
     UserSyncState,
 )
-from syncengine import mapping
-from syncengine.ews import PROPERTY_SET_ID
-from syncengine.runner import SyncReport, sync_user
+from syncengine.cycle.runner import SyncReport, sync_user
+from syncengine.mapping import contacts as mapping
+from syncengine.transports.connect import SERVICE_ACCOUNT, ConnectionSettings
+from syncengine.transports.contract import ORG_ID
+from syncengine.transports.ews.stamps import PROPERTY_SET_ID
 from tests.factories import SyncConfigurationFactory, UserFactory
 
 from .ews_rep import SYNC_FOLDER, SimRep
@@ -60,6 +63,21 @@ def point_setup_at(running: Any, *, password: str | None = None) -> LightningSyn
     setup.set_service_account_password(password or running.password)
     setup.save()
     return setup
+
+
+def ews_settings(running: Any, mailbox: str = MAILBOX, **overrides: Any) -> ConnectionSettings:
+    """The settings the cycle would hand the EWS transport for `mailbox` on the simulator
+    (service account, Basic, the engine's timeouts), with `overrides`."""
+    values: dict[str, Any] = {
+        "method": SERVICE_ACCOUNT, "mailbox": mailbox, "org_id": ORG_ID,
+        "url": running.ews_url, "username": running.username, "password": running.password,
+        "auth_type": "basic", "ca_bundle": "",
+        "timeout_seconds": settings.LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS,
+        "max_connections": settings.LIGHTNINGSYNC_EWS_MAX_CONNECTIONS,
+        "read_concurrency": settings.LIGHTNINGSYNC_EWS_READ_CONCURRENCY,
+    }
+    values.update(overrides)
+    return ConnectionSettings(**values)
 
 
 def stamps(item: dict[str, Any]) -> dict[str, str]:

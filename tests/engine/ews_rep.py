@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from syncengine.ews_contacts import ADDRESS_LABELS, EMAIL_LABELS, PHONE_LABELS
-from syncengine.transport import Address
+from syncengine.transports.ews.contacts import ADDRESS_LABELS, EMAIL_LABELS, PHONE_LABELS
+from syncengine.transports.protocol import Address
 
 SYNC_FOLDER = "contacts/Salesforce_Sync"
 

@@ -15,7 +15,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from lightningsync.models import Contact, ContactLink, UserSyncState
-from syncengine import claims
+from syncengine.cycle import claims
 
 from .conftest import OnceAt
 

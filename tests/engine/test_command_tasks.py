@@ -10,18 +10,19 @@ from django.core.management import CommandError, call_command
 from django_q.models import Schedule
 
 from lightningsync.models import Contact
-from syncengine import connect, tasks
-from syncengine.contacts_base import ContactReport
-from syncengine.runner import Outcome, SyncReport
+from syncengine import tasks
+from syncengine.contacts.state import ContactReport
+from syncengine.cycle.runner import Outcome, SyncReport
+from syncengine.transports import connect
 
 from .conftest import crm_contact
 
 
 @pytest.fixture
 def registered(mailbox, monkeypatch):  # type: ignore[no-untyped-def]
-    # Restore whatever was registered before (syncengine.ews registers itself once, at
+    # Restore whatever was registered before (the EWS transport registers itself once, at
     # import): popping the entry would leave later EWS tests without a transport.
-    monkeypatch.setitem(connect._registry, "service_account", lambda user, setup: mailbox)
+    monkeypatch.setitem(connect._registry, "service_account", lambda settings: mailbox)
     return mailbox
 
 
@@ -83,7 +84,7 @@ def test_the_command_fails_naming_each_user_that_did_not_sync_and_why(
     from django.utils import timezone
 
     from lightningsync.models import UserSyncState
-    from syncengine import claims
+    from syncengine.cycle import claims
     from tests.factories import UserFactory
 
     config.users.add(paused := UserFactory(email="paused@example.com"),

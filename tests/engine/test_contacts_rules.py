@@ -14,8 +14,9 @@ from lightningsync.models import (
     LightningSyncError,
     UserSyncState,
 )
-from syncengine import contacts as contacts_module
-from syncengine.reset import mark_for_reset
+from syncengine.contacts import sync as contacts_module
+from syncengine.contacts.state import FOLDER_CHECK_INTERVAL
+from syncengine.cycle.reset import mark_for_reset
 from tests.factories import AccountFactory, UserFactory
 
 from .conftest import crm_contact, crm_state, exchange_state
@@ -240,7 +241,7 @@ def test_a_deleted_crm_contact_goes_to_deleted_items(sync, rep, mailbox) -> None
 # --- safety rails -------------------------------------------------------------------------
 def _an_hour_passes(rep) -> None:  # type: ignore[no-untyped-def]
     FolderCursor.objects.filter(user=rep).update(
-        folder_checked_at=timezone.now() - contacts_module.FOLDER_CHECK_INTERVAL)
+        folder_checked_at=timezone.now() - FOLDER_CHECK_INTERVAL)
 
 
 def test_a_crm_deleted_contact_never_comes_back_after_a_reset(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
@@ -261,19 +262,19 @@ def test_a_crm_deleted_contact_never_comes_back_after_a_reset(sync, rep, mailbox
 def test_a_crm_delete_after_a_crash_before_the_link_is_not_imported_back(  # type: ignore[no-untyped-def]
     rep, config, org, mailbox, direction
 ) -> None:
-    from syncengine.runner import sync_user
+    from syncengine.cycle.runner import sync_user
 
     from .test_crash_resume import CrashAfterWrite, SimulatedCrash
 
     doomed = crm_contact(rep, last_name="Doomed")
     with pytest.raises(SimulatedCrash):  # the worker dies after CreateItem, before the link
-        sync_user(rep.pk, transport_factory=lambda u, s: CrashAfterWrite(mailbox, 1),
+        sync_user(rep.pk, transport_factory=lambda settings: CrashAfterWrite(mailbox, 1),
                   sleep=lambda s: None)
     assert ContactLink.objects.count() == 0 and len(mailbox.folder_items()) == 1
     doomed.delete()
     config.contacts_direction = direction
     config.save()
-    report = sync_user(rep.pk, transport_factory=lambda u, s: mailbox, sleep=lambda s: None)
+    report = sync_user(rep.pk, transport_factory=lambda settings: mailbox, sleep=lambda s: None)
     assert report.outcome == "synced"
     assert Contact.objects.count() == 0
     if direction == "both":  # the copy goes to Deleted Items, as for any CRM delete

@@ -10,10 +10,10 @@ import pytest
 from django.db import transaction
 
 from lightningsync.models import Contact, ContactLink, FolderCursor
-from syncengine.contacts_base import SyncCore
-from syncengine.memory import MemoryTransport
-from syncengine.reset import mark_for_reset
-from syncengine.runner import sync_user
+from syncengine.contacts.state import ContactCycle
+from syncengine.cycle.reset import mark_for_reset
+from syncengine.cycle.runner import sync_user
+from syncengine.transports.memory import MemoryTransport
 from tests.factories import UserFactory
 
 from .conftest import OnceAt, crm_contact, crm_state, exchange_state
@@ -52,7 +52,7 @@ class CrashAfterWrite:
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunks of two: every page's stamping, and every push, takes several chunks."""
-    monkeypatch.setattr(SyncCore, "chunk_size", 2)
+    monkeypatch.setattr(ContactCycle, "chunk_size", 2)
 
 
 def _initial(rep, mailbox: MemoryTransport) -> None:  # type: ignore[no-untyped-def]
@@ -84,7 +84,7 @@ def _changes(rep, mailbox: MemoryTransport) -> None:  # type: ignore[no-untyped-
 
 
 def _cycle(rep, transport, checkpoint=None) -> Any:  # type: ignore[no-untyped-def]
-    return sync_user(rep.pk, transport_factory=lambda u, s: transport, checkpoint=checkpoint,
+    return sync_user(rep.pk, transport_factory=lambda settings: transport, checkpoint=checkpoint,
                      sleep=lambda s: None, page_size=3)
 
 
@@ -218,7 +218,7 @@ def test_without_a_crash_a_crm_delete_and_a_reset_resurrect_nothing(sync, rep, m
 
 def test_a_refused_stamp_is_written_by_the_next_cycle(sync, rep, mailbox, org) -> None:  # type: ignore[no-untyped-def]
     from lightningsync.models import FolderCursor
-    from syncengine.transport import ErrorKind
+    from syncengine.transports.protocol import ErrorKind
 
     item_id = mailbox.rep_create({"Surname": "Later", "EmailAddress1": "later@x.test"})
     mailbox.reject_item(item_id, ErrorKind.PERMANENT_ITEM, "ErrorItemSave")
@@ -248,7 +248,7 @@ def test_a_crash_between_stamping_chunks_leaves_no_item_unstamped(rep, config, o
         mailbox.rep_create({"Surname": f"Ex{n}", "EmailAddress1": f"ex{n}@x.test"})
     crashing = CrashAfterWrite(mailbox, at=4)
     with pytest.raises(SimulatedCrash):
-        sync_user(rep.pk, transport_factory=lambda u, s: crashing, sleep=lambda s: None)
+        sync_user(rep.pk, transport_factory=lambda settings: crashing, sleep=lambda s: None)
     assert _cycle(rep, mailbox).outcome == "synced"
     names = dict(Contact.objects.values_list("pk", "last_name"))
     stamps = sorted((i.fields["Surname"], i.org_stamp == mailbox.org_id,

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from lightningsync.models import Contact, ContactLink, LightningSyncError, UserSyncState
-from syncengine import contacts as contacts_module
-from syncengine.memory import MemoryTransport
+from syncengine.contacts import sync as contacts_module
+from syncengine.transports.memory import MemoryTransport
 from tests.factories import UserFactory
 
 from .conftest import a_day_passes, crm_contact
@@ -143,8 +143,8 @@ def test_a_refused_removal_waits_and_is_tried_again_daily_and_on_retry(  # type:
     from django.utils import timezone
 
     from lightningsync.models import ContactFilter
-    from syncengine.retry import retry_errors
-    from syncengine.transport import ErrorKind
+    from syncengine.cycle.retry import retry_errors
+    from syncengine.transports.protocol import ErrorKind
 
     config.contacts_direction = "crm_to_exchange"
     config.save()
@@ -186,7 +186,7 @@ def test_a_full_mailbox_refuses_creates_without_pausing_and_they_follow_on_their
 ) -> None:
     from exchangelib import errors as ews
 
-    from syncengine.ews_errors import item_failure
+    from syncengine.transports.ews.errors import item_failure
 
     failure = item_failure(None, ews.ErrorQuotaExceeded("The mailbox quota was exceeded."))
     first = crm_contact(rep, last_name="First")
@@ -215,7 +215,7 @@ def test_a_contact_back_in_the_filters_is_pushed_again_even_after_a_crash(  # ty
     rep, config, org, mailbox, crash
 ) -> None:
     from lightningsync.models import ContactFilter
-    from syncengine.runner import sync_user
+    from syncengine.cycle.runner import sync_user
 
     from .test_crash_resume import CrashAfterWrite, SimulatedCrash
 
@@ -225,7 +225,7 @@ def test_a_contact_back_in_the_filters_is_pushed_again_even_after_a_crash(  # ty
                                  value="Buyer")
 
     def run(transport: Any) -> Any:
-        return sync_user(rep.pk, transport_factory=lambda u, s: transport, sleep=lambda s: None)
+        return sync_user(rep.pk, transport_factory=lambda settings: transport, sleep=lambda s: None)
 
     fickle = crm_contact(rep, last_name="Fickle", title="Buyer")
     run(mailbox)

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from lightningsync.models import ContactLink, UserSyncState
-from syncengine import runner
-from syncengine.ews import EwsTransport
+from lightningsync.models import ContactLink, LightningSyncSetup, UserSyncState
+from syncengine.cycle import runner
+from syncengine.transports.connect import ConnectionSettings
+from syncengine.transports.ews.transport import EwsTransport
 
 from .ews_fixtures import (  # noqa: F401  (fixtures)
     MAILBOX,
@@ -166,13 +167,32 @@ def test_a_wrong_password_pauses_the_user_until_setup_is_fixed(ews) -> None:  # 
     assert [c["last_name"] for c in crm_state()] == ["Pair", "Waiting"]
 
 
+def test_a_server_that_refuses_ntlm_pauses_the_user_as_an_authentication_error(ews) -> None:  # type: ignore[no-untyped-def]
+    # exchangesim, like an EWS virtual directory with Windows authentication off, offers
+    # Basic only: requests_ntlm then raises PermissionError, an OSError.
+    ews.setup.auth_type = LightningSyncSetup.AuthType.NTLM
+    ews.setup.save()
+    report = ews.sync()
+    assert (report.outcome, report.error_kind) == ("paused", "authentication")
+    assert ews.sleeps == []  # not retried as a network failure
+    assert ews.state().paused_reason == UserSyncState.PauseReason.AUTHENTICATION
+    (error,) = errors("authentication")
+    assert "NTLM" in error.message and "authentication type" in error.message
+    assert ews.running.password not in error.message + error.suggestion
+    # Back to Basic in Setup: the next cycle of the same process runs with it.
+    ews.setup.auth_type = LightningSyncSetup.AuthType.BASIC
+    ews.setup.save()
+    assert ews.sync().outcome == "synced"
+    assert errors("authentication")[0].resolved
+
+
 # --- a stale change key -----------------------------------------------------------------------
 def _interleave(ews: EwsWorld, edit: Any) -> Any:
     """A transport factory whose first GetItem is followed by the rep's `edit()`."""
     pending = [edit]
 
-    def factory(user: Any, setup: Any) -> EwsTransport:
-        transport = EwsTransport.for_user(user, setup)
+    def factory(settings: ConnectionSettings) -> EwsTransport:
+        transport = EwsTransport.open(settings)
         read = transport.get_items
 
         def get_items(*args: Any, **kwargs: Any) -> Any:

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from lightningsync.fieldmaps import DEFAULT_CONTACT_MAPPING
 from lightningsync.models import Contact, ContactLink, LightningSyncError
-from syncengine import mapping
-from syncengine.transport import Address
+from syncengine.mapping import contacts as mapping
+from syncengine.transports.protocol import Address
 
 from .ews_fixtures import EwsWorld, ews_fixture  # noqa: F401  (fixture)
 from .ews_rep import SYNC_FOLDER, SimRep

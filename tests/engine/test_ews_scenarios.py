@@ -12,8 +12,9 @@ import pytest
 from django.utils import timezone
 
 from lightningsync.models import Contact, ContactFilter, ContactLink
-from syncengine import contacts as contacts_module
-from syncengine.reset import mark_for_reset
+from syncengine.contacts import sync as contacts_module
+from syncengine.contacts.state import FOLDER_CHECK_INTERVAL
+from syncengine.cycle.reset import mark_for_reset
 from tests.factories import AccountFactory, UserFactory
 
 from .ews_fixtures import (  # noqa: F401  (fixtures)
@@ -451,7 +452,7 @@ def test_the_mass_delete_guard(ews, how) -> None:  # type: ignore[no-untyped-def
 
 
 def test_the_contact_limit(ews, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    # The engine's knob: ContactSync(limit=...) defaults to contacts.MAX_SYNCED_CONTACTS,
+    # The engine's knob: ContactSync(limit=...) defaults to contacts.sync.MAX_SYNCED_CONTACTS,
     # read when the runner builds it; 3 here stands for 50,000.
     monkeypatch.setattr(contacts_module, "MAX_SYNCED_CONTACTS", 3)
     for n in range(2):
@@ -476,7 +477,7 @@ def test_the_contact_limit(ews, monkeypatch) -> None:  # type: ignore[no-untyped
 
 
 def test_items_of_another_org_are_refused_and_ours_are_stamped(ews) -> None:  # type: ignore[no-untyped-def]
-    from syncengine.ews import PROPERTY_SET_ID
+    from syncengine.transports.ews.stamps import PROPERTY_SET_ID
 
     ews.sim.create_folder(MAILBOX, "Salesforce_Sync", parent="contacts")
     foreign = ews.sim.create_contact(
@@ -559,7 +560,7 @@ def test_a_quiet_cycle_is_one_request_and_the_folder_check_one_more_hourly(ews) 
     assert ews.sim.request_count(mailbox=MAILBOX) == 1
     assert ews.sim.request_count("SyncFolderItems", MAILBOX) == 1
     FolderCursor.objects.filter(user=ews.rep).update(
-        folder_checked_at=timezone.now() - contacts_module.FOLDER_CHECK_INTERVAL)
+        folder_checked_at=timezone.now() - FOLDER_CHECK_INTERVAL)
     ews.sim.reset_counters()
     assert ews.sync().outcome == "synced"
     assert ews.sim.request_count(mailbox=MAILBOX) == 2

@@ -6,33 +6,28 @@ import datetime as dt
 import uuid
 
 import pytest
+import trustme
 from exchangelib import Contact
 from exchangelib.services import GetItem, SyncFolderItems
 from lxml import etree
 
-from lightningsync.models import LightningSyncSetup
-from syncengine.ews import (
-    CRM_FIELD,
-    EWS_VERSION,
-    ORG_FIELD,
-    PROPERTY_SET_ID,
-    EwsTransport,
-    _contact_paths,
-    _stamp_paths,
-    account_for,
-)
-from syncengine.ews_contacts import (
+from syncengine.transports.contract import FIELDS, ORG_ID, TransportContract
+from syncengine.transports.ews.client import EWS_VERSION
+from syncengine.transports.ews.contact_xml import new_contact_elem
+from syncengine.transports.ews.contacts import (
     ADDRESS_LABELS,
     EMAIL_LABELS,
     PHONE_LABELS,
     TEXT_ATTRIBUTES,
     apply_fields,
     display_name,
-    new_contact_elem,
     new_contact_entries_only,
     read_fields,
 )
-from syncengine.transport import (
+from syncengine.transports.ews.services import StampItems, UpdateContacts, contact_paths
+from syncengine.transports.ews.stamps import CRM_FIELD, ORG_FIELD, PROPERTY_SET_ID, stamp_paths
+from syncengine.transports.ews.transport import EwsTransport
+from syncengine.transports.protocol import (
     Address,
     ChangeKind,
     ErrorKind,
@@ -44,27 +39,14 @@ from syncengine.transport import (
     TransportError,
 )
 
+from .ews_fixtures import ews_settings
 from .ews_rep import SimRep
-from .transport_contract import FIELDS, ORG_ID, TransportContract
 
 MAILBOX = "rep@example.com"
 
 
-def _setup(running, **overrides) -> LightningSyncSetup:  # type: ignore[no-untyped-def]
-    password = overrides.pop("password", running.password)
-    setup = LightningSyncSetup(
-        ews_url=running.ews_url,
-        service_account_username=running.username,
-        auth_type="basic",
-        org_id=ORG_ID,
-        **overrides,
-    )
-    setup.set_service_account_password(password)
-    return setup
-
-
 def ews_transport(running, mailbox: str = MAILBOX, **overrides) -> EwsTransport:  # type: ignore[no-untyped-def]
-    return EwsTransport(account_for(_setup(running, **overrides), mailbox), ORG_ID)
+    return EwsTransport.open(ews_settings(running, mailbox, **overrides))
 
 
 class TestEwsTransport(TransportContract):
@@ -101,6 +83,52 @@ def test_updating_one_phone_keeps_the_reps_other_phones(sim):  # type: ignore[no
         "BusinessPhone2": "222",
         "HomePhone": "333",
     }
+
+
+LONG = "A" * 300  # more characters than exchangelib sends in a name part (255)
+EMOJI = "\U0001f600" * 200  # 200 characters, 400 UTF-16 code units: more than Exchange takes
+
+
+def test_a_name_too_long_for_exchange_fails_only_its_own_create(sim):  # type: ignore[no-untyped-def]
+    transport = ews_transport(sim)
+    folder = transport.ensure_contact_folder()
+    results = transport.create_items(folder, [
+        NewItem("1", {"GivenName": "Ada", "Surname": "Before"}),
+        NewItem("2", {"GivenName": LONG, "Surname": "Long"}),
+        NewItem("3", {"GivenName": EMOJI, "Surname": "Emoji"}),
+        NewItem("4", {"GivenName": "Bo", "Surname": "After"}),
+    ])
+    assert [r.ok for r in results] == [True, False, False, True]
+    for failed in (results[1], results[2]):
+        assert failed.error is not None
+        assert (failed.error.kind, failed.error.too_long) == (ErrorKind.PERMANENT_ITEM, "GivenName")
+    assert "255" in results[1].error.message  # type: ignore[union-attr]
+    assert sorted(i["Surname"] for i in sim.sim.items(MAILBOX, "contacts/Salesforce_Sync")) == [
+        "After", "Before"]
+
+
+def test_a_name_too_long_for_exchange_fails_only_its_own_update(sim):  # type: ignore[no-untyped-def]
+    transport = ews_transport(sim)
+    folder = transport.ensure_contact_folder()
+    refs = [ItemRef(r.id or "", r.change_key or "") for r in transport.create_items(
+        folder, [NewItem(str(n), {"GivenName": "Ann", "Surname": f"N{n}"}) for n in range(4)])]
+    sim.sim.reset_counters()
+    results = transport.update_items([
+        ItemUpdate(refs[0], {"JobTitle": "CFO"}),
+        ItemUpdate(refs[1], {"GivenName": LONG, "JobTitle": "CFO"}),
+        ItemUpdate(refs[2], {"GivenName": EMOJI, "JobTitle": "CFO"}),
+        ItemUpdate(refs[3], {"Surname": "Renamed"}),
+    ])
+    assert [r.ok for r in results] == [True, False, False, True]
+    assert [r.id for r in results] == [ref.id for ref in refs]
+    for failed in (results[1], results[2]):
+        assert failed.error is not None
+        assert (failed.error.kind, failed.error.too_long) == (ErrorKind.PERMANENT_ITEM, "GivenName")
+    assert sim.sim.request_count("UpdateItem", MAILBOX) == 1  # one request for the chunk
+    stored = {i["id"]: i for i in sim.sim.items(MAILBOX, "contacts/Salesforce_Sync")}
+    assert [(stored[r.id]["GivenName"], stored[r.id]["Surname"], stored[r.id].get("JobTitle"))
+            for r in refs] == [
+        ("Ann", "N0", "CFO"), ("Ann", "N1", None), ("Ann", "N2", None), ("Ann", "Renamed", None)]
 
 
 def test_it_reads_html_notes_as_text(sim):  # type: ignore[no-untyped-def]
@@ -201,6 +229,14 @@ def test_a_wrong_password_is_an_authentication_error(sim):  # type: ignore[no-un
     assert "wrong" not in caught.value.message
 
 
+def test_a_refused_ntlm_handshake_is_an_authentication_error(sim):  # type: ignore[no-untyped-def]
+    transport = ews_transport(sim, auth_type="ntlm")
+    with pytest.raises(TransportError) as caught:
+        transport.find_contact_folder()
+    assert caught.value.kind == ErrorKind.AUTHENTICATION
+    assert "NTLM" in caught.value.message
+
+
 def test_a_mailbox_outside_the_scope_is_a_configuration_error(sim):  # type: ignore[no-untyped-def]
     sim.sim.add_mailbox("other@example.com")
     sim.sim.set_scope(sim.username, [MAILBOX])
@@ -227,6 +263,28 @@ def test_it_trusts_a_private_ca_bundle(exchange_sim_tls):  # type: ignore[no-unt
         pem = f.read()
     transport = ews_transport(exchange_sim_tls, ca_bundle=pem)
     assert transport.ensure_contact_folder().created
+
+
+def test_a_changed_auth_type_takes_effect_without_a_restart(sim):  # type: ignore[no-untyped-def]
+    # exchangelib shares one connection setup per endpoint and credentials: the transport
+    # must not get the Basic one back once Setup says NTLM (the simulator offers Basic only).
+    assert ews_transport(sim).ensure_contact_folder().created
+    with pytest.raises(TransportError) as caught:
+        ews_transport(sim, auth_type="ntlm").find_contact_folder()
+    assert caught.value.kind == ErrorKind.AUTHENTICATION
+    assert ews_transport(sim).find_contact_folder() is not None
+
+
+def test_a_changed_ca_bundle_takes_effect_without_a_restart(exchange_sim_tls):  # type: ignore[no-untyped-def]
+    exchange_sim_tls.sim.add_mailbox(MAILBOX)
+    with open(exchange_sim_tls.ca_pem) as f:
+        right = f.read()
+    other = trustme.CA().cert_pem.bytes().decode()
+    assert ews_transport(exchange_sim_tls, ca_bundle=right).ensure_contact_folder().created
+    with pytest.raises(TransportError) as caught:
+        ews_transport(exchange_sim_tls, ca_bundle=other).find_contact_folder()
+    assert caught.value.kind == ErrorKind.TRANSIENT and "certificate" in caught.value.message
+    assert ews_transport(exchange_sim_tls, ca_bundle=right).find_contact_folder() is not None
 
 
 def test_birthdays_round_trip_as_dates(sim):  # type: ignore[no-untyped-def]
@@ -293,7 +351,7 @@ def test_reading_contacts_from_the_xml_matches_exchangelib(sim):  # type: ignore
     slow = list(
         GetItem(account=transport.account, chunk_size=10).call(
             items=[(i, None) for i in ids],
-            additional_fields=_contact_paths(ALL_CONTACT_FIELDS),
+            additional_fields=contact_paths(ALL_CONTACT_FIELDS),
             shape="IdOnly",
         )
     )
@@ -329,7 +387,7 @@ def test_listing_from_the_xml_matches_exchangelib(sim):  # type: ignore[no-untyp
         for _kind, item in svc.call(
             folder=transport._folder(folder.id),
             shape="IdOnly",
-            additional_fields=_stamp_paths(),
+            additional_fields=stamp_paths(),
             sync_state=None,
             ignore=None,
             max_changes_returned=512,
@@ -432,8 +490,6 @@ def test_new_contacts_are_written_as_exchangelib_writes_them(fields):  # type: i
 
 
 def test_stamps_are_written_as_exchangelib_writes_them(sim):  # type: ignore[no-untyped-def]
-    from syncengine.ews import _LabelAwareUpdateItem, _StampItems
-
     transport = ews_transport(sim)
     options = {"conflict_resolution": "NeverOverwrite", "message_disposition": "SaveOnly",
                "send_meeting_invitations_or_cancellations": "SendToNone",
@@ -441,9 +497,9 @@ def test_stamps_are_written_as_exchangelib_writes_them(sim):  # type: ignore[no-
     contact = Contact(id="AAMkID=", changekey="CQAAAB")
     setattr(contact, ORG_FIELD, ORG_ID)
     setattr(contact, CRM_FIELD, "42")
-    theirs = _LabelAwareUpdateItem(account=transport.account).get_payload(
+    theirs = UpdateContacts(account=transport.account).get_payload(
         items=[(contact, [ORG_FIELD, CRM_FIELD])], **options)
-    mine = _StampItems(account=transport.account).get_payload(
+    mine = StampItems(account=transport.account).get_payload(
         items=[(("AAMkID=", "CQAAAB", ORG_ID, "42"), ["stamps"])], **options)
     assert _shape(mine) == _shape(theirs)
 

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from lightningsync.models import ContactLink, User
-from syncengine.ews import PROPERTY_SET_ID
+from syncengine.transports.ews.stamps import PROPERTY_SET_ID
 
 from .processes import (
     Database,

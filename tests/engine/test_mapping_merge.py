@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 
 from lightningsync.fieldmaps import DEFAULT_CONTACT_MAPPING
 from lightningsync.models import Account, Contact
-from syncengine import mapping as m
-from syncengine.merge import Mode, Policy, Side, merge
-from syncengine.transport import Address
+from syncengine.mapping import contacts as m
+from syncengine.mapping.merge import Mode, Policy, Side, merge
+from syncengine.mapping.normal import content_hash
+from syncengine.transports.protocol import Address
 
 MAPPING = DEFAULT_CONTACT_MAPPING
 
@@ -50,8 +51,8 @@ def test_apply_writes_every_attribute_of_a_patch() -> None:
 
 def test_the_hash_ignores_email_case_only() -> None:
     a = {"email": "A@X.TEST", "last_name": "Lee"}
-    assert m.content_hash(a) == m.content_hash({"email": "a@x.test", "last_name": "Lee"})
-    assert m.content_hash(a) != m.content_hash({"email": "a@x.test", "last_name": "lee"})
+    assert content_hash(a) == content_hash({"email": "a@x.test", "last_name": "Lee"})
+    assert content_hash(a) != content_hash({"email": "a@x.test", "last_name": "lee"})
 
 
 BASE = {"first_name": "Ann", "title": "Buyer", "phone": "1"}

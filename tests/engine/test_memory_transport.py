@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from syncengine.memory import MemoryTransport
-
-from .transport_contract import ORG_ID, TransportContract
+from syncengine.transports.contract import ORG_ID, TransportContract
+from syncengine.transports.memory import MemoryTransport
 
 
 class MemoryRep:

@@ -17,9 +17,8 @@ from django.test import override_settings
 
 from lightningsync import outbound
 from lightningsync.models import LightningSyncError, UserSyncState
-from syncengine import runner
-from syncengine.guarded_http import RefusedDestination, checked_addresses, guard
-from syncengine.runner import RETRIES_IN_CYCLE
+from syncengine.cycle import runner
+from syncengine.transports.guarded_http import RefusedDestination, checked_addresses, guard
 from tests.factories import SyncConfigurationFactory, UserFactory
 
 from .ews_fixtures import MAILBOX, EwsWorld, ews_fixture, point_setup_at  # noqa: F401
@@ -110,11 +109,48 @@ def test_the_engine_does_not_follow_an_exchange_redirect_either(ews, monkeypatch
         with RecordingServer(lambda h, seen: Answer(302, b"", {"Location": target})) as server:
             _point_at(ews, f"http://127.0.0.1:{server.port}/EWS/Exchange.asmx")
             report = ews.sync()
-    assert (report.outcome, report.reason) == (
-        "backing_off", f"RedirectError: We were redirected to {target}"
+    # A setting to correct, not an outage: the user pauses, nothing is retried, and the
+    # target (the server's word) is shown as an excerpt, never proposed as the EWS URL.
+    assert (report.outcome, report.error_kind) == ("paused", "impersonation")
+    assert report.reason == (
+        f"The EWS URL answers with a redirect to “{target}”, and Lightning Sync follows no "
+        "redirect: enter the address Exchange answers on itself "
+        "(https://<server>/EWS/Exchange.asmx) as the EWS URL in Lightning Sync Setup."
     )
-    assert len(server.requests) == RETRIES_IN_CYCLE + 1
+    assert ews.sleeps == [] and len(server.requests) == 1
     assert (metadata.connections, metadata.requests) == (0, [])
+
+
+LONG_HOST = "mail." + "x" * 240 + ".example.com"
+
+
+@pytest.mark.parametrize(("location", "target", "suggested"), [
+    # The server's own address: proposed as the EWS URL.
+    ("https://mail.example.com/EWS/Exchange.asmx", "https://mail.example.com/EWS/Exchange.asmx",
+     True),
+    # http, which that host may not use; elsewhere on the same server (exchangelib makes the
+    # target absolute); a sign-in page (exchangelib keeps no query); too long to show whole.
+    ("http://mail.example.com/EWS/Exchange.asmx", "http://mail.example.com/EWS/Exchange.asmx",
+     False),
+    ("/owa/", "http://127.0.0.1:{port}/owa/", False),
+    ("https://sso.example.com/adfs/ls/?wa=wsignin1.0", "https://sso.example.com/adfs/ls/", False),
+    (f"https://{LONG_HOST}/EWS/Exchange.asmx", f"https://{LONG_HOST}/EWS/Exchange.asmx", False),
+])
+def test_a_redirect_names_its_target_and_the_url_to_enter(ews, location, target, suggested):  # type: ignore[no-untyped-def]
+    with RecordingServer(lambda h, seen: Answer(302, b"", {"Location": location})) as server:
+        _point_at(ews, f"http://127.0.0.1:{server.port}/EWS/Exchange.asmx")
+        report = ews.sync()
+    assert (report.outcome, ews.sleeps, len(server.requests)) == ("paused", [], 1)
+    (entry,) = LightningSyncError.objects.all()
+    assert entry.message == report.reason == ews.state().paused_message
+    target = target.format(port=server.port)
+    assert f"redirect to {outbound.excerpt(target, quoted=True)}," in entry.message
+    if suggested:
+        assert entry.message.endswith(
+            f"if that is your Exchange server, enter “{target}” as the EWS URL in Lightning "
+            "Sync Setup.")
+    else:
+        assert "(https://<server>/EWS/Exchange.asmx)" in entry.message
 
 
 def test_http_reaches_only_allowed_hosts_at_connection_time(ews):  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from lightningsync.models import Contact, ContactFilter, ContactLink
-from syncengine.contacts_push import ContactPush
+from syncengine.contacts.push import ContactPush
 
 from .conftest import OnceAt, crm_contact, edit_contact
 

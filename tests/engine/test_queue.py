@@ -18,8 +18,10 @@ from django_q.monitor import save_task
 from django_q.signing import SignedPackage
 
 from lightningsync.models import Contact, User, UserSyncState
-from syncengine import connect, tasks
-from syncengine.memory import MemoryTransport
+from syncengine import tasks
+from syncengine.transports import connect
+from syncengine.transports.connect import ConnectionSettings
+from syncengine.transports.memory import MemoryTransport
 from tests.factories import SyncConfigurationFactory, UserFactory
 
 from .conftest import crm_contact
@@ -32,8 +34,8 @@ def boxes(org, monkeypatch) -> dict[str, MemoryTransport]:  # type: ignore[no-un
     """Each user's own memory mailbox, by email, made when the user first syncs."""
     found: dict[str, MemoryTransport] = {}
 
-    def factory(user: User, setup: Any) -> MemoryTransport:
-        return found.setdefault(user.email, MemoryTransport(org_id=str(setup.org_id)))
+    def factory(settings: ConnectionSettings) -> MemoryTransport:
+        return found.setdefault(settings.mailbox, MemoryTransport(org_id=settings.org_id))
 
     monkeypatch.setitem(connect._registry, "service_account", factory)
     return found

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from lightningsync.models import Contact, SyncConfiguration, UserSyncState
-from syncengine.retry import retry_errors
+from syncengine.cycle.retry import retry_errors
 
 from .conftest import a_day_passes
 from .ews_fixtures import MAILBOX, EwsWorld, crm_contact, errors, ews_fixture  # noqa: F401
@@ -167,3 +167,71 @@ def test_retry_resumes_a_paused_user_and_leaves_other_rows_alone(ews) -> None:  
     assert ews.sync().outcome == "synced"
     auth.refresh_from_db()
     assert auth.resolved
+
+
+# --- values longer than Exchange takes ----------------------------------------------------------
+# Exchange stores at most 256 UTF-16 code units in GivenName (most emoji count two) and
+# exchangelib sends at most 255 characters there; a CRM first name holds at most 40. The two
+# limits are lowered here, to 20 code units and 25 characters, so that a CRM first name meets
+# both: "A" * 30 stands for 300 characters, 15 emoji (30 code units) for 200 emoji.
+LONG = "A" * 30
+EMOJI = "\U0001f600" * 15
+SHORTEN = ("Shorten the First Name in the CRM (Exchange counts most emoji as two characters); "
+           "the contact syncs at its next change.")
+
+
+@pytest.fixture
+def lower_limits(monkeypatch):  # type: ignore[no-untyped-def]
+    from exchangelib import Contact as EwsContact
+
+    from exchangesim import limits
+
+    monkeypatch.setitem(limits.REFUSED_PAST, "GivenName", 20)
+    monkeypatch.setattr(EwsContact.get_field_by_fieldname("given_name"), "max_length", 25)
+
+
+def test_a_first_name_too_long_for_exchange_is_an_item_error_that_waits(
+        ews, lower_limits) -> None:  # type: ignore[no-untyped-def]
+    before, long, emoji, after = (
+        crm_contact(ews.rep, first_name=first, last_name=last)
+        for first, last in (("Ada", "Before"), (LONG, "Long"), (EMOJI, "Emoji"), ("Bo", "After")))
+    report = ews.sync()
+    assert report.outcome == "synced"  # not a failed cycle
+    assert report.contacts.exchange_created == 2  # the others of the chunk went through
+    assert _surnames(ews) == ["After", "Before"]
+    refused = {e.contact_id: e for e in errors("item_rejected")}
+    assert sorted(refused) == sorted([long.pk, emoji.pk])
+    for entry in refused.values():
+        assert (entry.direction, entry.suggestion, entry.resolved) == (
+            "crm_to_exchange", SHORTEN, False)
+    assert refused[long.pk].message == (
+        "GivenName is 30 characters long; Exchange takes at most 25, so the contact was not sent")
+    assert refused[emoji.pk].message.startswith("GivenName is longer than Exchange takes")
+    # The next cycles do not send them again while they are unchanged.
+    _long_ago(before, long, emoji, after)
+    assert _quiet_for_exchange(ews) == {}
+    assert [e.count for e in errors("item_rejected")] == [1, 1]
+
+    # An update too long for Exchange fails alone, too: the other update of the chunk goes.
+    before.first_name, before.title = LONG, "CFO"
+    before.save()
+    after.title = "CEO"
+    after.save()
+    assert ews.sync().outcome == "synced"
+    jobs = {i["Surname"]: (i["GivenName"], i.get("JobTitle")) for i in ews.items()}
+    assert jobs == {"Before": ("Ada", None), "After": ("Bo", "CEO")}
+    entry = next(e for e in errors("item_rejected") if e.contact_id == before.pk)
+    assert (entry.exchange_item_id != "", entry.suggestion) == (True, SHORTEN)
+    Contact.objects.filter(pk=before.pk).update(
+        updated_at=timezone.now() - dt.timedelta(hours=2))
+    assert _quiet_for_exchange(ews) == {}
+
+    # Shortened in the CRM: each syncs at its next change, and its entry is resolved.
+    for contact, first in ((long, "Al"), (emoji, "\U0001f600" * 10), (before, "Ada")):
+        contact.first_name = first
+        contact.save()
+    assert ews.sync().outcome == "synced"
+    names = {i["Surname"]: (i["GivenName"], i.get("JobTitle")) for i in ews.items()}
+    assert names == {"After": ("Bo", "CEO"), "Before": ("Ada", "CFO"), "Long": ("Al", None),
+                     "Emoji": ("\U0001f600" * 10, None)}
+    assert [e.resolved for e in errors("item_rejected")] == [True] * 3

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from lightningsync.models import Contact, ContactLink, LightningSyncSetup, UserSyncState
-from syncengine.reset import mark_for_reset
+from syncengine.cycle.reset import mark_for_reset
 
 from .conftest import OnceAt
 from .ews_fixtures import DELETED, EwsWorld, crm_contact, crm_state, ews_fixture  # noqa: F401

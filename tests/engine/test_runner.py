@@ -6,6 +6,7 @@ import datetime as dt
 
 from django.utils import timezone
 
+from lightningsync import outbound
 from lightningsync.models import (
     Contact,
     ContactLink,
@@ -13,9 +14,9 @@ from lightningsync.models import (
     LightningSyncSetup,
     UserSyncState,
 )
-from syncengine import claims
-from syncengine.runner import MAX_ATTEMPTS, RETRIES_IN_CYCLE, sync_user
-from syncengine.transport import ErrorKind, TransportError
+from syncengine.cycle import claims
+from syncengine.cycle.runner import MAX_ATTEMPTS, RETRIES_IN_CYCLE, sync_user
+from syncengine.transports.protocol import ErrorKind, TransportError
 
 from .conftest import crm_contact, crm_state, exchange_state
 
@@ -178,6 +179,24 @@ def test_an_unexpected_exception_is_an_internal_error_and_releases_the_claim(
     assert _state(rep).claim_token == ""
 
 
+def test_an_unexpected_error_is_kept_only_as_an_excerpt(rep, config, org) -> None:  # type: ignore[no-untyped-def]
+    # A library's exception may carry anything a server sent, of any size (SPEC §13).
+    said = "\x1b]0;owned\x07" + "<html>" + "page " * 2_000 + "</html>\u202e"
+
+    def broken(settings):  # type: ignore[no-untyped-def]
+        raise ValueError(said)
+
+    report = sync_user(rep.pk, transport_factory=broken, sleep=lambda s: None)
+    assert report.outcome == "failed"
+    shown = outbound.excerpt(said)
+    assert _state(rep).last_error == shown
+    entry = LightningSyncError.objects.get()
+    assert entry.message == report.reason == f"The sync stopped on an unexpected error: {shown}"
+    for text in (_state(rep).last_error, entry.message):
+        assert "\x1b" not in text and "\u202e" not in text
+        assert len(text) <= len("The sync stopped on an unexpected error: ") + 200
+
+
 def test_a_no_change_cycle_lists_once_and_stays_within_ten_queries(
         sync, rep, mailbox, django_assert_max_num_queries) -> None:  # type: ignore[no-untyped-def]
     for n in range(5):
@@ -196,10 +215,10 @@ def test_a_no_change_cycle_lists_once_and_stays_within_ten_queries(
 
 
 def test_sync_user_uses_the_registered_transport(rep, config, org, mailbox) -> None:  # type: ignore[no-untyped-def]
-    from syncengine import connect
+    from syncengine.transports import connect
 
     builtin = connect._registry.get("service_account")
-    connect.register("service_account", lambda user, setup: mailbox)
+    connect.register("service_account", lambda settings: mailbox)
     try:
         assert sync_user(rep.pk, sleep=lambda s: None).outcome == "synced"
     finally:

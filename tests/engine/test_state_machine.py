@@ -23,9 +23,10 @@ from lightningsync.models import (
     FolderCursor,
     LightningSyncSetup,
 )
-from syncengine import mapping
-from syncengine.memory import MemoryTransport
-from syncengine.runner import sync_user
+from syncengine.cycle.runner import sync_user
+from syncengine.mapping import contacts as mapping
+from syncengine.mapping.normal import content_hash
+from syncengine.transports.memory import MemoryTransport
 from tests.factories import AccountFactory, SyncConfigurationFactory, UserFactory
 
 from .conftest import crm_contact
@@ -113,14 +114,14 @@ class ContactSyncMachine(RuleBasedStateMachine):
     @rule()
     def sync(self) -> None:
         before = set(Contact.objects.values_list("pk", flat=True))
-        report = sync_user(self.rep.pk, transport_factory=lambda u, s: self.mailbox,
+        report = sync_user(self.rep.pk, transport_factory=lambda settings: self.mailbox,
                            sleep=lambda s: None, page_size=3)
         assert report.outcome == "synced", report.reason
         assert before <= set(Contact.objects.values_list("pk", flat=True)), "sync deleted"
         self.synced = True
         self._check_linked_equal()
         self.mailbox.reset_counters()
-        again = sync_user(self.rep.pk, transport_factory=lambda u, s: self.mailbox,
+        again = sync_user(self.rep.pk, transport_factory=lambda settings: self.mailbox,
                           sleep=lambda s: None, page_size=3)
         assert again.contacts is not None and again.contacts.written == 0, again.summary()
         assert not self.mailbox.writes, dict(self.mailbox.writes)
@@ -141,9 +142,9 @@ class ContactSyncMachine(RuleBasedStateMachine):
             crm = mapping.crm_values(link.contact, DEFAULT_CONTACT_MAPPING)
             ex = mapping.exchange_values(item.fields, DEFAULT_CONTACT_MAPPING)
             if direction != "exchange_to_crm":
-                assert mapping.content_hash(crm) == link.snapshot_hash, (crm, link.snapshot)
+                assert content_hash(crm) == link.snapshot_hash, (crm, link.snapshot)
             if direction != "crm_to_exchange":
-                assert mapping.content_hash(ex) == link.snapshot_hash, (ex, link.snapshot)
+                assert content_hash(ex) == link.snapshot_hash, (ex, link.snapshot)
 
     @invariant()
     def no_duplicates(self) -> None:

@@ -7,7 +7,8 @@ from django_q.models import Schedule
 
 from lightningsync import configurations
 from lightningsync.effective import users_of
-from syncengine import connect, tasks
+from syncengine import tasks
+from syncengine.transports import connect
 from tests.factories import ProfileFactory, SyncConfigurationFactory, UserFactory
 
 from .conftest import crm_contact
@@ -16,7 +17,7 @@ from .conftest import crm_contact
 def test_saving_an_active_configuration_syncs_its_users(
     rep, org, mailbox, django_capture_on_commit_callbacks
 ) -> None:  # type: ignore[no-untyped-def]
-    connect.register("service_account", lambda user, setup: mailbox)
+    connect.register("service_account", lambda settings: mailbox)
     try:
         crm_contact(rep, last_name="Waiting")
         spec = configurations.spec_from_dict(
@@ -33,7 +34,7 @@ def test_saving_an_active_configuration_syncs_its_users(
 def test_saving_an_inactive_configuration_syncs_nobody(
     rep, org, mailbox, django_capture_on_commit_callbacks
 ) -> None:  # type: ignore[no-untyped-def]
-    connect.register("service_account", lambda user, setup: mailbox)
+    connect.register("service_account", lambda settings: mailbox)
     try:
         crm_contact(rep, last_name="Waiting")
         spec = configurations.spec_from_dict({"name": "Off", "active": False, "users": [rep.email]})

@@ -16,7 +16,7 @@ from django.db.models.functions import Lower
 
 from lightningsync.effective import syncing_users
 from lightningsync.models import User
-from syncengine.runner import Outcome, SyncReport, sync_user
+from syncengine.cycle.runner import Outcome, SyncReport, sync_user
 
 
 class Command(BaseCommand):

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from .transport import (
+from .protocol import (
     Change,
     ChangeKind,
     ChangePage,

@@ -1,132 +1,37 @@
-"""Contacts between exchangelib objects and the transport's field dicts (EWS names).
+"""Contacts straight from and to EWS XML: the fields of a GetItem response's t:Contact, and
+the t:Contact of a CreateItem.
 
-Pure conversions, no requests. Field names are `lightningsync.fieldmaps` EWS names; indexed
-entries (emails, phones, addresses) are addressed per label so that writing one label never
-touches another (exchangelib's own UpdateItem would delete every label it isn't given).
+exchangelib builds a Contact for every response element, and validates and walks a new one,
+through all of its ~80 fields (and again every indexed entry's): measured here, most of the
+client time of a 100-contact GetItem or CreateItem. These give exactly what `contacts`
+(through exchangelib's objects) gives; tests/engine/test_ews_transport.py compares the two.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
-import html
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from exchangelib import Contact
 from exchangelib.ewsdatetime import EWSDate
 from exchangelib.fields import ExtendedPropertyField
-from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
-from exchangelib.properties import Body, HTMLBody
+from exchangelib.indexed_properties import PhysicalAddress
 from exchangelib.util import TNS, create_element, safe_xml_value
 from exchangelib.version import Version
 from lxml import etree
 
-from .transport import Address, FieldValue
-
-TEXT_ATTRIBUTES = {
-    "GivenName": "given_name",
-    "Surname": "surname",
-    "CompanyName": "company_name",
-    "JobTitle": "job_title",
-    "Department": "department",
-    "OfficeLocation": "office",
-    "Nickname": "nickname",
-    "Manager": "manager",
-    "AssistantName": "assistant_name",
-}
-EMAIL_LABELS = frozenset({"EmailAddress1", "EmailAddress2", "EmailAddress3"})
-PHONE_LABELS = frozenset(
-    {
-        "BusinessPhone",
-        "BusinessPhone2",
-        "MobilePhone",
-        "HomePhone",
-        "HomePhone2",
-        "BusinessFax",
-        "HomeFax",
-        "OtherTelephone",
-        "AssistantPhone",
-    }
+from ..protocol import Address, FieldValue
+from .contacts import (
+    ADDRESS_LABELS,
+    EMAIL_LABELS,
+    PHONE_LABELS,
+    TEXT_ATTRIBUTES,
+    html_to_text,
+    nonblank,
 )
-ADDRESS_LABELS = {"BusinessAddress": "Business", "HomeAddress": "Home", "OtherAddress": "Other"}
 
-
-def exchangelib_fields(names: Iterable[str]) -> set[str]:
-    """The exchangelib field names to request for these EWS field names."""
-    wanted: set[str] = {"last_modified_time"}
-    for name in names:
-        if name in TEXT_ATTRIBUTES:
-            wanted.add(TEXT_ATTRIBUTES[name])
-        elif name in EMAIL_LABELS:
-            wanted.add("email_addresses")
-        elif name in PHONE_LABELS:
-            wanted.add("phone_numbers")
-        elif name in ADDRESS_LABELS:
-            wanted.add("physical_addresses")
-        elif name == "Birthday":
-            wanted.add("birthday")
-        elif name == "Body":
-            wanted.add("body")
-        else:
-            raise ValueError(f"{name!r} is not a contact field the EWS transport knows")
-    return wanted
-
-
-_TAG = re.compile(r"<[^>]+>")
-_BREAK = re.compile(r"<\s*(br|/p|/div|/li)\b[^>]*>", re.IGNORECASE)
-_STYLE = re.compile(r"<(style|script|head)\b.*?</\1>", re.IGNORECASE | re.DOTALL)
-
-
-def html_to_text(value: str) -> str:
-    """Outlook may store notes as HTML; the CRM keeps plain text."""
-    value = _STYLE.sub("", value)
-    value = _BREAK.sub("\n", value)
-    text = html.unescape(_TAG.sub("", value))
-    lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
-    return "\n".join(lines).strip()
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value)
-    return text if text.strip() else None
-
-
-def read_fields(item: Contact, names: Iterable[str]) -> dict[str, FieldValue]:
-    """The requested EWS fields of an exchangelib Contact; absent values are None."""
-    emails = {e.label: e.email for e in (item.email_addresses or [])}
-    phones = {p.label: p.phone_number for p in (item.phone_numbers or [])}
-    addresses = {a.label: a for a in (item.physical_addresses or [])}
-    out: dict[str, FieldValue] = {}
-    for name in names:
-        if name in TEXT_ATTRIBUTES:
-            out[name] = _text(getattr(item, TEXT_ATTRIBUTES[name], None))
-        elif name in EMAIL_LABELS:
-            out[name] = _text(emails.get(name))
-        elif name in PHONE_LABELS:
-            out[name] = _text(phones.get(name))
-        elif name in ADDRESS_LABELS:
-            entry = addresses.get(ADDRESS_LABELS[name])
-            out[name] = _address(entry)
-        elif name == "Birthday":
-            out[name] = _date(item.birthday)
-        elif name == "Body":
-            body = item.body
-            if body is None:
-                out[name] = None
-            else:
-                out[name] = _text(html_to_text(body) if isinstance(body, HTMLBody) else str(body))
-    return out
-
-
-# --- straight from the XML -------------------------------------------------------------------
-# exchangelib builds a Contact for every GetItem response element by walking all of its ~80
-# fields (and again every indexed entry's); we need a dozen. These read the requested fields
-# from the response's t:Contact element and must give exactly what `read_fields` gives for the
-# exchangelib object (tests/engine/test_ews_transport.py compares the two).
 _T = f"{{{TNS}}}"
 _XML_TEXT = {name: _T + name for name in TEXT_ATTRIBUTES}
 _XML_ADDRESS_PARTS = (
@@ -152,7 +57,7 @@ def _xml_address(entry: Any) -> Address | None:
     parts = {}
     for attr, tag in _XML_ADDRESS_PARTS:
         child = entry.find(tag)
-        parts[attr] = None if child is None else _text(child.text or None)
+        parts[attr] = None if child is None else nonblank(child.text or None)
     address = Address(**parts)
     return address if any(parts.values()) else None
 
@@ -192,15 +97,15 @@ def read_fields_xml(elem: Any, names: Iterable[str]) -> dict[str, FieldValue]:
     for name in names:
         if name in TEXT_ATTRIBUTES:
             child = elem.find(_XML_TEXT[name])
-            out[name] = None if child is None else _text(child.text or None)
+            out[name] = None if child is None else nonblank(child.text or None)
         elif name in EMAIL_LABELS:
             emails = _xml_entries(elem, "EmailAddresses") if emails is None else emails
             entry = emails.get(name)
-            out[name] = None if entry is None else _text(entry.text or None)
+            out[name] = None if entry is None else nonblank(entry.text or None)
         elif name in PHONE_LABELS:
             phones = _xml_entries(elem, "PhoneNumbers") if phones is None else phones
             entry = phones.get(name)
-            out[name] = None if entry is None else _text(entry.text or None)
+            out[name] = None if entry is None else nonblank(entry.text or None)
         elif name in ADDRESS_LABELS:
             if addresses is None:
                 addresses = _xml_entries(elem, "PhysicalAddresses")
@@ -213,108 +118,15 @@ def read_fields_xml(elem: Any, names: Iterable[str]) -> dict[str, FieldValue]:
             if text is None:
                 out[name] = None
             elif body.get("BodyType") == "HTML":
-                out[name] = _text(html_to_text(text))
+                out[name] = nonblank(html_to_text(text))
             else:
-                out[name] = _text(text)
+                out[name] = nonblank(text)
         else:
             raise ValueError(f"{name!r} is not a contact field the EWS transport knows")
     return out
 
 
-def _date(value: Any) -> dt.date | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    return dt.date(value.year, value.month, value.day)
-
-
-def _address(entry: PhysicalAddress | None) -> Address | None:
-    if entry is None:
-        return None
-    address = Address(
-        street=_text(entry.street),
-        city=_text(entry.city),
-        state=_text(entry.state),
-        postal_code=_text(entry.zipcode),
-        country=_text(entry.country),
-    )
-    return address if any(vars(address).values()) else None
-
-
-def display_name(fields: dict[str, FieldValue]) -> str:
-    """Outlook shows DisplayName; EWS requires it on create and does not derive it."""
-    parts = [fields.get("GivenName"), fields.get("Surname")]
-    name = " ".join(str(p) for p in parts if p)
-    return name or str(fields.get("CompanyName") or fields.get("EmailAddress1") or "(no name)")
-
-
-def apply_fields(item: Contact, fields: dict[str, FieldValue]) -> list[str]:
-    """Set `fields` on `item`; returns the exchangelib field names to send.
-
-    Indexed entries are set per label; a None value becomes an entry with empty subfields,
-    which the label-aware update turns into DeleteItemField for that label only.
-    """
-    touched: list[str] = []
-    emails: list[EmailAddress] = []
-    phones: list[PhoneNumber] = []
-    addresses: list[PhysicalAddress] = []
-    for name, value in fields.items():
-        if name in TEXT_ATTRIBUTES:
-            setattr(item, TEXT_ATTRIBUTES[name], value if value else None)
-            touched.append(TEXT_ATTRIBUTES[name])
-        elif name in EMAIL_LABELS:
-            emails.append(EmailAddress(label=name, email=value or None))
-        elif name in PHONE_LABELS:
-            phones.append(PhoneNumber(label=name, phone_number=value or None))
-        elif name in ADDRESS_LABELS:
-            a = value if isinstance(value, Address) else Address()
-            addresses.append(
-                PhysicalAddress(
-                    label=ADDRESS_LABELS[name],
-                    street=a.street,
-                    city=a.city,
-                    state=a.state,
-                    zipcode=a.postal_code,
-                    country=a.country,
-                )
-            )
-        elif name == "Birthday":
-            item.birthday = EWSDate.from_date(value) if isinstance(value, dt.date) else None
-            touched.append("birthday")
-        elif name == "Body":
-            item.body = Body(str(value)) if value else None
-            touched.append("body")
-        else:
-            raise ValueError(f"{name!r} is not a contact field the EWS transport knows")
-    if emails:
-        item.email_addresses = emails
-        touched.append("email_addresses")
-    if phones:
-        item.phone_numbers = phones
-        touched.append("phone_numbers")
-    if addresses:
-        item.physical_addresses = addresses
-        touched.append("physical_addresses")
-    return touched
-
-
-def new_contact_entries_only(item: Contact) -> None:
-    """On create, drop indexed entries that are empty: there is nothing to delete yet."""
-    item.email_addresses = [e for e in (item.email_addresses or []) if e.email] or None
-    item.phone_numbers = [p for p in (item.phone_numbers or []) if p.phone_number] or None
-    item.physical_addresses = [
-        a
-        for a in (item.physical_addresses or [])
-        if any((a.street, a.city, a.state, a.zipcode, a.country))
-    ] or None
-
-
-# --- new contacts straight to XML -------------------------------------------------------------
-# exchangelib's Contact.to_xml() validates and walks all ~80 fields of the item and of every
-# indexed entry: measured here, most of the client time of a 100-contact CreateItem. This
-# writes the same element (same children, same order, same defaults) from the field dict;
-# tests/engine/test_ews_transport.py compares the two.
+# --- new contacts: the same element (children, order, defaults) as Contact.to_xml() --------
 _ADDRESS_PARTS = tuple(
     (f.name, _T + f.field_uri) for f in PhysicalAddress.FIELDS if not f.is_attribute
 )

@@ -17,7 +17,7 @@ from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, 
 from lightningsync.casefold import CaseFold, folded_forms
 from lightningsync.models import Account, Contact, ContactLink, User
 
-from .mapping import Normalized
+from ..mapping.normal import Normalized
 
 
 @dataclass

@@ -1,31 +1,22 @@
-"""CRM contact ⇄ normalized mapped fields ⇄ Exchange fields. Pure: no database, no transport.
+"""CRM contact ⇄ normalized mapped fields ⇄ Exchange fields. Pure: no queries, no requests.
 
-The normalized form is what the engine compares, merges, snapshots and hashes: a dict keyed
-by CRM field name (`first_name`, `account_name`, `mailing_address`, ...) whose values are
-JSON-native (str, None, or a dict for an address; dates as ISO strings). Normalizing makes
-a round trip stable: surrounding blanks and empty strings mean None, line endings are `\\n`,
-values read from Exchange are cut to what the CRM column holds, so reading back what was
-written never looks like a change.
+Which normalizing rule (`normal`) each contact field follows, with the length of its CRM
+column as the cut: values read from Exchange are cut to what the CRM holds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
 from lightningsync.fieldmaps import CONTACTS, MAILING_ADDRESS_PARTS, Kind
 from lightningsync.models import Contact
 
-from .transport import Address, FieldValue
+from ..transports.protocol import Address, FieldValue
+from .normal import Normalized, date, text
 
-Normalized = dict[str, Any]
 ADDRESS_KEYS = ("street", "city", "state", "postal_code", "country")
-# Compared without regard to case: an email or an account name differing only in case is
-# the same value (account names resolve case-insensitively).
-CASELESS_FIELDS = frozenset({"email", "account_name"})
 
 
 def _max_length(attribute: str) -> int | None:
@@ -41,32 +32,10 @@ _MAX_LENGTH = {
 _MAX_LENGTH["account_name"] = 255
 
 
-def _text(value: object, limit: int | None = None) -> str | None:
-    if value is None:
-        return None
-    text = str(value)
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = text.strip()
-    if limit is not None and len(text) > limit:
-        text = text[:limit].strip()
-    return text or None
-
-
-def _date(value: object) -> str | None:
-    if isinstance(value, dt.datetime):
-        value = value.date()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, str) and value.strip():
-        return dt.date.fromisoformat(value.strip()[:10]).isoformat()
-    return None
-
-
 def _address(
     parts: dict[str, object], limits: dict[str, int | None]
 ) -> dict[str, str | None] | None:
-    cleaned = {key: _text(parts.get(key), limits.get(key)) for key in ADDRESS_KEYS}
+    cleaned = {key: text(parts.get(key), limits.get(key)) for key in ADDRESS_KEYS}
     return cleaned if any(cleaned.values()) else None
 
 
@@ -84,11 +53,11 @@ def _normalize_address(value: object) -> dict[str, str | None] | None:
 def _normalizer(crm_field: str) -> Callable[[object], Any]:
     kind = CONTACTS.crm_fields[crm_field].kind
     if kind == Kind.DATE:
-        return _date
+        return date
     if kind == Kind.ADDRESS:
         return _normalize_address
     limit = _MAX_LENGTH.get(crm_field)
-    return lambda value: _text(value, limit)
+    return lambda value: text(value, limit)
 
 
 # Chosen once per field: normalizing runs for every mapped field of every item a sync reads.
@@ -98,17 +67,6 @@ _NORMALIZERS = {name: _normalizer(name) for name in CONTACTS.crm_fields}
 def normalize(crm_field: str, value: object) -> Any:
     """One value in the normalized form of `crm_field`, from either side."""
     return _NORMALIZERS[crm_field](value)
-
-
-def comparable(crm_field: str, value: Any) -> Any:
-    """The form two values are compared in: equal here means "no change"."""
-    if crm_field in CASELESS_FIELDS and isinstance(value, str):
-        return value.casefold()
-    return value
-
-
-def same(crm_field: str, a: Any, b: Any) -> bool:
-    return comparable(crm_field, a) == comparable(crm_field, b)
 
 
 def crm_values(contact: Contact, mapping: dict[str, str]) -> Normalized:
@@ -175,13 +133,6 @@ def apply_to_contact(contact: Contact, patch: Normalized) -> list[str]:
     for attr, value in attributes.items():
         setattr(contact, attr, value)
     return list(attributes)
-
-
-def content_hash(values: Normalized) -> str:
-    """A stable digest of the compared form: equal hashes mean "nothing to sync"."""
-    canonical = {k: comparable(k, v) for k, v in values.items()}
-    blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def exchange_field_names(mapping: dict[str, str]) -> list[str]:

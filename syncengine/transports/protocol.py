@@ -1,8 +1,8 @@
 """The mailbox seen by the sync algorithm: the `MailboxTransport` protocol and its value types.
 
 Every backend (EWS through exchangelib, Microsoft Graph, the in-memory mailbox of the tests)
-implements this protocol and passes `tests/engine/transport_contract.py`. Nothing above this
-module knows EWS or Graph: field names are the EWS names of `lightningsync.fieldmaps` (the
+implements this protocol and passes the shared suite of `transports.contract`. Nothing above
+this module knows EWS or Graph: field names are the EWS names of `lightningsync.fieldmaps` (the
 Graph transport translates its properties to them), values are plain Python values
 (`str`, `datetime.date`, `datetime.datetime`, `bool`, `Address`, or None for "empty").
 
@@ -132,6 +132,9 @@ class ItemFailure:
     id: str | None
     kind: ErrorKind
     message: str
+    # The field whose value is longer than Exchange takes, when that is why (the item waits
+    # until that value is shortened where it comes from).
+    too_long: str | None = None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from lightningsync.models import LightningSyncError, UserSyncState
 
-from .tasks import enqueue_users
+from ..tasks import enqueue_users
 
 Kind = LightningSyncError.Kind
 PauseReason = UserSyncState.PauseReason

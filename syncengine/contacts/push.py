@@ -15,12 +15,11 @@ from django.utils import timezone
 
 from lightningsync.models import Contact, ContactLink
 
-from . import mapping as m
-from .contacts_base import WATERMARK_MARGIN, SyncCore
-from .errorlog import Direction, due_refusals, waiting_refusals
-from .matching import resolve_accounts, scope_annotation
-from .merge import MergeResult, Mode, merge
-from .transport import (
+from ..errorlog import Direction, due_refusals, waiting_refusals
+from ..mapping import contacts as m
+from ..mapping.merge import MergeResult, Mode, merge
+from ..mapping.normal import Normalized, content_hash
+from ..transports.protocol import (
     ErrorKind,
     ItemFailure,
     ItemRef,
@@ -28,50 +27,57 @@ from .transport import (
     NewItem,
     TransportError,
 )
+from .entries import item_rejected, keep_losing_values, limit_reached
+from .folder import before_exchange_write
+from .matching import resolve_accounts, scope_annotation
+from .state import WATERMARK_MARGIN, ContactCycle
 
 
-class ContactPush(SyncCore):
+class ContactPush:
     """CRM → Exchange (and the CRM side of their merge), one chunk of contacts at a time."""
 
-    def _push(self) -> None:
+    def __init__(self, cycle: ContactCycle) -> None:
+        self.cycle = cycle
+
+    def push(self) -> None:
         started = timezone.now()
-        if self.mode in (Mode.BOTH, Mode.CRM_TO_EXCHANGE):
+        if self.cycle.mode in (Mode.BOTH, Mode.CRM_TO_EXCHANGE):
             self._remove_deleted_in_crm()
         for chunk in self._changed_contacts():
             self._push_chunk(chunk)
         # Saved by the runner with the cycle's outcome (no query of its own).
-        self.state.contacts_crm_watermark = started - WATERMARK_MARGIN
+        self.cycle.state.contacts_crm_watermark = started - WATERMARK_MARGIN
 
     def _remove_deleted_in_crm(self) -> None:
         """A deleted CRM contact's copy goes to Deleted Items (recoverable)."""
         links = list(ContactLink.objects.filter(
-            user=self.user, contact__isnull=True, exchange_id__isnull=False,
+            user=self.cycle.user, contact__isnull=True, exchange_id__isnull=False,
         ).exclude(state=ContactLink.State.DETACHED).exclude(exchange_id__in=Subquery(
-            waiting_refusals(self.user, self.started).values("exchange_item_id"))))
-        for start in range(0, len(links), self.chunk_size):
-            self._delete_copies(links[start : start + self.chunk_size])
+            waiting_refusals(self.cycle.user, self.cycle.started).values("exchange_item_id"))))
+        for start in range(0, len(links), self.cycle.chunk_size):
+            self._delete_copies(links[start : start + self.cycle.chunk_size])
 
     def _changed_contacts(self) -> Iterator[list[Contact]]:
         """CRM contacts to examine, in chunks: changed since the watermark, linked or in scope."""
-        linked = ContactLink.objects.filter(user=self.user, contact=OuterRef("pk"))
+        linked = ContactLink.objects.filter(user=self.cycle.user, contact=OuterRef("pk"))
         qs = Contact.objects.all()
-        watermark = self.state.contacts_crm_watermark
+        watermark = self.cycle.state.contacts_crm_watermark
         if watermark is not None:
             # Changed since the last cycle, or refused by Exchange (a full mailbox, a failed
             # removal...) and due for another try: a day later, or after an admin's Retry.
-            refused = due_refusals(self.user, self.started).filter(
+            refused = due_refusals(self.cycle.user, self.cycle.started).filter(
                 contact__isnull=False).values("contact_id")
             qs = qs.filter(Q(updated_at__gte=watermark) | Q(account__updated_at__gte=watermark)
                            | Q(pk__in=Subquery(refused)))
-        if self.mode == Mode.EXCHANGE_TO_CRM:
+        if self.cycle.mode == Mode.EXCHANGE_TO_CRM:
             qs = qs.filter(Exists(linked))
-        elif self.scope is not None:
-            qs = qs.filter(Q(Exists(linked)) | self.scope)
-        qs = qs.annotate(in_scope=scope_annotation(self.scope)).order_by("pk")
-        if self._pulled:
+        elif self.cycle.scope is not None:
+            qs = qs.filter(Q(Exists(linked)) | self.cycle.scope)
+        qs = qs.annotate(in_scope=scope_annotation(self.cycle.scope)).order_by("pk")
+        if self.cycle.pulled:
             yield from self._unpulled(qs)
             return
-        yield from _keyset(qs.select_related("account"), self.chunk_size, lambda c: c.pk)
+        yield from _keyset(qs.select_related("account"), self.cycle.chunk_size, lambda c: c.pk)
 
     def _unpulled(self, qs: QuerySet[Contact]) -> Iterator[list[Contact]]:
         """`qs` without the contacts this cycle's pull has just linked and left unchanged.
@@ -83,14 +89,14 @@ class ContactPush(SyncCore):
         keys = qs.values_list(  # type: ignore[misc]  # in_scope: annotated by the caller
             "pk", "updated_at", "account__updated_at", "in_scope")
         todo: list[int] = []
-        for page in _keyset(keys, self.chunk_size * 10, lambda row: row[0]):
+        for page in _keyset(keys, self.cycle.chunk_size * 10, lambda row: row[0]):
             for pk, updated_at, account_updated_at, in_scope in page:
-                if self._pulled.get(pk) == (updated_at, account_updated_at) and (
-                    in_scope or self.mode == Mode.EXCHANGE_TO_CRM
+                if self.cycle.pulled.get(pk) == (updated_at, account_updated_at) and (
+                    in_scope or self.cycle.mode == Mode.EXCHANGE_TO_CRM
                 ):
                     continue  # in scope (or never removed): nothing to push or remove
                 todo.append(pk)
-                if len(todo) == self.chunk_size:
+                if len(todo) == self.cycle.chunk_size:
                     yield list(qs.filter(pk__in=todo).select_related("account"))
                     todo = []
         if todo:
@@ -100,7 +106,7 @@ class ContactPush(SyncCore):
         links = {
             link.contact_id: link
             for link in ContactLink.objects.filter(
-                user=self.user, contact_id__in=[c.pk for c in contacts]
+                user=self.cycle.user, contact_id__in=[c.pk for c in contacts]
             )
         }
         creates: list[Contact] = []
@@ -109,7 +115,7 @@ class ContactPush(SyncCore):
         for contact in contacts:
             link = links.get(contact.pk)
             if link is None:
-                if contact.in_scope and self.mode != Mode.EXCHANGE_TO_CRM:  # type: ignore[attr-defined]
+                if contact.in_scope and self.cycle.mode != Mode.EXCHANGE_TO_CRM:  # type: ignore[attr-defined]
                     creates.append(contact)
             elif link.state == ContactLink.State.DETACHED or not link.exchange_id:
                 continue  # removed from Salesforce_Sync by the rep: never pushed back
@@ -120,18 +126,18 @@ class ContactPush(SyncCore):
                     # A removal cut short (crash) and the contact is back in the filters: the
                     # copy is still there, linked again.
                     link.state = ContactLink.State.ACTIVE
-                    self.ensure_claimed()
+                    self.cycle.ensure_claimed()
                     ContactLink.objects.filter(pk=link.pk).update(state=link.state)
-                if m.content_hash(m.crm_values(contact, self.mapping)) != link.snapshot_hash:
+                if content_hash(m.crm_values(contact, self.cycle.mapping)) != link.snapshot_hash:
                     changed.append((link, contact))
         self._push_creates(creates)
         self._push_updates(self._crm_side_merges(changed))
         self._push_removals(removals)
 
     def _leaves_scope(self, contact: Contact, link: ContactLink) -> bool:
-        if self.mode == Mode.EXCHANGE_TO_CRM or contact.in_scope:  # type: ignore[attr-defined]
+        if self.cycle.mode == Mode.EXCHANGE_TO_CRM or contact.in_scope:  # type: ignore[attr-defined]
             return False
-        return self.mode == Mode.CRM_TO_EXCHANGE or link.origin == ContactLink.Origin.CRM
+        return self.cycle.mode == Mode.CRM_TO_EXCHANGE or link.origin == ContactLink.Origin.CRM
 
     def _crm_side_merges(self, changed: list[tuple[ContactLink, Contact]]
                          ) -> list[tuple[ContactLink, Contact, MergeResult]]:
@@ -142,99 +148,100 @@ class ContactPush(SyncCore):
         that stay until the CRM changes the same field: the items are read, so that such an
         edit is overwritten only where the CRM changed, and kept in a Conflict entry."""
         held = self._exchange_values([lk for lk, _ in changed]) \
-            if self.mode == Mode.CRM_TO_EXCHANGE else {}
+            if self.cycle.mode == Mode.CRM_TO_EXCHANGE else {}
         merges = []
         for link, contact in changed:
-            if self.mode == Mode.CRM_TO_EXCHANGE:
+            if self.cycle.mode == Mode.CRM_TO_EXCHANGE:
                 if link.pk not in held:
                     continue  # unreadable now: reported, or gone (the listing tells)
                 exch = held[link.pk]
             else:
-                exch = {k: link.snapshot.get(k) for k in self.mapping}
-            result = merge(link.snapshot, m.crm_values(contact, self.mapping), exch,
-                           mode=self.mode or Mode.BOTH, policy=self.policy)
+                exch = {k: link.snapshot.get(k) for k in self.cycle.mapping}
+            result = merge(link.snapshot, m.crm_values(contact, self.cycle.mapping), exch,
+                           mode=self.cycle.mode, policy=self.cycle.policy)
             if result.crm_patch or result.exchange_patch or result.merged != link.snapshot:
                 merges.append((link, contact, result))
         return merges
 
-    def _exchange_values(self, links: list[ContactLink]) -> dict[int, m.Normalized]:
+    def _exchange_values(self, links: list[ContactLink]) -> dict[int, Normalized]:
         """The mapped values the links' items hold now, by link; each link takes its item's
         change key, so that the update that follows is not refused as stale."""
         if not links:
             return {}
-        got = self.transport.get_items(self.folder, [lk.exchange_id or "" for lk in links],
-                                       self.fields)
-        self.report.fetched += len(links)
-        values: dict[int, m.Normalized] = {}
+        ids = [lk.exchange_id or "" for lk in links]
+        got = self.cycle.transport.get_items(self.cycle.folder, ids, self.cycle.fields)
+        self.cycle.report.fetched += len(links)
+        values: dict[int, Normalized] = {}
         for link, item in zip(links, got, strict=True):
             if isinstance(item, ItemFailure):
                 if item.kind in (ErrorKind.TRANSIENT, ErrorKind.THROTTLED):
                     raise TransportError(item.kind, item.message, item_id=item.id)
                 if item.kind != ErrorKind.NOT_FOUND:
-                    self._item_rejected(Direction.EXCHANGE_TO_CRM, link.exchange_id,
-                                        link.contact_id, item.message)
+                    item_rejected(self.cycle, Direction.EXCHANGE_TO_CRM, link.exchange_id,
+                                  link.contact_id, item.message)
                 continue
             link.change_key = item.change_key
-            values[link.pk] = m.exchange_values(item.fields, self.mapping)
+            values[link.pk] = m.exchange_values(item.fields, self.cycle.mapping)
         return values
 
     def _push_creates(self, contacts: list[Contact]) -> None:
         if not contacts:
             return
-        room = max(0, self.limit - self._live_links())
+        room = max(0, self.cycle.limit - self.cycle.live_links())
         if len(contacts) > room:
-            self._limit_reached(Direction.CRM_TO_EXCHANGE)
+            limit_reached(self.cycle, Direction.CRM_TO_EXCHANGE)
             contacts = contacts[:room]
         if not contacts:
             return
-        values = [m.crm_values(c, self.mapping) for c in contacts]
-        self._before_exchange_write()
-        results = self.transport.create_items(self.folder, [
-            NewItem(str(c.pk), m.to_exchange(v, self.mapping))
+        values = [m.crm_values(c, self.cycle.mapping) for c in contacts]
+        before_exchange_write(self.cycle)
+        results = self.cycle.transport.create_items(self.cycle.folder, [
+            NewItem(str(c.pk), m.to_exchange(v, self.cycle.mapping))
             for c, v in zip(contacts, values, strict=True)
         ])
-        self.checkpoint("exchange_written")
+        self.cycle.checkpoint("exchange_written")
         new_links = []
         for contact, v, result in zip(contacts, values, results, strict=True):
             if not result.ok or not result.id:
-                self._item_rejected(Direction.CRM_TO_EXCHANGE, None, contact.pk,
-                                    result.error.message if result.error
-                                    else "Exchange did not create the contact.")
+                error = result.error
+                item_rejected(self.cycle, Direction.CRM_TO_EXCHANGE, None, contact.pk,
+                              error.message if error else "Exchange did not create the contact.",
+                              too_long=error.too_long if error else None)
                 continue
             new_links.append(ContactLink(
-                user=self.user, contact=contact, exchange_id=result.id,
-                change_key=result.change_key or "", snapshot=v, snapshot_hash=m.content_hash(v),
-                origin=ContactLink.Origin.CRM, seen_generation=self.cursor.listing_generation,
+                user=self.cycle.user, contact=contact, exchange_id=result.id,
+                change_key=result.change_key or "", snapshot=v, snapshot_hash=content_hash(v),
+                origin=ContactLink.Origin.CRM, seen_generation=self.cycle.cursor.listing_generation,
             ))
-            self.errors.item_synced(result.id, contact.pk)
-        with self._transaction():
+            self.cycle.errors.item_synced(result.id, contact.pk)
+        with self.cycle.transaction():
             ContactLink.objects.bulk_create(new_links)
-            self.errors.flush()
-        self.report.exchange_created += len(new_links)
+            self.cycle.errors.flush()
+        self.cycle.report.exchange_created += len(new_links)
         if new_links:
-            self._links_committed()
-        self.progress("written", len(new_links))
-        self.checkpoint("push_committed")
+            self.cycle.links_committed()
+        self.cycle.progress("written", len(new_links))
+        self.cycle.checkpoint("push_committed")
 
     def _push_updates(self, updates: list[tuple[ContactLink, Contact, MergeResult]]) -> None:
         if not updates:
             return
         writing = [(lk, c, r) for lk, c, r in updates if r.exchange_patch]
         if writing:
-            self._before_exchange_write()
+            before_exchange_write(self.cycle)
         # Losing values (CRM to Exchange: the rep's own edits the CRM now overwrites) are
         # kept before anything is written.
-        if any([self._keep_losing_values(lk.exchange_id, c.pk, r) for lk, c, r in updates]):
-            with self._transaction():
-                self.errors.flush()
-        results = self.transport.update_items([
+        if any([keep_losing_values(self.cycle, lk.exchange_id, c.pk, r) for lk, c, r in updates]):
+            with self.cycle.transaction():
+                self.cycle.errors.flush()
+        results = self.cycle.transport.update_items([
             # The stamps ride along (the link does not know whether the item has them yet:
             # an imported item gets them with our first update of it).
             ItemUpdate(ItemRef(lk.exchange_id or "", lk.change_key),
-                       m.to_exchange(r.exchange_patch, self.mapping), crm_stamp=str(c.pk))
+                       m.to_exchange(r.exchange_patch, self.cycle.mapping), crm_stamp=str(c.pk))
             for lk, c, r in writing
         ]) if writing else []
-        self.checkpoint("exchange_written")
+        self.cycle.checkpoint("exchange_written")
         new_keys: dict[int, str | None] = {}
         gone: list[ContactLink] = []
         for (link, contact, _r), result in zip(writing, results, strict=True):
@@ -243,10 +250,10 @@ class ContactPush(SyncCore):
             elif result.error and result.error.kind == ErrorKind.NOT_FOUND:
                 gone.append(link)  # deleted by the rep without the listing telling us
             elif result.error and result.error.kind == ErrorKind.CONFLICT:
-                self._stale.append(link.exchange_id or "")  # read and merged after the push
+                self.cycle.stale.append(link.exchange_id or "")  # read and merged after the push
             elif result.error:
-                self._item_rejected(Direction.CRM_TO_EXCHANGE, link.exchange_id, contact.pk,
-                                    result.error.message)
+                item_rejected(self.cycle, Direction.CRM_TO_EXCHANGE, link.exchange_id, contact.pk,
+                              result.error.message, too_long=result.error.too_long)
         changed_links: list[ContactLink] = []
         changed_contacts: list[Contact] = []
         changed_fields: set[str] = {"updated_at"}
@@ -256,7 +263,7 @@ class ContactPush(SyncCore):
         )
         for link, contact, r in updates:
             if r.exchange_patch and link.pk not in new_keys:
-                continue  # stale: Exchange changed since the link's change key (`_stale`)
+                continue  # stale: Exchange changed since the link's change key (`cycle.stale`)
             if r.exchange_patch and new_keys.get(link.pk) is None:
                 continue
             if r.exchange_patch:
@@ -272,25 +279,25 @@ class ContactPush(SyncCore):
                 contact.updated_at = now
                 changed_contacts.append(contact)
             link.snapshot = r.merged
-            link.snapshot_hash = m.content_hash(r.merged)
+            link.snapshot_hash = content_hash(r.merged)
             changed_links.append(link)
-            self.errors.item_synced(link.exchange_id, contact.pk)
+            self.cycle.errors.item_synced(link.exchange_id, contact.pk)
             if "account_name" in r.exchange_patch:  # Exchange now shows the CRM's account
-                self.errors.account_settled(link.exchange_id, contact.pk)
-        with self._transaction():
+                self.cycle.errors.account_settled(link.exchange_id, contact.pk)
+        with self.cycle.transaction():
             ContactLink.objects.bulk_update(changed_links, ["change_key", "snapshot",
                                                             "snapshot_hash", "needs_stamp",
                                                             "updated_at"])
             if changed_contacts:
                 Contact.objects.bulk_update(changed_contacts, sorted(changed_fields))
-            self.report.unlinked += self._detach(gone)
+            self.cycle.report.unlinked += self.cycle.detach(gone)
             if gone:
-                self._links_committed()
-            self.errors.flush()
-        self.report.exchange_updated += len([1 for lk, c, r in writing if lk.pk in new_keys])
-        self.report.crm_updated += len(changed_contacts)
-        self.progress("written", len(changed_links))
-        self.checkpoint("push_committed")
+                self.cycle.links_committed()
+            self.cycle.errors.flush()
+        self.cycle.report.exchange_updated += len([1 for lk, c, r in writing if lk.pk in new_keys])
+        self.cycle.report.crm_updated += len(changed_contacts)
+        self.cycle.progress("written", len(changed_links))
+        self.cycle.checkpoint("push_committed")
 
     def _push_removals(self, links: list[ContactLink]) -> None:
         """Pushed contacts that left the filters leave Salesforce_Sync."""
@@ -300,31 +307,32 @@ class ContactPush(SyncCore):
     def _delete_copies(self, links: list[ContactLink]) -> None:
         """Move these links' items to Deleted Items and drop the links; refusals are
         reported and wait for their next try (`errorlog.due_refusals`)."""
-        self._before_exchange_write()
+        before_exchange_write(self.cycle)
         # Marked first: a crash after the DeleteItem leaves the listing to report our own
         # delete, which must not read as the rep's (see ContactPull._removed_by_the_push).
         ContactLink.objects.filter(pk__in=[lk.pk for lk in links]).update(
             state=ContactLink.State.REMOVING)
-        results = self.transport.delete_items(
+        results = self.cycle.transport.delete_items(
             [ItemRef(lk.exchange_id or "", lk.change_key) for lk in links]
         )
-        self.checkpoint("exchange_written")
+        self.cycle.checkpoint("exchange_written")
         done = []
         for link, result in zip(links, results, strict=True):
             if result.ok:
                 done.append(link.pk)
-                self.errors.item_synced(link.exchange_id, link.contact_id)
+                self.cycle.errors.item_synced(link.exchange_id, link.contact_id)
             else:
-                self._item_rejected(Direction.CRM_TO_EXCHANGE, link.exchange_id,
-                                    link.contact_id, result.error.message
-                                    if result.error else "Exchange did not delete the item.")
-        with self._transaction():
+                item_rejected(self.cycle, Direction.CRM_TO_EXCHANGE, link.exchange_id,
+                              link.contact_id, result.error.message
+                              if result.error else "Exchange did not delete the item.")
+        with self.cycle.transaction():
             ContactLink.objects.filter(pk__in=done).delete()
-            self.errors.flush()
-        self.report.exchange_deleted += len(done)
+            self.cycle.errors.flush()
+        self.cycle.report.exchange_deleted += len(done)
         if done:
-            self._links_committed()
-        self.checkpoint("push_committed")
+            self.cycle.links_committed()
+        self.cycle.checkpoint("push_committed")
+
 
 def _keyset(qs: QuerySet[Any, Any], size: int, pk: Callable[[Any], int]) -> Iterator[list[Any]]:
     """`qs` (ordered by pk) in pages of `size` rows, each page read whole by a query of its

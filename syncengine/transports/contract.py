@@ -1,9 +1,10 @@
 """The contract every `MailboxTransport` passes (vdirsyncer's StorageTests pattern).
 
-Subclass `TransportContract` and provide two fixtures: `transport` (a fresh, empty mailbox
-whose transport stamps `ORG_ID`) and `rep` (a `RepActions`: what a rep does in Outlook).
-The memory transport's subclass is `test_memory_transport.py`; the EWS transport's will
-point at exchangesim.
+Subclass `TransportContract` in a test module and provide two fixtures: `transport` (a fresh,
+empty mailbox whose transport stamps `ORG_ID`) and `rep` (a `RepActions`: what a rep does in
+Outlook). The memory transport's subclass is tests/engine/test_memory_transport.py, the EWS
+transport's (against exchangesim) tests/engine/test_ews_transport.py. It lives beside the
+transports, not in the tests, so that every backend joins the same suite.
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ from typing import Protocol
 
 import pytest
 
-from syncengine.transport import (
+from .protocol import (
     Address,
+    Change,
     ChangeKind,
+    ChangePage,
     ErrorKind,
     ExchangeItem,
+    FieldValue,
     FolderKind,
+    FolderRef,
     ItemFailure,
     ItemRef,
     ItemUpdate,
@@ -53,7 +58,7 @@ class RepActions(Protocol):
         ...
 
 
-def _contact(n: int, **extra: object) -> NewItem:
+def _contact(n: int, **extra: FieldValue) -> NewItem:
     return NewItem(
         str(1000 + n),
         {
@@ -65,8 +70,11 @@ def _contact(n: int, **extra: object) -> NewItem:
     )
 
 
-def _listing(transport: MailboxTransport, folder, cursor, page_size=512):  # type: ignore[no-untyped-def]
-    changes, last = [], None
+def _listing(
+    transport: MailboxTransport, folder: FolderRef, cursor: str | None, page_size: int = 512
+) -> tuple[list[Change], str]:
+    changes: list[Change] = []
+    last: ChangePage | None = None
     for page in transport.changes(folder, cursor, page_size):
         changes += page.changes
         last = page
@@ -74,7 +82,16 @@ def _listing(transport: MailboxTransport, folder, cursor, page_size=512):  # typ
     return changes, last.cursor
 
 
-def _one(transport: MailboxTransport, folder, item_id: str) -> ExchangeItem:  # type: ignore[no-untyped-def]
+def _create(transport: MailboxTransport, folder: FolderRef, items: list[NewItem]) -> list[ItemRef]:
+    """Create `items`; each must succeed."""
+    refs = []
+    for result in transport.create_items(folder, items):
+        assert result.ok and result.id and result.change_key, result
+        refs.append(ItemRef(result.id, result.change_key))
+    return refs
+
+
+def _one(transport: MailboxTransport, folder: FolderRef, item_id: str) -> ExchangeItem:
     (got,) = transport.get_items(folder, [item_id], FIELDS)
     assert isinstance(got, ExchangeItem), got
     return got
@@ -90,7 +107,7 @@ class TransportContract:
         raise NotImplementedError
 
     @pytest.fixture
-    def folder(self, transport: MailboxTransport):  # type: ignore[no-untyped-def]
+    def folder(self, transport: MailboxTransport) -> FolderRef:
         return transport.ensure_contact_folder()
 
     def test_it_creates_salesforce_sync_once(self, transport: MailboxTransport) -> None:
@@ -103,8 +120,8 @@ class TransportContract:
         assert found is not None and found.id == first.id
 
     def test_it_tells_whether_salesforce_sync_is_still_under_contacts(
-        self, transport, rep, folder
-    ) -> None:  # type: ignore[no-untyped-def]
+        self, transport: MailboxTransport, rep: RepActions, folder: FolderRef
+    ) -> None:
         item_id = rep.create({"Surname": "Inside"})
         assert transport.folder_is_in_place(folder)
         rep.delete_folder()
@@ -119,7 +136,9 @@ class TransportContract:
     def test_it_has_a_calendar(self, transport: MailboxTransport) -> None:
         assert transport.calendar_folder().kind == FolderKind.CALENDAR
 
-    def test_it_creates_and_reads_back_with_stamps(self, transport, folder) -> None:  # type: ignore[no-untyped-def]
+    def test_it_creates_and_reads_back_with_stamps(
+        self, transport: MailboxTransport, folder: FolderRef
+    ) -> None:
         address = Address("1 Main St", "Springfield", "IL", "62701", "USA")
         (result,) = transport.create_items(
             folder,
@@ -143,23 +162,29 @@ class TransportContract:
         assert item.fields["CompanyName"] is None
         assert item.last_modified is not None and item.last_modified.tzinfo is not None
 
-    def test_it_lists_everything_then_nothing(self, transport, folder) -> None:  # type: ignore[no-untyped-def]
-        ids = [r.id for r in transport.create_items(folder, [_contact(n) for n in range(3)])]
+    def test_it_lists_everything_then_nothing(
+        self, transport: MailboxTransport, folder: FolderRef
+    ) -> None:
+        ids = [r.id for r in _create(transport, folder, [_contact(n) for n in range(3)])]
         changes, cursor = _listing(transport, folder, None)
         assert sorted(c.id for c in changes) == sorted(ids)
         assert {c.kind for c in changes} == {ChangeKind.CREATE}
         assert all(c.org_stamp == ORG_ID and c.change_key for c in changes)
         assert _listing(transport, folder, cursor)[0] == []
 
-    def test_it_pages_and_resumes_from_any_page(self, transport, folder) -> None:  # type: ignore[no-untyped-def]
-        ids = [r.id for r in transport.create_items(folder, [_contact(n) for n in range(5)])]
+    def test_it_pages_and_resumes_from_any_page(
+        self, transport: MailboxTransport, folder: FolderRef
+    ) -> None:
+        ids = [r.id for r in _create(transport, folder, [_contact(n) for n in range(5)])]
         pages = list(transport.changes(folder, None, 2))
         assert [len(p.changes) for p in pages] == [2, 2, 1]
         assert [p.more for p in pages] == [True, True, False]
         rest, _ = _listing(transport, folder, pages[0].cursor)
         assert {c.id for c in pages[0].changes} | {c.id for c in rest} == set(ids)
 
-    def test_it_collapses_create_and_update(self, transport, rep, folder) -> None:  # type: ignore[no-untyped-def]
+    def test_it_collapses_create_and_update(
+        self, transport: MailboxTransport, rep: RepActions, folder: FolderRef
+    ) -> None:
         _, cursor = _listing(transport, folder, None)
         created = rep.create({"GivenName": "Bo", "Surname": "Diddley"})
         rep.update(created, Surname="Diddly")
@@ -168,12 +193,12 @@ class TransportContract:
         changes, _ = _listing(transport, folder, cursor)
         assert [(c.kind, c.id) for c in changes] == [(ChangeKind.CREATE, created)]
 
-    def test_it_updates_with_the_change_key_and_moves_it(self, transport, folder) -> None:  # type: ignore[no-untyped-def]
-        (r,) = transport.create_items(folder, [_contact(1, BusinessPhone="555")])
+    def test_it_updates_with_the_change_key_and_moves_it(
+        self, transport: MailboxTransport, folder: FolderRef
+    ) -> None:
+        (r,) = _create(transport, folder, [_contact(1, BusinessPhone="555")])
         _, cursor = _listing(transport, folder, None)
-        (u,) = transport.update_items(
-            [ItemUpdate(ItemRef(r.id, r.change_key), {"Surname": "Byron", "BusinessPhone": None})]
-        )
+        (u,) = transport.update_items([ItemUpdate(r, {"Surname": "Byron", "BusinessPhone": None})])
         assert u.ok and u.change_key and u.change_key != r.change_key
         item = _one(transport, folder, r.id)
         assert (item.fields["Surname"], item.fields["BusinessPhone"]) == ("Byron", None)
@@ -181,20 +206,21 @@ class TransportContract:
         changes, _ = _listing(transport, folder, cursor)
         assert [(c.kind, c.change_key) for c in changes] == [(ChangeKind.UPDATE, u.change_key)]
 
-    def test_a_stale_change_key_fails_only_that_item(self, transport, rep, folder) -> None:  # type: ignore[no-untyped-def]
-        a, b = transport.create_items(folder, [_contact(1), _contact(2)])
+    def test_a_stale_change_key_fails_only_that_item(
+        self, transport: MailboxTransport, rep: RepActions, folder: FolderRef
+    ) -> None:
+        a, b = _create(transport, folder, [_contact(1), _contact(2)])
         rep.update(a.id, Surname="Edited by the rep")
         ra, rb = transport.update_items(
-            [
-                ItemUpdate(ItemRef(a.id, a.change_key), {"Surname": "Ours"}),
-                ItemUpdate(ItemRef(b.id, b.change_key), {"Surname": "Ours"}),
-            ]
+            [ItemUpdate(a, {"Surname": "Ours"}), ItemUpdate(b, {"Surname": "Ours"})]
         )
         assert ra.error is not None and ra.error.kind == ErrorKind.CONFLICT
         assert rb.ok
         assert _one(transport, folder, a.id).fields["Surname"] == "Edited by the rep"
 
-    def test_an_update_stamps_the_crm_id(self, transport, rep, folder) -> None:  # type: ignore[no-untyped-def]
+    def test_an_update_stamps_the_crm_id(
+        self, transport: MailboxTransport, rep: RepActions, folder: FolderRef
+    ) -> None:
         item_id = rep.create({"Surname": "Unstamped"})
         item = _one(transport, folder, item_id)
         assert item.org_stamp is None and item.crm_stamp is None
@@ -203,10 +229,12 @@ class TransportContract:
         item = _one(transport, folder, item_id)
         assert (item.org_stamp, item.crm_stamp) == (ORG_ID, "42")
 
-    def test_a_delete_goes_to_deleted_items(self, transport, folder) -> None:  # type: ignore[no-untyped-def]
-        (r,) = transport.create_items(folder, [_contact(1)])
+    def test_a_delete_goes_to_deleted_items(
+        self, transport: MailboxTransport, folder: FolderRef
+    ) -> None:
+        (r,) = _create(transport, folder, [_contact(1)])
         _, cursor = _listing(transport, folder, None)
-        (d,) = transport.delete_items([ItemRef(r.id, r.change_key)])
+        (d,) = transport.delete_items([r])
         assert d.ok
         (got,) = transport.get_items(folder, [r.id], FIELDS)
         assert isinstance(got, ItemFailure) and got.kind == ErrorKind.NOT_FOUND
@@ -214,25 +242,31 @@ class TransportContract:
         assert [(c.kind, c.id) for c in changes] == [(ChangeKind.DELETE, r.id)]
         assert transport.count_items(folder) == 0
 
-    def test_moving_out_is_a_delete(self, transport, rep, folder) -> None:  # type: ignore[no-untyped-def]
+    def test_moving_out_is_a_delete(
+        self, transport: MailboxTransport, rep: RepActions, folder: FolderRef
+    ) -> None:
         item_id = rep.create({"Surname": "Mover"})
         _, cursor = _listing(transport, folder, None)
         rep.move_out(item_id)
         changes, _ = _listing(transport, folder, cursor)
         assert [(c.kind, c.id) for c in changes] == [(ChangeKind.DELETE, item_id)]
 
-    def test_opening_an_item_moves_only_its_change_key(self, transport, rep, folder) -> None:  # type: ignore[no-untyped-def]
+    def test_opening_an_item_moves_only_its_change_key(
+        self, transport: MailboxTransport, rep: RepActions, folder: FolderRef
+    ) -> None:
         item_id = rep.create({"Surname": "Opened"})
         before = _one(transport, folder, item_id)
         rep.touch(item_id)
         after = _one(transport, folder, item_id)
         assert after.change_key != before.change_key and after.fields == before.fields
 
-    def test_a_foreign_cursor_is_invalid(self, transport, folder) -> None:  # type: ignore[no-untyped-def]
+    def test_a_foreign_cursor_is_invalid(
+        self, transport: MailboxTransport, folder: FolderRef
+    ) -> None:
         with pytest.raises(TransportError) as caught:
             list(transport.changes(folder, "not-a-cursor"))
         assert caught.value.kind == ErrorKind.INVALID_CURSOR
 
-    def test_it_counts_items(self, transport, folder) -> None:  # type: ignore[no-untyped-def]
-        transport.create_items(folder, [_contact(n) for n in range(4)])
+    def test_it_counts_items(self, transport: MailboxTransport, folder: FolderRef) -> None:
+        _create(transport, folder, [_contact(n) for n in range(4)])
         assert transport.count_items(folder) == 4

@@ -7,14 +7,17 @@ transport ever sees an exchangelib exception.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
+from urllib.parse import urlsplit
 
 import requests
 from exchangelib import errors as ews
 
+from lightningsync import outbound
 from lightningsync.outbound import excerpt
 
-from .guarded_http import RefusedDestination
-from .transport import ErrorKind, ItemFailure, TransportError
+from ..guarded_http import RefusedDestination
+from ..protocol import ErrorKind, ItemFailure, TransportError
 
 # Per-item response codes: the item is refused, the rest of the batch went through.
 _ITEM_CONFLICT = (ews.ErrorIrresolvableConflict, ews.ErrorStaleObject)
@@ -30,6 +33,7 @@ _CONFIGURATION = (
     ews.ErrorInvalidServerVersion,
     ews.ErrorInvalidSchemaVersionForMailboxVersion,
     ews.CASError,
+    ews.RedirectError,  # the EWS URL is not the one Exchange answers on
     RefusedDestination,
 )
 _INVALID_CURSOR = (ews.ErrorInvalidSyncStateData,)
@@ -65,6 +69,12 @@ _SUGGESTED_FIX = {
 }
 
 
+def _ntlm_refused(exc: BaseException) -> bool:
+    """requests_ntlm's answer to a server that offers no NTLM challenge: a PermissionError
+    without an errno (an OSError, which would otherwise read as a network failure)."""
+    return isinstance(exc, PermissionError) and exc.errno is None
+
+
 def classify(exc: BaseException) -> ErrorKind:
     """The kind of an exception raised by exchangelib or requests."""
     if isinstance(exc, ews.RateLimitError):
@@ -73,7 +83,7 @@ def classify(exc: BaseException) -> ErrorKind:
         # exchangelib re-raises HTTP 500/503, timeouts and resets as ErrorServerBusy "Reraised
         # from ..." with a made-up back-off: only the server's own ErrorServerBusy is throttling.
         return ErrorKind.TRANSIENT if _reraised(exc) else ErrorKind.THROTTLED
-    if isinstance(exc, _AUTHENTICATION):
+    if isinstance(exc, _AUTHENTICATION) or _ntlm_refused(exc):
         return ErrorKind.AUTHENTICATION
     if isinstance(exc, _INVALID_CURSOR):
         return ErrorKind.INVALID_CURSOR
@@ -125,6 +135,14 @@ def _message(exc: BaseException) -> str:
     name = type(exc).__name__
     if isinstance(exc, RefusedDestination):
         return str(exc)
+    if isinstance(exc, ews.RedirectError):
+        return _redirect_message(exc.url)
+    if _ntlm_refused(exc):
+        return (
+            "Exchange did not take NTLM sign-in: it answered without an NTLM challenge "
+            f"({name}). Check the authentication type in Lightning Sync Setup: Basic or NTLM, "
+            "whichever the server's EWS site allows."
+        )
     for cls, words in _REP_FIXES.items():
         if isinstance(exc, cls):
             return f"{words} ({name})"
@@ -134,6 +152,24 @@ def _message(exc: BaseException) -> str:
         return f"{name}: the server answered HTTP {unknown[1]}: {excerpt(unknown[2], quoted=True)}"
     text = excerpt(text)
     return f"{name}: {text}" if text and text != name else name
+
+
+def _redirect_message(target: str) -> str:
+    """A redirect is never followed (it may lead anywhere, SPEC §13): the EWS URL is the
+    setting to correct. Its target is the server's word, shown as an excerpt and proposed
+    as the EWS URL only when it is one the engine would use as it is."""
+    shown = excerpt(target, quoted=True)
+    said = f"The EWS URL answers with a redirect to {shown}, and Lightning Sync follows no redirect"
+    proposable = (
+        excerpt(target) == target
+        and outbound.url_refusal(target, "EWS URL") is None
+        and urlsplit(target).path.lower().endswith("/ews/exchange.asmx")
+    )
+    if proposable:
+        return (f"{said}: if that is your Exchange server, enter {shown} as the EWS URL in "
+                "Lightning Sync Setup.")
+    return (f"{said}: enter the address Exchange answers on itself "
+            "(https://<server>/EWS/Exchange.asmx) as the EWS URL in Lightning Sync Setup.")
 
 
 def _reraised(exc: BaseException) -> bool:
@@ -151,8 +187,9 @@ def back_off_seconds(exc: BaseException) -> float | None:
 def to_transport_error(exc: BaseException) -> TransportError:
     kind = classify(exc)
     message = _message(exc)
-    # A refused destination says itself what to correct.
-    fix = None if isinstance(exc, RefusedDestination) else _SUGGESTED_FIX.get(kind)
+    # A refused destination, a redirect and a refused NTLM sign-in say what to correct.
+    says_fix = isinstance(exc, RefusedDestination | ews.RedirectError) or _ntlm_refused(exc)
+    fix = None if says_fix else _SUGGESTED_FIX.get(kind)
     return TransportError(
         kind, f"{message}. {fix}" if fix else message, back_off_seconds=back_off_seconds(exc)
     )
@@ -164,9 +201,25 @@ WHOLE_CALL_KINDS = frozenset(
 )
 
 
-def item_failure(item_id: str | None, exc: BaseException) -> ItemFailure:
-    """A per-item exception as an ItemFailure; raises when it really concerns the whole call."""
+# Exchange's answer to a property value it does not store (a name part longer than 256
+# UTF-16 code units: create, update); the error names the property.
+_PROPERTY_REFUSED = (ews.ErrorItemSavePropertyError, ews.ErrorPropertyUpdate)
+_FIELD_URI = re.compile(r"field_uri='[A-Za-z]+:([A-Za-z]+)'")
+
+
+def item_failure(item_id: str | None, exc: BaseException,
+                 text_fields: Collection[str] = ()) -> ItemFailure:
+    """A per-item exception as an ItemFailure; raises when it really concerns the whole call.
+
+    A refused value of one of `text_fields` is one too long for Exchange (nothing else
+    makes it refuse a plain text value): the failure says which field."""
     kind = classify(exc)
     if kind in WHOLE_CALL_KINDS:
         raise to_transport_error(exc) from exc
+    named = _FIELD_URI.search(str(exc)) if isinstance(exc, _PROPERTY_REFUSED) else None
+    if named and named[1] in text_fields:
+        return ItemFailure(item_id, kind, (
+            f"{named[1]} is longer than Exchange takes (it counts most emoji and other "
+            f"symbols as two characters); the contact was not saved ({type(exc).__name__})"
+        ), too_long=named[1])
     return ItemFailure(item_id, kind, _message(exc))

@@ -29,11 +29,11 @@ from lightningsync.models import (
     SyncConfiguration,
     UserSyncState,
 )
+from lightningsync.outbound import excerpt
 
-from . import claims
-from .connect import TransportFactory, transport_for
-from .contacts import Checkpoint, ContactReport, ContactSync, Progress
-from .errorlog import (
+from ..contacts.state import Checkpoint, ContactReport, Progress
+from ..contacts.sync import ContactSync
+from ..errorlog import (
     Direction,
     Entry,
     ErrorLog,
@@ -42,8 +42,11 @@ from .errorlog import (
     record_now,
     resolve_cycle_errors,
 )
+from ..transports.connect import TransportFactory, transport_for
+from ..transports.protocol import ErrorKind, MailboxTransport, TransportError
+from . import claims
+from .connection import connection_settings
 from .reset import finish_reset, perform_reset
-from .transport import ErrorKind, MailboxTransport, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -139,13 +142,15 @@ def sync_user(
         return SyncReport(user_id, Outcome.BUSY, str(lost))
     except Exception as exc:
         log.exception("Sync of user %s failed", user_id)
-        message = f"The sync stopped on an unexpected error: {exc}"
+        # Its text may be anything a library or a server put in it: an excerpt only.
+        said = excerpt(str(exc))
+        message = f"The sync stopped on an unexpected error: {said}"
         record_now(state.user, Entry(
             Kind.INTERNAL, Direction.BOTH, message,
             "The cycle is retried at the next schedule; report this if it repeats.",
             detail=type(exc).__name__,
         ))
-        cycle.release["last_error"] = str(exc)[:1000]
+        cycle.release["last_error"] = said
         report = SyncReport(user_id, Outcome.FAILED, message, error_kind=Kind.INTERNAL)
         if state.reset_state:
             cycle.release["reset_waiting_for"] = _waiting_for(report)
@@ -202,7 +207,7 @@ def _sync(cycle: _Cycle, setup: LightningSyncSetup, config: SyncConfiguration,
     try:
         for retry in range(RETRIES_IN_CYCLE + 1):
             try:
-                transport = transport or factory(user, setup)
+                transport = transport or factory(connection_settings(setup, user))
                 contacts = ContactSync(
                     user=user, config=config, state=state, org_id=str(setup.org_id),
                     transport=transport, errors=ErrorLog(user), checkpoint=checkpoint,

@@ -1,4 +1,4 @@
-"""Per-field three-way merge of one contact against its last synced snapshot. Pure.
+"""Per-field three-way merge of one synced record against its last synced snapshot. Pure.
 
 Peers resolve whole records and lose the other side's edits; we merge field by field so a
 rep's phone change in Outlook and a colleague's title change in the CRM both survive. Only
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from .mapping import Normalized, same
+from .normal import Normalized, same
 
 
 class Side(StrEnum):

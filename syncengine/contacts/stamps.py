@@ -1,0 +1,99 @@
+"""Our stamps on the items a page linked (SPEC §8): every item the engine creates or links
+carries the org ID, so that a second org refuses it, and the CRM id, so that matching finds
+it again after a crash or a Reset Sync whatever the rep changes. Creates and updates carry
+them; an item linked without a write of its own is stamped right after its page commits.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.db.models import Field, QuerySet
+
+from lightningsync.models import ContactLink, FolderCursor
+
+from ..transports.protocol import ExchangeItem, ItemRef, ItemUpdate
+from .folder import before_exchange_write
+from .state import ContactCycle
+from .writes import PageWrites
+
+
+def unstamped(cycle: ContactCycle, item: ExchangeItem, contact_pk: int | None) -> bool:
+    """Does the item lack our stamps for this CRM contact (None: not saved yet)?"""
+    return (contact_pk is None or item.org_stamp != cycle.org_id
+            or item.crm_stamp != str(contact_pk))
+
+
+def stamp_linked(cycle: ContactCycle, writes: PageWrites) -> None:
+    """Stamp the items this page linked that do not carry our stamps yet (SPEC §8: every
+    item the engine creates or links carries the org ID; the CRM id lets matching find
+    it again after a crash or a Reset Sync whatever the rep later changes)."""
+    _stamp(cycle, [(p.exchange_id, p.change_key, p.contact.pk)
+                   for p in writes.links if p.needs_stamp and p.contact.pk])
+
+
+def stamp_leftovers(cycle: ContactCycle) -> None:
+    """Links still waiting for their stamps from an earlier cycle (a crash anywhere between
+    a page's commit and the end of its stamping, or a refused stamp): stamped first."""
+    if not cycle.cursor.stamps_pending:
+        return
+    pending = _awaiting_stamps(cycle).values_list("exchange_id", "change_key", "contact_id")
+    _stamp(cycle, [(i or "", k, c) for i, k, c in pending if c])
+
+
+def _awaiting_stamps(cycle: ContactCycle) -> QuerySet[ContactLink]:
+    """Linked items that do not carry our stamps yet: the links' flags are the truth,
+    `FolderCursor.stamps_pending` only spares a quiet cycle the query."""
+    return cycle.active_links().filter(needs_stamp=True, contact__isnull=False,
+                                       exchange_id__isnull=False)
+
+
+def _stamp(cycle: ContactCycle, todo: list[tuple[str, str, int]]) -> None:
+    """Write our stamps on (item id, change key, CRM id), a chunk at a time: each chunk's
+    new change keys, and that its links are stamped, in one transaction. A refused stamp
+    (the rep edited the item meanwhile, or it is gone) leaves its link waiting: the
+    listing shows that change, and the stamps go with the page or write it leads to, or
+    the next cycle stamps it."""
+    for start in range(0, len(todo), cycle.chunk_size):
+        chunk = todo[start : start + cycle.chunk_size]
+        before_exchange_write(cycle)
+        results = cycle.transport.update_items([
+            ItemUpdate(ItemRef(item_id, key), {}, crm_stamp=str(contact_id))
+            for item_id, key, contact_id in chunk
+        ])
+        cycle.checkpoint("stamps_written")
+        keys = {item_id: r.change_key for (item_id, _, _), r in
+                zip(chunk, results, strict=True) if r.ok and r.change_key}
+        with cycle.transaction():
+            _set_change_keys(cycle.user.pk, keys)
+        cycle.checkpoint("stamped")
+    _stamps_settled(cycle)
+
+
+def _stamps_settled(cycle: ContactCycle) -> None:
+    """Clear `stamps_pending` once no link waits for its stamps (never on the word of a
+    chunk: a crash in a later chunk would leave its links unstamped for good)."""
+    if cycle.cursor.stamps_pending and not _awaiting_stamps(cycle).exists():
+        cycle.ensure_claimed()
+        cycle.cursor.stamps_pending = False
+        FolderCursor.objects.filter(pk=cycle.cursor.pk).update(stamps_pending=False)
+
+
+def _set_change_keys(user_id: int, keys: dict[str, str]) -> None:
+    """New change keys of the user's links, by item id, now stamped, in one executemany.
+
+    (A bulk_update builds a CASE expression per row in Python: measured here, 0.15 s per
+    page of 512 on SQLite, more than the stamping requests themselves.)
+    """
+    meta = ContactLink._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+
+    def col(name: str) -> str:
+        field = meta.get_field(name)
+        assert isinstance(field, Field) and field.column
+        return quote(field.column)
+
+    sql = (f"UPDATE {table} SET {col('change_key')} = %s, {col('needs_stamp')} = %s "
+           f"WHERE {col('user')} = %s AND {col('exchange_id')} = %s")
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [(key, False, user_id, item_id) for item_id, key in keys.items()])

@@ -1,0 +1,32 @@
+"""How the cycle reaches a user's mailbox: Setup and the user read here, once per cycle, and
+handed to the transport as plain `ConnectionSettings` (transports read no model)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from lightningsync.models import LightningSyncSetup, User
+
+from ..transports.connect import ConnectionSettings
+from ..transports.protocol import ErrorKind, TransportError
+
+
+def connection_settings(setup: LightningSyncSetup, user: User) -> ConnectionSettings:
+    """The settings of `user`'s mailbox under Setup as it is now."""
+    if not user.email:
+        raise TransportError(
+            ErrorKind.CONFIGURATION, f"User {user.username} has no email address."
+        )
+    return ConnectionSettings(
+        method=setup.connection_method,
+        mailbox=user.email,
+        org_id=str(setup.org_id),
+        url=setup.ews_url,
+        username=setup.service_account_username,
+        password=setup.service_account_password(),
+        auth_type=setup.auth_type,
+        ca_bundle=setup.ca_bundle,
+        timeout_seconds=settings.LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS,
+        max_connections=settings.LIGHTNINGSYNC_EWS_MAX_CONNECTIONS,
+        read_concurrency=settings.LIGHTNINGSYNC_EWS_READ_CONCURRENCY,
+    )
