@@ -41,6 +41,7 @@ from ..protocol import (
     WriteResult,
 )
 from . import services
+from .calendar_xml import event_paths, listing_paths
 from .client import account_for
 from .contact_xml import new_contact_elem
 from .contacts import apply_fields, display_name
@@ -215,6 +216,8 @@ class EwsTransport:
     ) -> Iterator[ChangePage]:
         target = self._folder(folder.id)
         state = cursor
+        calendar = folder.kind is FolderKind.CALENDAR
+        paths = listing_paths() if calendar else stamp_paths()
         while True:
             svc = services.SyncFolderItemIds(account=self.account)
 
@@ -223,7 +226,7 @@ class EwsTransport:
                     svc.call(
                         folder=target,
                         shape=ID_ONLY,
-                        additional_fields=stamp_paths(),
+                        additional_fields=paths,
                         sync_state=state,
                         ignore=None,
                         max_changes_returned=page_size,
@@ -241,12 +244,15 @@ class EwsTransport:
                 elif change_type in (SyncFolderItems.CREATE, SyncFolderItems.UPDATE):
                     if folder.kind is FolderKind.CONTACTS and not item.is_contact:
                         continue  # distribution lists and anything else are not synced
+                    if calendar and item.event is None:
+                        continue  # not a calendar item (a meeting message, a note...)
                     kind = (
                         ChangeKind.CREATE
                         if change_type == SyncFolderItems.CREATE
                         else ChangeKind.UPDATE
                     )
-                    changes.append(Change(kind, item.id, item.changekey, item.org, item.crm))
+                    changes.append(Change(kind, item.id, item.changekey, item.org, item.crm,
+                                          item.event))
             more = not svc.includes_last_item_in_range
             yield ChangePage(changes, svc.sync_state, more)
             if not more:
@@ -257,13 +263,14 @@ class EwsTransport:
     def get_items(
         self, folder: FolderRef, ids: Sequence[str], fields: Sequence[str]
     ) -> list[ExchangeItem | ItemFailure]:
-        if folder.kind is not FolderKind.CONTACTS:
-            raise NotImplementedError("Event reads arrive with event sync.")
-        paths = services.contact_paths(fields)
+        calendar = folder.kind is FolderKind.CALENDAR
+        paths = event_paths(fields) if calendar else services.contact_paths(fields)
+        reader = services.GetEvents if calendar else services.GetContacts
+        what = "calendar item" if calendar else "contact"
         chunks = [ids[start : start + GET_CHUNK] for start in range(0, len(ids), GET_CHUNK)]
 
         def fetch(chunk: Sequence[str]) -> list[Any]:
-            svc = services.GetContacts(account=self.account, chunk_size=GET_CHUNK)
+            svc = reader(account=self.account, chunk_size=GET_CHUNK)
             svc.names = fields
             return self._call(lambda: list(svc.call(
                 items=[(i, None) for i in chunk], additional_fields=paths, shape=ID_ONLY)))
@@ -284,7 +291,7 @@ class EwsTransport:
                     out.append(item_failure(item_id, result))
                 elif not isinstance(result, ExchangeItem):
                     out.append(
-                        ItemFailure(item_id, ErrorKind.PERMANENT_ITEM, "Not a contact item.")
+                        ItemFailure(item_id, ErrorKind.PERMANENT_ITEM, f"Not a {what}.")
                     )
                 else:
                     out.append(result)
@@ -329,7 +336,12 @@ class EwsTransport:
             chunk = sending[start : start + WRITE_CHUNK]
             # Stamp-only updates (items linked without a change of their own) go as XML.
             stamps_only = all(not u.fields and u.crm_stamp is not None for u in chunk)
-            service = services.StampItems if stamps_only else services.UpdateContacts
+            if any(u.kind is FolderKind.CALENDAR for u in chunk) and not stamps_only:
+                raise ValueError("Calendar items are only ever stamped (events sync one way).")
+            service: type[services.StampItems] | type[services.UpdateContacts] = (
+                services.UpdateContacts if not stamps_only
+                else services.StampEvents if chunk[0].kind is FolderKind.CALENDAR
+                else services.StampItems)
             items = [self._stamp_target(u) if stamps_only else self._update_target(u)
                      for u in chunk]
             results = self._call(
