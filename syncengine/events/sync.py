@@ -76,6 +76,7 @@ class EventSync:
                 break
             except _Restart:
                 continue
+        stamp_linked(cycle)  # settles the flag when the last page had nothing to apply
         self.state.events_initial_sync_done = True
         return cycle.report
 
