@@ -33,8 +33,6 @@ from lightningsync.outbound import excerpt
 
 from ..contacts.state import Checkpoint, ContactReport, Progress
 from ..contacts.sync import ContactSync
-from ..events.state import EventReport
-from ..events.sync import EventSync
 from ..errorlog import (
     Direction,
     Entry,
@@ -44,6 +42,8 @@ from ..errorlog import (
     record_now,
     resolve_cycle_errors,
 )
+from ..events.state import EventReport
+from ..events.sync import EventSync
 from ..transports.connect import TransportFactory, transport_for
 from ..transports.protocol import ErrorKind, MailboxTransport, TransportError
 from . import claims

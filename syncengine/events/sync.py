@@ -32,8 +32,8 @@ from ..transports.protocol import (
 from .page import apply_page
 from .relate import own_domains
 from .rules import EventRules, rules_fingerprint
-from .state import Checkpoint, EventCycle, EventReport, Progress
 from .stamps import stamp_linked
+from .state import Checkpoint, EventCycle, EventReport, Progress
 
 
 class _Restart(Exception):

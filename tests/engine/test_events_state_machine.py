@@ -6,6 +6,7 @@ relations are never lost, and another sync writes nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import pytest
 from django.db import transaction
@@ -179,7 +180,8 @@ class EventSyncMachine(RuleBasedStateMachine):
 
 TestEventSyncMachine = EventSyncMachine.TestCase
 TestEventSyncMachine.settings = settings(
-    max_examples=int(__import__("os").environ.get("EVENT_MACHINE_EXAMPLES", "15")), stateful_step_count=20, deadline=None,
+    max_examples=int(os.environ.get("EVENT_MACHINE_EXAMPLES", "15")),
+    stateful_step_count=20, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 TestEventSyncMachine = pytest.mark.django_db(TestEventSyncMachine)
