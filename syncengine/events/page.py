@@ -1,6 +1,6 @@
 """One page of the calendar's listing (SPEC §5): decide from the deciding fields, read in
-full only what passes and changed, then commit the page (commit.py) and stamp what it
-linked (stamps.py).
+full only what passes and changed, then commit the page (commit.py). What it linked is
+stamped once the listing is through (stamps.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from ..transports.protocol import (
 )
 from .commit import Work, commit_page
 from .rules import Verdict
-from .stamps import stamp_linked
 from .state import EventCycle
 
 
@@ -52,7 +51,6 @@ def apply_page(cycle: EventCycle, page: ChangePage) -> None:
     works = _fetch(cycle, to_fetch, links, gone)
     commit_page(cycle, page, works, gone, ids)
     cycle.checkpoint("event_page_committed")
-    stamp_linked(cycle)
 
 
 def _wanted(cycle: EventCycle, change: Change, link: EventLink | None) -> bool:

@@ -20,7 +20,7 @@ from ..errorlog import ErrorLog
 from ..transports.protocol import FolderRef, MailboxTransport
 from .rules import EventRules
 
-STAMP_CHUNK = 200
+STAMP_CHUNK = 1000  # items per stamping call (the transport sends them in chunks)
 
 Checkpoint = Callable[[str], None]
 Progress = Callable[[str, int], None]
@@ -73,6 +73,7 @@ class EventCycle:
     own_domains: frozenset[str]  # the org's email domains (never auto-related)
     now: dt.datetime
     report: EventReport = field(default_factory=EventReport)
+    stamped: int = 0  # items this cycle stamped (their listing shows our own change)
     cursor: FolderCursor = field(init=False)
     folder: FolderRef = field(init=False)
     chunk_size: ClassVar[int] = STAMP_CHUNK

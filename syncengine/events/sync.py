@@ -68,17 +68,25 @@ class EventSync:
             cycle.report.skipped = "Events are not synced (direction: Don't sync)."
             return cycle.report
         _open_calendar(cycle, rules_fingerprint(self.config, self.setup))
-        stamp_linked(cycle)  # links a crash left waiting for their stamps
-        for _attempt in range(3):
-            try:
-                for page in _pages(cycle):
-                    apply_page(cycle, page)
-                break
-            except _Restart:
-                continue
-        stamp_linked(cycle)  # settles the flag when the last page had nothing to apply
+        _listing(cycle)
+        stamp_linked(cycle)  # what the listing linked (and any a crash left waiting)
+        if cycle.stamped:
+            # One more listing request, only in a cycle that stamped items: it passes over
+            # our own stamps now, so that the next cycle without changes lists nothing.
+            _listing(cycle)
+            stamp_linked(cycle)
         self.state.events_initial_sync_done = True
         return cycle.report
+
+
+def _listing(cycle: EventCycle) -> None:
+    for _attempt in range(3):
+        try:
+            for page in _pages(cycle):
+                apply_page(cycle, page)
+            return
+        except _Restart:
+            continue
 
 
 def _open_calendar(cycle: EventCycle, fingerprint: str) -> None:
