@@ -49,7 +49,13 @@ def apply_page(cycle: EventCycle, page: ChangePage) -> None:
     if full_end:
         gone += _unseen_links(cycle, ids)
     works = _fetch(cycle, to_fetch, links, gone)
-    commit_page(cycle, page, works, gone, ids)
+    if not (works or gone or cycle.cursor.full_listing or cycle.errors.pending):
+        # Nothing to write (our own stamps, items outside the set): just move on.
+        cycle.ensure_claimed()
+        cycle.cursor.cursor = page.cursor
+        FolderCursor.objects.filter(pk=cycle.cursor.pk).update(cursor=page.cursor)
+    else:
+        commit_page(cycle, page, works, gone, ids)
     cycle.checkpoint("event_page_committed")
 
 

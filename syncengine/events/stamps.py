@@ -1,8 +1,8 @@
 """Our stamps on the calendar items the engine links (SPEC §8): the org ID, so that another
 org refuses them, and the CRM event id, so that matching finds them again after a crash or
-a Reset Sync. Written once the listing is through (full chunks, several requests in flight), a chunk at a
-time; links waiting for theirs (a crash in between, a refused stamp) are stamped at the
-start of the next cycle. Stamping is the only write the event sync makes in Exchange.
+a Reset Sync. Written once the listing is through (full chunks, several requests in
+flight), a chunk at a time; links waiting for theirs (a crash in between, a refused stamp)
+are stamped by the next cycle. Stamping is the only write the event sync makes in Exchange.
 """
 
 from __future__ import annotations
