@@ -156,7 +156,8 @@ class SetupForm(forms.Form):
     )
     event_category = _text(
         "Event selection category",
-        "The Outlook category that marks an event for sync.",
+        "The category that marks an event for sync. Reps apply it in any Outlook, Outlook on "
+        "the web or mobile client; case does not matter.",
         max_length=255,
     )
 

@@ -1,6 +1,7 @@
 """Lightning Sync Status, a first version: is sync on, and whom does it sync?
 
-It does not compute per-user statuses (SPEC §7) yet, and says what does not sync yet.
+It does not compute per-user statuses (SPEC §7) yet; it says what events sync and how many
+are in sync.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET
 
-from lightningsync.availability import EVENTS_NOT_SYNCED
+from lightningsync.availability import EVENTS_SYNC_SCOPE
 from lightningsync.effective import syncing_users
-from lightningsync.models import LightningSyncSetup
+from lightningsync.models import EventLink, LightningSyncSetup
 
 from .access import require_view_setup
 
@@ -30,6 +31,9 @@ def status_page(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
         "setup": setup,
         "syncing_user_count": len(governed),
         "per_configuration": sorted(per_configuration.items()),
-        "events_not_synced": EVENTS_NOT_SYNCED,
+        "events_scope": EVENTS_SYNC_SCOPE,
+        # "Records in sync" for events: CRM events linked to a calendar item.
+        "linked_events": EventLink.objects.filter(
+            state=EventLink.State.ACTIVE, event__isnull=False).count(),
     }
     return TemplateResponse(request, "setupui/status.html", context)

@@ -6,8 +6,9 @@ import html
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from lightningsync.models import LightningSyncSetup
+from lightningsync.models import Event, EventLink, LightningSyncSetup
 from tests.factories import ProfileFactory, SyncConfigurationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -20,14 +21,25 @@ def test_it_says_sync_is_not_enabled(admin_client):
     assert "Not enabled — nothing syncs until it is turned on" in text
 
 
-def test_it_says_plainly_what_it_does_not_show_and_what_does_not_sync(admin_client):
-    SyncConfigurationFactory(name="West", events_direction="exchange_to_crm")
+def test_it_says_plainly_what_it_does_not_show_and_what_events_sync(admin_client):
+    config = SyncConfigurationFactory(name="West", events_direction="exchange_to_crm")
     text = html.unescape(admin_client.get(URL).content.decode())
     assert (
-        '<dd id="status-events">Events are not synced yet: this version of '
-        "Lightning Sync syncs contacts only. A configuration's event settings are saved, "
-        "but nothing uses them for now.</dd>"
+        '<dd id="status-events">Events sync one way, from each rep\'s default Exchange '
+        "calendar to the CRM. With “Sync only events reps select”, a rep selects an event by "
+        "giving it the selection category named in Lightning Sync Setup, in any Outlook, web "
+        "or mobile client. Recurring events and invitees are not synced, and nothing is ever "
+        "changed in the rep's calendar besides the org's stamp.</dd>"
     ) in text
+    assert "not synced yet" not in text
+    assert '<dd id="status-linked-events">0 events linked' in text
+    rep = config.users.first() or UserFactory(username="west")
+    event = Event.objects.create(owner=rep, subject="Call", start=timezone.now(),
+                                 end=timezone.now())
+    EventLink.objects.create(user=rep, event=event, exchange_id="AAMk1")
+    EventLink.objects.create(user=rep, event=None, exchange_id="AAMk2")  # deleted in the CRM
+    text = html.unescape(admin_client.get(URL).content.decode())
+    assert '<dd id="status-linked-events">1 event linked to an Exchange calendar item</dd>' in text
     assert (
         '<p class="ls-notice ls-notice--info" id="status-scope">This page does not show each '
         "user's sync status yet.</p>"

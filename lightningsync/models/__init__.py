@@ -4,7 +4,7 @@ from .audit import SetupAuditTrail
 from .configuration import ConfigurationProfile, ConfigurationUser, ContactFilter, SyncConfiguration
 from .crm import Account, Contact, Event, Lead, Profile, User
 from .setup import LightningSyncSetup
-from .sync import ContactLink, FolderCursor, LightningSyncError, UserSyncState
+from .sync import ContactLink, EventLink, FolderCursor, LightningSyncError, UserSyncState
 
 __all__ = [
     "Account",
@@ -14,6 +14,7 @@ __all__ = [
     "ContactFilter",
     "ContactLink",
     "Event",
+    "EventLink",
     "FolderCursor",
     "Lead",
     "LightningSyncError",

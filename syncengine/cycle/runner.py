@@ -42,6 +42,8 @@ from ..errorlog import (
     record_now,
     resolve_cycle_errors,
 )
+from ..events.state import EventReport
+from ..events.sync import EventSync
 from ..transports.connect import TransportFactory, transport_for
 from ..transports.protocol import ErrorKind, MailboxTransport, TransportError
 from . import claims
@@ -72,11 +74,13 @@ class SyncReport:
     reason: str = ""
     contacts: ContactReport | None = None
     error_kind: str = ""
+    events: EventReport | None = None
 
     def summary(self) -> str:
         """What the cycle did, in an admin's words: "2 contacts added to the CRM, 20 sent to
-        Exchange, 0 conflicts" (updates, removals and unlinks only when there were any), or
-        why it did not sync."""
+        Exchange, 0 conflicts, 3 events added to the CRM" (updates, removals and unlinks only
+        when there were any; events only when something happened to them), or why it did
+        not sync."""
 
         def count(n: int, one: str, many: str) -> str:
             return f"{n} {one if n == 1 else many}"
@@ -91,8 +95,16 @@ class SyncReport:
             }.get(self.outcome, self.outcome)
             return f"{label}: {self.reason}" if self.reason else label
         c = self.contacts
-        if c.skipped:
-            return c.skipped
+        said = [c.skipped] if c.skipped else self._contact_words(count)
+        e = self.events
+        if e is not None and not e.skipped and (e.written or e.skipped_series
+                                                or e.skipped_private or e.errors):
+            said += self._event_words(count)
+        return ", ".join(said)
+
+    def _contact_words(self, count: Callable[[int, str, str], str]) -> list[str]:
+        assert self.contacts is not None
+        c = self.contacts
         said = [f"{count(c.crm_created, 'contact', 'contacts')} added to the CRM"]
         if c.crm_updated:
             said.append(f"{c.crm_updated} updated in the CRM")
@@ -104,7 +116,20 @@ class SyncReport:
         if c.unlinked:
             said.append(f"{c.unlinked} no longer synced")
         said.append(count(c.conflicts, "conflict", "conflicts"))
-        return ", ".join(said)
+        return said
+
+    def _event_words(self, count: Callable[[int, str, str], str]) -> list[str]:
+        """ "3 events added to the CRM" and what else happened to events, when anything did."""
+        assert self.events is not None
+        e = self.events
+        said = [f"{count(e.created, 'event', 'events')} added to the CRM"]
+        for n, words in ((e.updated, "updated in the CRM"), (e.linked, "matched in the CRM"),
+                         (e.deleted, "removed from the CRM"), (e.unlinked, "no longer synced"),
+                         (e.skipped_series, "recurring skipped"),
+                         (e.skipped_private, "private skipped")):
+            if n:
+                said.append(f"{count(n, 'event', 'events')} {words}")
+        return said
 
 
 @dataclass
@@ -208,12 +233,18 @@ def _sync(cycle: _Cycle, setup: LightningSyncSetup, config: SyncConfiguration,
         for retry in range(RETRIES_IN_CYCLE + 1):
             try:
                 transport = transport or factory(connection_settings(setup, user))
+                errors = ErrorLog(user)
                 contacts = ContactSync(
                     user=user, config=config, state=state, org_id=str(setup.org_id),
-                    transport=transport, errors=ErrorLog(user), checkpoint=checkpoint,
+                    transport=transport, errors=errors, checkpoint=checkpoint,
                     progress=progress, page_size=page_size, ensure_claimed=cycle.ensure_claimed,
                 ).run()
-                return _succeeded(cycle, contacts)
+                events = EventSync(
+                    user=user, config=config, setup=setup, state=state, transport=transport,
+                    now=cycle.now, errors=errors, checkpoint=checkpoint, progress=progress,
+                    page_size=page_size, ensure_claimed=cycle.ensure_claimed,
+                ).run() if config.events_direction != config.EventsDirection.NONE else None
+                return _succeeded(cycle, contacts, events)
             except PauseUser as problem:
                 return _pause(cycle, UserSyncState.PauseReason.CONFIGURATION, problem.entry)
             except TransportError as exc:
@@ -245,12 +276,14 @@ def _why_not(state: UserSyncState, setup: LightningSyncSetup,
     return None
 
 
-def _succeeded(cycle: _Cycle, contacts: ContactReport) -> SyncReport:
+def _succeeded(cycle: _Cycle, contacts: ContactReport,
+               events: EventReport | None) -> SyncReport:
     state = cycle.state
     cycle.release.update(
         attempts=0, last_error="", last_success_at=timezone.now(),
         contacts_initial_sync_done=state.contacts_initial_sync_done,
         contacts_crm_watermark=state.contacts_crm_watermark,
+        events_initial_sync_done=state.events_initial_sync_done,
     )
     if state.attempts or state.last_error:
         resolve_cycle_errors(state.user)
@@ -259,8 +292,8 @@ def _succeeded(cycle: _Cycle, contacts: ContactReport) -> SyncReport:
         finish_reset(state)
     if state.contacts_paused_reason:
         return SyncReport(state.user_id, Outcome.PAUSED, contacts.skipped, contacts,
-                          error_kind=Kind.MASS_DELETE)
-    return SyncReport(state.user_id, Outcome.SYNCED, contacts=contacts)
+                          error_kind=Kind.MASS_DELETE, events=events)
+    return SyncReport(state.user_id, Outcome.SYNCED, contacts=contacts, events=events)
 
 
 def _failed(cycle: _Cycle, exc: TransportError, retry: int) -> SyncReport | None:

@@ -196,7 +196,9 @@ def ews_fixture(db, exchange_sim):  # type: ignore[no-untyped-def]
     exchange_sim.sim.add_mailbox(MAILBOX, "Rita Rep")
     setup = point_setup_at(exchange_sim)
     rep = UserFactory(username="rep", email=MAILBOX, first_name="Rita", last_name="Rep")
-    config = SyncConfigurationFactory(name="Reps", users=[rep], contacts_direction="both")
+    config = SyncConfigurationFactory(
+        # Contacts only: the event tests turn events on (tests/engine/test_events_*.py).
+        name="Reps", users=[rep], contacts_direction="both", events_direction="none")
     return EwsWorld(exchange_sim, setup, rep, config)
 
 

@@ -142,9 +142,11 @@ def seed_demo_org() -> str:
     config, _ = SyncConfiguration.objects.get_or_create(
         name="Demo reps",
         defaults={
-            "description": "Sales users sync contacts both ways and all events from today.",
+            "description": "Sales users sync contacts both ways and all events from today; "
+            "events are related to the CRM contacts and leads they meet.",
             "contacts_direction": SyncConfiguration.ContactsDirection.BOTH,
             "events_direction": SyncConfiguration.EventsDirection.EXCHANGE_TO_CRM,
+            "auto_relate_events": True,
         },
     )
     ConfigurationProfile.objects.get_or_create(
