@@ -65,6 +65,7 @@ CONTROL_METHODS = {
     "add_fault": "POST",
     "clear_faults": "POST",
     "reset_counters": "POST",
+    "set_version": "POST",
     "save": "POST",
     # Microsoft Graph side
     "tenant_id": "GET",
