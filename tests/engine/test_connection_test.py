@@ -250,3 +250,32 @@ def test_the_command_prints_json(org, capsys):
     assert data["outcome"] == "warnings"
     assert data["summary"] == "Connection test successful with warnings"
     assert [s["status"] for s in data["steps"]].count("pass") == len(connectiontest.STEPS) - 1
+
+
+def test_the_analyzer_prints_the_parameters_and_what_each_step_saw(org, capsys):
+    org.sim.create_folder(REP, "Salesforce_Sync", "contacts", "IPF.Contact")
+    call_command("lightningsync_analyze", REP, "--folder", "contacts")
+    out = capsys.readouterr().out
+    assert out.startswith(f"Target mailbox email address: {REP}\n")
+    assert "Service account user name: svc-sync@example.com; password given" in out
+    assert f"Use Exchange Impersonation: impersonated user {REP}, identified by SMTP Address" in out
+    assert "✓ Impersonation allowed:" in out
+    assert "Salesforce_Sync is there with 0 items." in out
+    assert "Calendar readable" not in out
+    assert out.rstrip().endswith("Connectivity Test Successful")
+
+
+def test_the_analyzer_on_the_calendar_counts_its_items(org, capsys):
+    call_command("lightningsync_analyze", REP, "--folder", "calendar")
+    out = capsys.readouterr().out
+    assert "✓ Calendar readable:" in out
+    assert "✓ Calendar items: the rep's Calendar holds 0 items." in out
+    assert "Salesforce_Sync" not in out.split("Test predefined folder")[1]
+    assert out.rstrip().endswith("Connectivity Test Successful")
+
+
+def test_the_analyzer_fails_with_the_step_that_failed(org, capsys):
+    org.sim.set_scope(org.username, [])
+    with pytest.raises(CommandError, match="Impersonation allowed: The service account may not"):
+        call_command("lightningsync_analyze", REP, "--folder", "calendar")
+    assert capsys.readouterr().out.rstrip().endswith("Connectivity Test Failed")
