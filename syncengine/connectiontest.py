@@ -62,7 +62,7 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("calendar", "Calendar readable"),
 )
 TITLES = dict(STEPS)
-SUMMARIES = {
+SUMMARIES: dict[str, str] = {
     Outcome.SUCCESSFUL: "Connection test successful",
     Outcome.WARNINGS: "Connection test successful with warnings",
     Outcome.FAILED: "Connection test failed",
@@ -196,7 +196,8 @@ class _Run:
         settings_ = dataclasses.replace(
             settings_for(setup, self.email, url=url),
             timeout_seconds=min(step_seconds(), settings.LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS))
-        self._server_steps(settings_) and self._mailbox_steps()
+        if self._server_steps(settings_):
+            self._mailbox_steps()
 
     def _url(self) -> str:
         setup = self.setup

@@ -33,8 +33,9 @@ class Command(BaseCommand):
         say(f"Service account user name: {setup.service_account_username or '(none)'}; "
             f"password {'given' if setup.has_service_account_password else 'missing'}; "
             f"authentication {setup.get_auth_type_display()}")
-        say("Server settings: " + ("Use Autodiscover to detect server settings"
-                                   if setup.autodiscover else f"EWS URL {setup.ews_url or '(none)'}"))
+        server = (setup.ews_url or "(none)") if not setup.autodiscover else ""
+        say("Server settings: " + (f"EWS URL {server}" if server
+                                   else "Use Autodiscover to detect server settings"))
         say(f"Test predefined folder: {folder.capitalize()}")
         say(f"Use Exchange Impersonation: impersonated user {email}, identified by SMTP Address")
         say("")
@@ -84,4 +85,5 @@ class Command(BaseCommand):
         finally:
             if probe is not None:
                 probe.close()
-        return f"✓ Calendar items: the rep's Calendar holds {count} item{'s' if count != 1 else ''}."
+        plural = "s" if count != 1 else ""
+        return f"✓ Calendar items: the rep's Calendar holds {count} item{plural}."
