@@ -279,3 +279,19 @@ def test_the_analyzer_fails_with_the_step_that_failed(org, capsys):
     with pytest.raises(CommandError, match="Impersonation allowed: The service account may not"):
         call_command("lightningsync_analyze", REP, "--folder", "calendar")
     assert capsys.readouterr().out.rstrip().endswith("Connectivity Test Failed")
+
+
+def test_it_signs_in_with_ntlm(org):
+    LightningSyncSetup.objects.update(auth_type=LightningSyncSetup.AuthType.NTLM)
+    run = run_test()
+    assert statuses(run) == {**ALL_PASS, "contacts": "warning"}
+    assert step(run, "auth")["detail"] == "Exchange accepted svc-sync@example.com (NTLM)."
+
+
+def test_a_wrong_password_over_ntlm_fails_sign_in(org):
+    setup = LightningSyncSetup.load()
+    setup.auth_type = LightningSyncSetup.AuthType.NTLM
+    setup.set_service_account_password("not-the-password")
+    setup.save()
+    failed = _failed_at(run_test(), "auth")
+    assert failed["detail"] == "Exchange refused the service account's sign-in (UnauthorizedError)."
