@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils import timezone
 
+from lightningsync.domains import domain_of
 from lightningsync.models import AutodiscoverResult, LightningSyncSetup
 
-from .transports.ews.autodiscover import AutodiscoverSettings, discover_ews_url, domain_of
+from .transports.connect import AutodiscoverSettings
 from .transports.protocol import ErrorKind, TransportError
 
 KEEP_FOR = dt.timedelta(hours=24)
@@ -53,6 +54,8 @@ def ews_url_for(setup: LightningSyncSetup, email: str, *, refresh: bool = False)
 
 
 def _resolve(setup: LightningSyncSetup, email: str, domain: str) -> AutodiscoverResult:
+    from .transports.ews.autodiscover import discover_ews_url  # exchangelib: when needed
+
     values: dict[str, object] = {"resolved_at": timezone.now(), "ews_url": "", "error": "",
                                  "error_kind": "", "service_url": ""}
     try:

@@ -11,30 +11,19 @@ type, and follow no redirect. The URL found is checked by the same rule as a typ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from exchangelib import BASIC, NTLM, Configuration, Credentials, FailFast
 from exchangelib import errors as ews
 from exchangelib.autodiscover.protocol import AutodiscoverProtocol
 
 from lightningsync import outbound
 
+from ..connect import AutodiscoverSettings
 from ..protocol import ErrorKind, TransportError
 from .client import secure_sessions
 from .errors import EXTERNAL_ERRORS, to_transport_error
 
 SERVICE_PATH = "/autodiscover/autodiscover.svc"
 _SETTINGS = ["external_ews_url", "internal_ews_url", "auto_discover_smtp_address"]
-
-
-@dataclass(frozen=True)
-class AutodiscoverSettings:
-    username: str
-    password: str
-    auth_type: str  # "basic" or "ntlm"
-    ca_bundle: str
-    timeout_seconds: float
-    service_url: str = ""  # one fixed Autodiscover address instead of the domain's
 
 
 def domain_of(email: str) -> str:
