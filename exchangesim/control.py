@@ -138,6 +138,7 @@ class Simulator(GraphControl):
         self.version = version
         self.build = build or VERSIONS.get(version, VERSIONS["Exchange2016"])
         self.data_file = data_file
+        self.ntlm = True  # offered in 401 challenges and accepted (see ntlm.py)
         self.base_url = ""  # set by the server once it listens
         self.graph_views = Views()  # calendar-view delta states (not saved: a restart drops them)
         self.token_lifetime = DEFAULT_LIFETIME
@@ -156,6 +157,11 @@ class Simulator(GraphControl):
             "revision": str(rev),
             "version": "V2_23" if self.version == "Exchange2016" else self.version,
         }
+
+    def set_ntlm(self, enabled: bool) -> None:
+        """Accept NTLM (the default), or answer every NTLM message with the plain 401 (NTLM
+        still advertised, never a CHALLENGE: a front end that breaks the handshake)."""
+        self.ntlm = bool(enabled)
 
     def set_version(self, version: str) -> None:
         """Present the server as another Exchange version (a name of VERSIONS)."""

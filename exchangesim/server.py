@@ -67,6 +67,7 @@ CONTROL_METHODS = {
     "clear_faults": "POST",
     "reset_counters": "POST",
     "set_version": "POST",
+    "set_ntlm": "POST",
     "save": "POST",
     # Microsoft Graph side
     "tenant_id": "GET",
@@ -159,7 +160,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         handshake in progress leaves its CHALLENGE in `self._ntlm_challenge`."""
         self._ntlm_challenge: str | None = None
         auth = self.headers.get("Authorization", "")
-        if auth.lower().startswith("ntlm "):
+        if auth.lower().startswith("ntlm ") and self.server.sim.ntlm:
             if getattr(self, "_ntlm", None) is None:
                 self._ntlm = NtlmSession(self.server.sim.store)
             user, self._ntlm_challenge = self._ntlm.step(auth[5:].strip())

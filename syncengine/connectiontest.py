@@ -316,6 +316,7 @@ def start(email: str, requested_by: Any = None) -> ConnectionTestRun:
     from django.db import transaction
     from django_q.tasks import async_task
 
+    prune()
     run = ConnectionTestRun.objects.create(email=email.strip(), requested_by=requested_by)
     transaction.on_commit(lambda: async_task(
         "syncengine.tasks.connection_test_task", run.pk, group="lightningsync-connection-test"))
@@ -373,7 +374,10 @@ def latest(email: str) -> ConnectionTestRun | None:
     return ConnectionTestRun.objects.filter(email__iexact=email.strip()).first()
 
 
-def prune(keep: dt.timedelta = dt.timedelta(days=30)) -> int:
-    """Forget runs older than `keep`."""
+KEEP_RUNS = dt.timedelta(days=30)
+
+
+def prune(keep: dt.timedelta = KEEP_RUNS) -> int:
+    """Forget runs older than `keep` (each new run from the page prunes)."""
     deleted, _ = ConnectionTestRun.objects.filter(started_at__lt=timezone.now() - keep).delete()
     return deleted

@@ -3,8 +3,11 @@ its steps (refreshing itself while it runs); the JSON view; who may use them (SP
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape
 
 from lightningsync.models import ConnectionTestRun
@@ -38,6 +41,16 @@ def test_it_runs_the_test_and_shows_every_step(org, admin_client,
         assert escape(title) in page
     assert "Salesforce_Sync is missing: it will be created at the first sync." in page
     assert run.requested_by is not None and run.requested_by.username == "admin-persona"
+
+
+def test_starting_a_test_forgets_runs_older_than_thirty_days(admin_client):
+    old = ConnectionTestRun.objects.create(email=REP)
+    recent = ConnectionTestRun.objects.create(email=REP)
+    ConnectionTestRun.objects.filter(pk=old.pk).update(
+        started_at=timezone.now() - dt.timedelta(days=31))
+    admin_client.post(reverse("admin:lightningsync_connection_test"), {"email": REP})
+    kept = set(ConnectionTestRun.objects.values_list("pk", flat=True))
+    assert old.pk not in kept and recent.pk in kept and len(kept) == 2
 
 
 def test_a_running_test_refreshes_and_lists_the_steps_still_to_come(admin_client):

@@ -40,3 +40,10 @@ def test_garbage_in_the_ntlm_header_is_a_plain_401(exchange_sim):
                       headers={"Authorization": "NTLM !!not-base64!!"})
     assert r.status_code == 401
     assert "NTLM" in r.headers.get("WWW-Authenticate", "")
+
+
+def test_ntlm_can_be_refused_while_still_advertised(exchange_sim):
+    exchange_sim.sim.set_ntlm(False)
+    exchange_sim.sim.add_mailbox(ALICE)
+    with pytest.raises(PermissionError):  # requests_ntlm: no NTLM challenge offered
+        exchange_sim.account(ALICE, auth_type=NTLM).contacts.all().count()
