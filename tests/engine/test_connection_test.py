@@ -295,3 +295,20 @@ def test_a_wrong_password_over_ntlm_fails_sign_in(org):
     setup.save()
     failed = _failed_at(run_test(), "auth")
     assert failed["detail"] == "Exchange refused the service account's sign-in (UnauthorizedError)."
+
+
+def test_autodiscover_over_tls_trusts_the_ca_bundle_of_setup(db, exchange_sim_tls, settings):
+    running = exchange_sim_tls
+    running.sim.add_mailbox(REP)
+    point_setup_at(running)
+    settings.LIGHTNINGSYNC_AUTODISCOVER_URL = running.sim.autodiscover_url
+    setup = LightningSyncSetup.load()
+    setup.ews_url, setup.autodiscover = "", True
+    setup.save()
+    failed = _failed_at(run_test(), "url")
+    assert "certificate" in failed["detail"].lower()
+    setup.ca_bundle = Path(running.ca_pem).read_text()
+    setup.save()
+    run = run_test()
+    assert statuses(run) == {**ALL_PASS, "contacts": "warning"}
+    assert step(run, "url")["detail"].endswith(f"gave {running.ews_url} for example.com.")
