@@ -105,6 +105,13 @@ LAYOUT: tuple[tuple[str, tuple[tuple[str, tuple[Item, ...]], ...]], ...] = (
                         keywords="contacts events users profiles mapping",
                     ),
                     ViewItem(
+                        "lightningsync_connection_test",
+                        "Test the connection to one rep's mailbox, step by step, read-only.",
+                        perms.EDIT_SETUP,
+                        keywords="connection test analyzer autodiscover impersonation tls "
+                        "certificate exchange version",
+                    ),
+                    ViewItem(
                         "lightningsync_status",
                         "Check whether Lightning Sync is on and which users it syncs.",
                         perms.READ_SETUP,

@@ -27,6 +27,7 @@ from lightningsync.models import LightningSyncSetup
 
 from . import pageheader
 from .access import can_edit_setup, require, require_view_setup, signed_in_user
+from .connection_test_views import ConnectionTestForm
 from .forms import SECRET_FIELDS, ConfigurationUploadForm, SetupForm
 
 VIA = "Setup page"
@@ -196,6 +197,7 @@ def setup_page(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
         "oauth_not_available": OAUTH_NOT_AVAILABLE,
         "can_download": request.user.has_perms(perms.EXPORT_CONFIGURATION),
         "can_upload": request.user.has_perms(perms.IMPORT_CONFIGURATION),
+        "connection_test_form": ConnectionTestForm(),
     }
     return TemplateResponse(request, "setupui/setup.html", context)
 

@@ -112,6 +112,12 @@ PAGES: dict[str, PageWords] = {
         "Review Configuration Upload", "upload", parent="lightningsync_config_upload"
     ),
     "lightningsync_status": PageWords("Lightning Sync Status", "status"),
+    "lightningsync_connection_test": PageWords(
+        "Lightning Sync Connection Test", "bolt", parent="lightningsync_setup"
+    ),
+    "lightningsync_connection_test_run": PageWords(
+        "Connection Test Result", "bolt", parent="lightningsync_connection_test"
+    ),
     "password_change": PageWords("Change Password", "user"),
     "password_change_done": PageWords("Password Changed", "user"),
 }

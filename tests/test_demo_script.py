@@ -142,6 +142,26 @@ def test_the_readme_account_signs_in_and_opens_every_setup_page(demo: Demo) -> N
     assert answers == dict.fromkeys(links, 200)
 
 
+def test_the_readme_connection_tests_pass_for_alice_and_name_dans_domain(demo: Demo) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "REDIS_URL")}
+    env.update(DEBUG="true", DATABASE_URL=f"sqlite:///{demo.demo_dir}/demo.sqlite3",
+               LIGHTNINGSYNC_ALLOW_HTTP_HOSTS="127.0.0.1,localhost")
+
+    def test_connection(email: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "manage.py", "lightningsync_test_connection", email],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+    alice = test_connection("alice@demo.example")
+    assert alice.returncode == 0, alice.stdout + alice.stderr
+    assert alice.stdout.rstrip().endswith("Connection test successful")
+    dan = test_connection("dan@partner.example")
+    assert dan.returncode == 1
+    assert "✗ Rep's email domain recognised: The email domain partner.example" in dan.stdout
+    assert "Add partner.example to Additional domains" in dan.stdout
+
+
 def test_sigterm_stops_every_process_of_the_demo(demo: Demo) -> None:
     pgid = demo.process.pid
     running = processes_in_group(pgid)

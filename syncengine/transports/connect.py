@@ -43,6 +43,18 @@ class ConnectionSettings:
     read_concurrency: int  # reads of one mailbox in flight
 
 
+@dataclass(frozen=True)
+class AutodiscoverSettings:
+    """What Autodiscover is asked with (SPEC §2): the service account, as Setup holds it."""
+
+    username: str
+    password: str = field(repr=False)
+    auth_type: str  # "basic" or "ntlm"
+    ca_bundle: str = field(repr=False)
+    timeout_seconds: float
+    service_url: str = ""  # one fixed Autodiscover address instead of the domain's
+
+
 TransportFactory = Callable[[ConnectionSettings], MailboxTransport]
 
 _registry: dict[str, TransportFactory] = {}

@@ -122,7 +122,8 @@ def test_the_readme_screenshots(signed_in_page):  # type: ignore[no-untyped-def]
     page.goto("/admin/")
     page.fill("#quick-find", "sync")
     assert page.locator("#setup-menu a:visible").all_inner_texts() == [
-        "Lightning Sync Setup", "Sync Configurations", "Lightning Sync Status",
+        "Lightning Sync Setup", "Sync Configurations", "Lightning Sync Connection Test",
+        "Lightning Sync Status",
     ]
     page.screenshot(path=str(README_SHOTS / "setup-home.png"))
 

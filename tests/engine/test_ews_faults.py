@@ -168,8 +168,9 @@ def test_a_wrong_password_pauses_the_user_until_setup_is_fixed(ews) -> None:  # 
 
 
 def test_a_server_that_refuses_ntlm_pauses_the_user_as_an_authentication_error(ews) -> None:  # type: ignore[no-untyped-def]
-    # exchangesim, like an EWS virtual directory with Windows authentication off, offers
-    # Basic only: requests_ntlm then raises PermissionError, an OSError.
+    # A server that advertises NTLM but never answers with a challenge: requests_ntlm then
+    # raises PermissionError, an OSError.
+    ews.sim.set_ntlm(False)
     ews.setup.auth_type = LightningSyncSetup.AuthType.NTLM
     ews.setup.save()
     report = ews.sync()

@@ -83,12 +83,26 @@ def test_a_failed_basic_sign_in_at_debug_logs_no_password(ews: EwsWorld) -> None
 
 
 def test_a_failed_ntlm_sign_in_against_the_simulator_logs_no_password(ews: EwsWorld) -> None:
+    setup = LightningSyncSetup.load()
+    setup.auth_type = LightningSyncSetup.AuthType.NTLM
+    setup.set_service_account_password(WRONG_PASSWORD)
+    setup.save()
+    with app_logging_at_debug() as buffer:
+        report = ews.sync()
+    assert report.outcome == "paused"
+    log = buffer.getvalue()
+    assert "NTLM step output" in log  # pyspnego logged its messages, without their content
+    assert "TlRMTVNTUA" not in log
+    assert_no_trace_of(log, ews.running.username, WRONG_PASSWORD)
+
+
+def test_an_ntlm_sign_in_against_the_simulator_logs_no_password(ews: EwsWorld) -> None:
     LightningSyncSetup.objects.update(auth_type=LightningSyncSetup.AuthType.NTLM)
     with app_logging_at_debug() as buffer:
         report = ews.sync()
-    assert report.outcome != "synced"
+    assert report.outcome == "synced"
     log = buffer.getvalue()
-    assert "NTLM step output" in log  # pyspnego logged its messages, without their content
+    assert "NTLM step output" in log
     assert "TlRMTVNTUA" not in log
     assert_no_trace_of(log, ews.running.username, ews.running.password)
 

@@ -75,6 +75,9 @@ def _ntlm_refused(exc: BaseException) -> bool:
     return isinstance(exc, PermissionError) and exc.errno is None
 
 
+ntlm_refused = _ntlm_refused
+
+
 def classify(exc: BaseException) -> ErrorKind:
     """The kind of an exception raised by exchangelib or requests."""
     if isinstance(exc, ews.RateLimitError):
