@@ -29,4 +29,19 @@ def connection_settings(setup: LightningSyncSetup, user: User) -> ConnectionSett
         timeout_seconds=settings.LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS,
         max_connections=settings.LIGHTNINGSYNC_EWS_MAX_CONNECTIONS,
         read_concurrency=settings.LIGHTNINGSYNC_EWS_READ_CONCURRENCY,
+        **_oauth(setup),
     )
+
+
+def _oauth(setup: LightningSyncSetup) -> dict[str, str]:
+    """The OAuth 2.0 settings, decrypted only under that method."""
+    if setup.connection_method != LightningSyncSetup.ConnectionMethod.OAUTH2:
+        return {}
+    return {
+        "tenant_id": setup.oauth_tenant_id,
+        "client_id": setup.oauth_client_id,
+        "client_secret": setup.oauth_client_secret(),
+        "certificate": setup.oauth_certificate(),
+        "graph_url": setup.graph_url,
+        "authority_url": setup.authority_url,
+    }
