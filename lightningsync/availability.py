@@ -8,9 +8,3 @@ EVENTS_NOT_SYNCED = (
     "Events are not synced yet: this version of Lightning Sync syncs contacts only. "
     "A configuration's event settings are saved, but nothing uses them for now."
 )
-
-OAUTH_NOT_AVAILABLE = (
-    "OAuth 2.0 is not available yet: this version of Lightning Sync cannot request tokens "
-    "from Microsoft, so it cannot be enabled. The OAuth 2.0 settings can be saved; to sync "
-    "now, use the Exchange service account."
-)

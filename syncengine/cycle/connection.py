@@ -17,9 +17,18 @@ def connection_settings(setup: LightningSyncSetup, user: User) -> ConnectionSett
         raise TransportError(
             ErrorKind.CONFIGURATION, f"User {user.username} has no email address."
         )
+    return settings_for_mailbox(setup, user.email)
+
+
+def settings_for_mailbox(
+    setup: LightningSyncSetup, mailbox: str, *, method: str | None = None
+) -> ConnectionSettings:
+    """The settings of `mailbox` under Setup (under `method` instead of Setup's, to check a
+    method before it is switched on)."""
+    method = method or setup.connection_method
     return ConnectionSettings(
-        method=setup.connection_method,
-        mailbox=user.email,
+        method=method,
+        mailbox=mailbox,
         org_id=str(setup.org_id),
         url=setup.ews_url,
         username=setup.service_account_username,
@@ -29,14 +38,12 @@ def connection_settings(setup: LightningSyncSetup, user: User) -> ConnectionSett
         timeout_seconds=settings.LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS,
         max_connections=settings.LIGHTNINGSYNC_EWS_MAX_CONNECTIONS,
         read_concurrency=settings.LIGHTNINGSYNC_EWS_READ_CONCURRENCY,
-        **_oauth(setup),
+        **(_oauth(setup) if method == LightningSyncSetup.ConnectionMethod.OAUTH2 else {}),
     )
 
 
 def _oauth(setup: LightningSyncSetup) -> dict[str, str]:
-    """The OAuth 2.0 settings, decrypted only under that method."""
-    if setup.connection_method != LightningSyncSetup.ConnectionMethod.OAUTH2:
-        return {}
+    """The OAuth 2.0 settings (decrypted only under that method)."""
     return {
         "tenant_id": setup.oauth_tenant_id,
         "client_id": setup.oauth_client_id,
