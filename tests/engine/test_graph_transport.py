@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from syncengine.transports.contract import TransportContract
+from syncengine.transports.contract import FIELDS, TransportContract
 from syncengine.transports.graph.transport import GraphTransport
+from syncengine.transports.protocol import (
+    ErrorKind,
+    ExchangeItem,
+    ItemUpdate,
+    NewItem,
+    TransportError,
+)
 
 from .graph_fixtures import GraphRep, graph_settings
 
@@ -24,3 +31,61 @@ class TestGraphTransport(TransportContract):
     @pytest.fixture
     def rep(self, exchange_sim_graph, transport):  # type: ignore[no-untyped-def]
         return GraphRep(exchange_sim_graph.sim, MAILBOX)
+
+
+@pytest.fixture
+def sim(exchange_sim_graph):  # type: ignore[no-untyped-def]
+    exchange_sim_graph.sim.add_mailbox(MAILBOX)
+    return exchange_sim_graph
+
+
+def test_updating_one_phone_keeps_the_reps_other_phones(sim):  # type: ignore[no-untyped-def]
+    transport = GraphTransport.open(graph_settings(sim, MAILBOX))
+    folder = transport.ensure_contact_folder()
+    rep = GraphRep(sim.sim, MAILBOX)
+    item_id = rep.create({"Surname": "Keeps", "BusinessPhone": "111", "BusinessPhone2": "222",
+                          "HomePhone": "333", "BusinessFax": "444", "EmailAddress1": "a@x.test",
+                          "EmailAddress2": "b@x.test"})
+    (item,) = transport.get_items(folder, [item_id], FIELDS + ["BusinessFax", "EmailAddress2"])
+    assert isinstance(item, ExchangeItem) and item.fields["BusinessFax"] == "444"
+    (result,) = transport.update_items([ItemUpdate(
+        item.ref, {"BusinessPhone": "999", "EmailAddress1": "c@x.test", "BusinessFax": "555"})])
+    assert result.ok
+    stored = sim.sim.item(MAILBOX, sim.sim.ews_id(item_id))
+    assert stored["PhoneNumbers"] == {"BusinessPhone": "999", "BusinessPhone2": "222",
+                                      "HomePhone": "333", "BusinessFax": "555"}
+    assert stored["EmailAddresses"] == {"EmailAddress1": "c@x.test", "EmailAddress2": "b@x.test"}
+
+
+def test_writes_go_twenty_per_batch_and_a_listing_reads_stamps_the_same_way(sim):  # type: ignore[no-untyped-def]
+    transport = GraphTransport.open(graph_settings(sim, MAILBOX))
+    folder = transport.ensure_contact_folder()
+    sim.sim.reset_counters()
+    results = transport.create_items(folder, [NewItem(str(n), {"Surname": f"N{n}"})
+                                              for n in range(45)])
+    assert all(r.ok for r in results) and len({r.id for r in results}) == 45
+    assert sim.sim.request_count("graph:batch") == 3
+    assert sim.sim.request_count("graph:createContact", MAILBOX) == 45
+    sim.sim.reset_counters()
+    pages = list(transport.changes(folder, None, 20))
+    assert [len(p.changes) for p in pages] == [20, 20, 5]
+    assert {c.crm_stamp for p in pages for c in p.changes} == {str(n) for n in range(45)}
+    assert sim.sim.request_count("graph:contactsDelta", MAILBOX) == 3
+    assert sim.sim.request_count("graph:batch") == 3
+    # The last page's items are kept: reading them sends nothing.
+    sim.sim.reset_counters()
+    got = transport.get_items(folder, [c.id for c in pages[-1].changes], ["Surname"])
+    assert sorted(i.fields["Surname"] for i in got if isinstance(i, ExchangeItem)) == [
+        f"N{n}" for n in sorted(range(40, 45), key=str)]
+    assert sim.sim.counts() == {}
+
+
+def test_a_throttled_sub_request_makes_the_whole_call_wait(sim):  # type: ignore[no-untyped-def]
+    transport = GraphTransport.open(graph_settings(sim, MAILBOX))
+    folder = transport.ensure_contact_folder()
+    sim.sim.add_fault("graph_throttled", operation="graph:createContact", mailbox=MAILBOX,
+                      back_off_ms=7000)
+    with pytest.raises(TransportError) as caught:
+        transport.create_items(folder, [NewItem("1", {"Surname": "A"}),
+                                        NewItem("2", {"Surname": "B"})])
+    assert caught.value.kind == ErrorKind.THROTTLED and caught.value.back_off_seconds == 7

@@ -81,17 +81,30 @@ class TokenSource:
                 "Lightning Sync Setup.",
             )
         self.scope = graph_scope(settings)
-        self.session: requests.Session = guarded_http.guard(session_for(settings.ca_bundle))
+        self.settings = settings
         self.lock = threading.Lock()
+        self._app: msal.ConfidentialClientApplication | None = None
+
+    @property
+    def app(self) -> msal.ConfidentialClientApplication:
+        """The msal application, made on first use (it reads the authority's discovery
+        document then: a cycle with nothing to do sends nothing)."""
+        if self._app is None:
+            self._app = self._make_app()
+        return self._app
+
+    def _make_app(self) -> msal.ConfidentialClientApplication:
+        settings = self.settings
+        session = guarded_http.guard(session_for(settings.ca_bundle))
         authority = f"{settings.authority_url.rstrip('/')}/{settings.tenant_id}"
         try:
-            self.app = msal.ConfidentialClientApplication(
+            return msal.ConfidentialClientApplication(
                 settings.client_id,
                 client_credential=_credential(settings),
                 authority=authority,
                 validate_authority=False,
                 instance_discovery=False,
-                http_client=self.session,
+                http_client=session,
                 timeout=settings.timeout_seconds,
             )
         except TransportError:
@@ -102,7 +115,9 @@ class TokenSource:
                 f"The authority {authority} did not answer as a Microsoft Entra tenant "
                 f"({_short(exc)}). Check the tenant ID and the authority host in Setup.",
             ) from None
-        except (requests.RequestException, guarded_http.RefusedDestination, OSError) as exc:
+        except guarded_http.RefusedDestination as exc:
+            raise TransportError(ErrorKind.CONFIGURATION, str(exc)) from None
+        except (requests.RequestException, OSError) as exc:
             raise TransportError(
                 ErrorKind.TRANSIENT,
                 f"The authority {authority} could not be reached: {_short(exc)}",
@@ -111,8 +126,9 @@ class TokenSource:
     def token(self) -> str:
         """A valid access token (from the cache while it lasts)."""
         with self.lock:
+            app = self.app
             try:
-                result = self.app.acquire_token_for_client([self.scope])
+                result = app.acquire_token_for_client([self.scope])
             except (requests.RequestException, OSError) as exc:
                 raise TransportError(
                     ErrorKind.TRANSIENT, f"The token endpoint could not be reached: {_short(exc)}"

@@ -195,7 +195,7 @@ class GraphTransport:
             listed = cj.read_item(entry, _LISTED_FIELDS)
             item = ExchangeItem(
                 listed.id, fresh.change_key, fresh.org_stamp, fresh.crm_stamp,
-                fresh.last_modified, listed.fields,
+                fresh.last_modified, {**listed.fields, **fresh.fields},
             )
             if fresh.change_key == listed.change_key:
                 self._listed[item_id] = item
@@ -204,15 +204,16 @@ class GraphTransport:
         return changes
 
     def _stamps(self, folder: FolderRef, ids: list[str]) -> dict[str, ExchangeItem]:
-        """Change key and stamps of each contact still in the folder."""
+        """Change key, stamps and the fields kept in extended properties of each contact
+        still in the folder."""
         query = urllib.parse.urlencode(
-            {"$select": "id,changeKey,lastModifiedDateTime", "$expand": cj.expand_for(())}
+            {"$select": "id,changeKey,lastModifiedDateTime", "$expand": cj.expand_for(cj.TAGGED)}
         )
         requests_ = [SubRequest("GET", f"{self._item_path(folder, i)}?{query}") for i in ids]
         found: dict[str, ExchangeItem] = {}
         for item_id, answer in zip(ids, self._batch(requests_), strict=True):
             if answer.ok:
-                found[item_id] = cj.read_item(answer.body, ())
+                found[item_id] = cj.read_item(answer.body, tuple(cj.TAGGED))
             elif answer.status != 404:
                 raise self.client.error(answer)
         return found
@@ -249,7 +250,8 @@ class GraphTransport:
         url = f"{self.user}/contactFolders/{self._quote(folder.id)}/contacts"
         requests_ = [
             SubRequest("POST", f"{url}?$select=id,changeKey",
-                       cj.write_body(item.fields, stamps=(self.org_id, item.crm_stamp)))
+                       cj.write_body({k: v for k, v in item.fields.items() if v is not None},
+                                     stamps=(self.org_id, item.crm_stamp)))
             for item in items
         ]
         return [self._written(answer, None) for answer in self._batch(requests_)]
