@@ -92,7 +92,8 @@ def test_a_refused_token_is_classified_and_never_leaks_the_secret(  # type: igno
     sim, caplog, override, kind, words
 ):
     with caplog.at_level(logging.DEBUG), pytest.raises(TransportError) as caught:
-        GraphTransport.open(graph_settings(sim, "rep@example.com", **override)).find_contact_folder()
+        settings = graph_settings(sim, "rep@example.com", **override)
+        GraphTransport.open(settings).find_contact_folder()
     assert caught.value.kind == kind and words in caught.value.message
     for secret in ("Wrong~Secret", sim.client_secret):
         assert secret not in caught.value.message and secret not in caplog.text

@@ -46,7 +46,7 @@ def test_updating_one_phone_keeps_the_reps_other_phones(sim):  # type: ignore[no
     item_id = rep.create({"Surname": "Keeps", "BusinessPhone": "111", "BusinessPhone2": "222",
                           "HomePhone": "333", "BusinessFax": "444", "EmailAddress1": "a@x.test",
                           "EmailAddress2": "b@x.test"})
-    (item,) = transport.get_items(folder, [item_id], FIELDS + ["BusinessFax", "EmailAddress2"])
+    (item,) = transport.get_items(folder, [item_id], [*FIELDS, "BusinessFax", "EmailAddress2"])
     assert isinstance(item, ExchangeItem) and item.fields["BusinessFax"] == "444"
     (result,) = transport.update_items([ItemUpdate(
         item.ref, {"BusinessPhone": "999", "EmailAddress1": "c@x.test", "BusinessFax": "555"})])
