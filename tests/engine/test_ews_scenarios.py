@@ -509,7 +509,7 @@ def test_items_of_another_org_are_refused_and_ours_are_stamped(ews) -> None:  # 
     assert ews.exchange() == [{"Surname": "Foreign"}, {"Surname": "Mine"}, {"Surname": "Outlook"}]
     assert ews.sim.item(MAILBOX, foreign) == foreign_before  # untouched
     (error,) = errors("other_org")
-    assert OTHER_ORG in error.message and error.exchange_item_id == foreign
+    assert OTHER_ORG in error.message and error.exchange_item_id == ews.id_of({"id": foreign})
     assert "remove this user" in error.suggestion
     outlook = Contact.objects.get(last_name="Outlook")
     assert _item_stamps(ews) == {

@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 
 from syncengine.transports.contract import FIELDS, TransportContract
+from syncengine.transports.graph import versions
 from syncengine.transports.graph.transport import GraphTransport
 from syncengine.transports.protocol import (
     ErrorKind,
     ExchangeItem,
+    ItemRef,
     ItemUpdate,
     NewItem,
     TransportError,
@@ -66,6 +68,13 @@ def test_writes_go_twenty_per_batch_and_a_listing_reads_stamps_the_same_way(sim)
     assert all(r.ok for r in results) and len({r.id for r in results}) == 45
     assert sim.sim.request_count("graph:batch") == 3
     assert sim.sim.request_count("graph:createContact", MAILBOX) == 45
+    # Listing what this process wrote needs no read of the stamps ...
+    sim.sim.reset_counters()
+    pages = list(transport.changes(folder, None, 20))
+    assert {c.crm_stamp for p in pages for c in p.changes} == {str(n) for n in range(45)}
+    assert sim.sim.counts() == {"graph:contactsDelta": {MAILBOX: 3}}
+    # ... another process reads them, 20 per $batch.
+    versions.forget_all()
     sim.sim.reset_counters()
     pages = list(transport.changes(folder, None, 20))
     assert [len(p.changes) for p in pages] == [20, 20, 5]
@@ -78,6 +87,26 @@ def test_writes_go_twenty_per_batch_and_a_listing_reads_stamps_the_same_way(sim)
     assert sorted(i.fields["Surname"] for i in got if isinstance(i, ExchangeItem)) == [
         f"N{n}" for n in sorted(range(40, 45), key=str)]
     assert sim.sim.counts() == {}
+
+
+def test_a_stamp_only_update_of_a_contact_just_read_sends_no_read(sim):  # type: ignore[no-untyped-def]
+    transport = GraphTransport.open(graph_settings(sim, MAILBOX))
+    folder = transport.ensure_contact_folder()
+    rep = GraphRep(sim.sim, MAILBOX)
+    ids = [rep.create({"Surname": f"R{n}"}) for n in range(3)]
+    (page,) = list(transport.changes(folder, None))
+    sim.sim.reset_counters()
+    results = transport.update_items([ItemUpdate(ItemRef(c.id, c.change_key or ""), {},
+                                                 crm_stamp=str(n))
+                                      for n, c in enumerate(page.changes)])
+    assert all(r.ok for r in results)
+    assert sim.sim.request_count("graph:getContact", MAILBOX) == 0
+    assert sim.sim.request_count("graph:updateContact", MAILBOX) == 3
+    # A field update still reads the change key first: a rep's edit is a conflict.
+    rep.update(ids[0], Surname="Edited")
+    (stale,) = transport.update_items([ItemUpdate(ItemRef(ids[0], results[0].change_key or ""),
+                                                  {"Surname": "Ours"})])
+    assert stale.error is not None and stale.error.kind == ErrorKind.CONFLICT
 
 
 def test_a_throttled_sub_request_makes_the_whole_call_wait(sim):  # type: ignore[no-untyped-def]

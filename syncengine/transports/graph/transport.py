@@ -34,6 +34,7 @@ from ..protocol import (
     WriteResult,
 )
 from . import contact_json as cj
+from . import versions
 from .client import Answer, GraphClient, SubRequest
 
 CONTACT_FOLDER_NAME = "Salesforce_Sync"
@@ -48,6 +49,7 @@ class GraphTransport:
         self.client = client
         self.org_id = org_id
         self.user = client.user
+        self.mailbox = client.settings.mailbox
         # Items of the last listed page, by id, with the fields they were read with.
         self._listed: dict[str, ExchangeItem] = {}
 
@@ -184,39 +186,54 @@ class GraphTransport:
         self._listed = {}
         removed = [str(e["id"]) for e in entries if "@removed" in e]
         present = [e for e in entries if "@removed" not in e and "id" in e]
-        stamped = self._stamps(folder, [str(e["id"]) for e in present])
+        found: dict[str, versions.Version] = {}
+        for entry in present:
+            known = versions.known(self.mailbox, str(entry["id"]),
+                                   str(entry.get("changeKey") or ""))
+            if known is not None and set(known.extended) >= set(cj.TAGGED):
+                found[str(entry["id"])] = known
+        found.update(self._stamps(folder, [str(e["id"]) for e in present
+                                           if str(e["id"]) not in found]))
         changes = [Change(ChangeKind.DELETE, item_id) for item_id in removed]
         kind = ChangeKind.CREATE if initial else ChangeKind.UPDATE
         for entry in present:
             item_id = str(entry["id"])
-            fresh = stamped.get(item_id)
+            fresh = found.get(item_id)
             if fresh is None:  # gone since the page was made: its removal comes next round
                 continue
             listed = cj.read_item(entry, _LISTED_FIELDS)
-            item = ExchangeItem(
-                listed.id, fresh.change_key, fresh.org_stamp, fresh.crm_stamp,
-                fresh.last_modified, {**listed.fields, **fresh.fields},
-            )
             if fresh.change_key == listed.change_key:
-                self._listed[item_id] = item
-            changes.append(Change(kind, item_id, fresh.change_key, item.org_stamp,
-                                  item.crm_stamp))
+                self._listed[item_id] = ExchangeItem(
+                    item_id, fresh.change_key, fresh.org_stamp, fresh.crm_stamp,
+                    listed.last_modified, {**listed.fields, **fresh.extended},
+                )
+            changes.append(Change(kind, item_id, fresh.change_key, fresh.org_stamp,
+                                  fresh.crm_stamp))
         return changes
 
-    def _stamps(self, folder: FolderRef, ids: list[str]) -> dict[str, ExchangeItem]:
+    def _stamps(self, folder: FolderRef, ids: list[str]) -> dict[str, versions.Version]:
         """Change key, stamps and the fields kept in extended properties of each contact
-        still in the folder."""
+        still in the folder, 20 per `$batch`."""
         query = urllib.parse.urlencode(
-            {"$select": "id,changeKey,lastModifiedDateTime", "$expand": cj.expand_for(cj.TAGGED)}
+            {"$select": "id,changeKey", "$expand": cj.expand_for(cj.TAGGED)}
         )
         requests_ = [SubRequest("GET", f"{self._item_path(folder, i)}?{query}") for i in ids]
-        found: dict[str, ExchangeItem] = {}
+        found: dict[str, versions.Version] = {}
         for item_id, answer in zip(ids, self._batch(requests_), strict=True):
             if answer.ok:
-                found[item_id] = cj.read_item(answer.body, tuple(cj.TAGGED))
+                found[item_id] = self._remember(cj.read_item(answer.body, tuple(cj.TAGGED)))
             elif answer.status != 404:
                 raise self.client.error(answer)
         return found
+
+    def _remember(self, item: ExchangeItem) -> versions.Version:
+        """Note what `item` holds at its change key (the fields kept in extended properties
+        only when all were read)."""
+        extended = ({f: item.fields[f] for f in cj.TAGGED}
+                    if set(cj.TAGGED) <= set(item.fields) else {})
+        version = versions.Version(item.change_key, item.org_stamp, item.crm_stamp, extended)
+        versions.remember(self.mailbox, item.id, version)
+        return version
 
     def _item_path(self, folder: FolderRef, item_id: str) -> str:
         return f"{self._folder_path(folder)}/contacts/{self._quote(item_id)}"
@@ -240,9 +257,12 @@ class GraphTransport:
         )
         requests_ = [SubRequest("GET", f"{self._item_path(folder, i)}?{query}") for i in missing]
         for item_id, answer in zip(missing, self._batch(requests_), strict=True):
-            out[item_id] = (
-                cj.read_item(answer.body, fields) if answer.ok else self._failure(answer, item_id)
-            )
+            if answer.ok:
+                item = cj.read_item(answer.body, fields)
+                self._remember(item)
+                out[item_id] = item
+            else:
+                out[item_id] = self._failure(answer, item_id)
         return [out[i] for i in ids]
 
     # -- writing ------------------------------------------------------------------------
@@ -254,7 +274,15 @@ class GraphTransport:
                                      stamps=(self.org_id, item.crm_stamp)))
             for item in items
         ]
-        return [self._written(answer, None) for answer in self._batch(requests_)]
+        results = []
+        for item, answer in zip(items, self._batch(requests_), strict=True):
+            result = self._written(answer, None)
+            if result.ok and result.id:
+                extended = {f: item.fields.get(f) for f in cj.TAGGED}
+                versions.remember(self.mailbox, result.id, versions.Version(
+                    result.change_key or "", self.org_id, item.crm_stamp, extended))
+            results.append(result)
+        return results
 
     def _written(self, answer: Answer, item_id: str | None) -> WriteResult:
         if answer.ok and isinstance(answer.body, dict):
@@ -263,34 +291,73 @@ class GraphTransport:
         return WriteResult(item_id, error=self._failure(answer, item_id))
 
     def update_items(self, updates: Sequence[ItemUpdate]) -> list[WriteResult]:
+        """PATCH each contact, 20 per `$batch`, if it is still at its change key.
+
+        Graph has no conditional update of a contact, so the change keys (and the lists an
+        update rewrites) are read first. A stamp-only update of a contact this process read
+        at that very change key is sent without that read: it changes none of the rep's
+        fields, and the engine read the contact moments ago, in the same page.
+        """
         if not updates:
             return []
         self._forget(u.ref.id for u in updates)
-        lists = sorted(set().union(*(cj.lists_touched(u.fields) for u in updates)))
-        query = urllib.parse.urlencode({"$select": ",".join(["id", "changeKey", *lists])})
-        reads = [
-            SubRequest("GET", f"{self.user}/contacts/{self._quote(u.ref.id)}?{query}")
-            for u in updates
-        ]
+        before = {u.ref.id: versions.known(self.mailbox, u.ref.id, u.ref.change_key)
+                  for u in updates}
+        unread = [u for u in updates if u.fields or before[u.ref.id] is None]
+        current = self._current(unread)
         results: dict[int, WriteResult] = {}
         writes: list[tuple[int, SubRequest]] = []
-        for n, (update, answer) in enumerate(zip(updates, self._batch(reads), strict=True)):
+        for n, update in enumerate(updates):
             item_id = update.ref.id
-            if not answer.ok:
+            answer = current.get(item_id)
+            if answer is not None and not answer.ok:
                 results[n] = WriteResult(item_id, error=self._failure(answer, item_id))
-            elif answer.body.get("changeKey") != update.ref.change_key:
+            elif answer is not None and answer.body.get("changeKey") != update.ref.change_key:
                 results[n] = WriteResult(item_id, error=ItemFailure(
                     item_id, ErrorKind.CONFLICT, "The contact changed since it was read."))
             else:
                 stamps = (self.org_id, update.crm_stamp) if update.crm_stamp else None
-                body = cj.write_body(update.fields, current=answer.body, stamps=stamps)
+                body = cj.write_body(update.fields, current=answer.body if answer else None,
+                                     stamps=stamps)
                 writes.append((n, SubRequest(
                     "PATCH", f"{self.user}/contacts/{self._quote(item_id)}?$select=id,changeKey",
                     body)))
         answers = self._batch([r for _, r in writes])
         for (n, _), answer in zip(writes, answers, strict=True):
-            results[n] = self._written(answer, updates[n].ref.id)
+            update = updates[n]
+            results[n] = result = self._written(answer, update.ref.id)
+            self._remember_update(update, result, before[update.ref.id])
         return [results[n] for n in range(len(updates))]
+
+    def _current(self, updates: Sequence[ItemUpdate]) -> dict[str, Answer]:
+        """Each contact's change key and the lists the updates rewrite, by id."""
+        lists = sorted(set().union(*(cj.lists_touched(u.fields) for u in updates)))
+        query = urllib.parse.urlencode({"$select": ",".join(["id", "changeKey", *lists])})
+        reads = [SubRequest("GET", f"{self.user}/contacts/{self._quote(u.ref.id)}?{query}")
+                 for u in updates]
+        return {u.ref.id: a for u, a in zip(updates, self._batch(reads), strict=True)}
+
+    def _remember_update(
+        self, update: ItemUpdate, result: WriteResult, before: versions.Version | None
+    ) -> None:
+        if not result.ok or not result.change_key:
+            versions.forget(self.mailbox, update.ref.id)
+            return
+        org: str | None
+        crm: str | None
+        if update.crm_stamp:
+            org, crm = self.org_id, update.crm_stamp
+        elif before is not None:
+            org, crm = before.org_stamp, before.crm_stamp
+        else:
+            versions.forget(self.mailbox, update.ref.id)
+            return
+        extended = dict(before.extended) if before is not None else {}
+        extended.update({f: v for f, v in update.fields.items() if f in cj.TAGGED})
+        if set(extended) < set(cj.TAGGED):
+            extended = {}
+        versions.remember(self.mailbox, update.ref.id,
+                          versions.Version(result.change_key, org, crm, extended))
 
     def delete_items(self, refs: Sequence[ItemRef]) -> list[WriteResult]:
         """DELETE moves a contact to Deleted Items; a missing one counts as deleted."""
