@@ -665,7 +665,8 @@ def main() -> None:
     if "graph" not in args.skip:
         import contacts_graph
 
-        graph = contacts_graph.run(sys.modules[__name__], args.contacts, args.users, workdir)
+        graph = contacts_graph.run(sys.modules[__name__], args.contacts, args.users, workdir,
+                                   profile_dir)
     if "memory" not in args.skip:
         print(f"4. peak memory, initial sync of {args.memory_contacts} contacts")
         results["memory"] = bench_memory(args.memory_contacts, workdir)

@@ -84,7 +84,9 @@ def _per_op(sim: Any) -> dict[str, int]:
     return {op: sum(v.values()) for op, v in sim.counts().items()}
 
 
-def run(bench: Any, contacts: int, users: int, workdir: Path) -> dict[str, dict[str, float]]:
+def run(
+    bench: Any, contacts: int, users: int, workdir: Path, profile_dir: Path | None = None
+) -> dict[str, dict[str, float]]:
     """The Graph phases; `bench` is the `bench/contacts.py` module (its helpers)."""
     from lightningsync.models import Account, Contact, User
 
@@ -104,7 +106,8 @@ def run(bench: Any, contacts: int, users: int, workdir: Path) -> dict[str, dict[
         (user,) = bench.make_users(1, "graph-e2c", "exchange_to_crm")
         User.objects.filter(pk=user.pk).update(email=E2C_MAILBOX)
         sim.reset_counters()
-        report, seconds = bench.timed_sync(user.pk, None)
+        report, seconds = bench.timed_sync(
+            user.pk, profile_dir / "graph-e2c.prof" if profile_dir else None)
         assert report.contacts and report.contacts.crm_created == contacts, report.summary()
         ops = _per_op(sim)
         print(f"  engine {seconds:.2f} s; requests {ops}")
@@ -121,7 +124,8 @@ def run(bench: Any, contacts: int, users: int, workdir: Path) -> dict[str, dict[
         acme = Account.objects.get_or_create(name="Acme")[0]
         Contact.objects.bulk_create(bench.crm_contacts(pusher, contacts, acme), batch_size=1000)
         sim.reset_counters()
-        report, seconds = bench.timed_sync(pusher.pk, None)
+        report, seconds = bench.timed_sync(
+            pusher.pk, profile_dir / "graph-c2e.prof" if profile_dir else None)
         assert report.contacts and report.contacts.exchange_created == contacts, report.summary()
         ops = _per_op(sim)
         print(f"  engine {seconds:.2f} s ({report.summary()}); requests {ops}")
