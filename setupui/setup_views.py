@@ -49,7 +49,6 @@ LAYOUT: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "ews_url",
             "autodiscover",
             "auth_type",
-            "ca_bundle",
             "additional_domains",
         ),
     ),
@@ -59,7 +58,7 @@ LAYOUT: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "with the application permissions Contacts.ReadWrite and Calendars.Read, limit it to "
         "the reps' mailboxes with RBAC for Applications, enter its IDs and a credential here, "
         "then use “Verify and enable”. A private certificate authority goes in the trusted CA "
-        "bundle above.",
+        "bundle below.",
         (
             "oauth_tenant_id",
             "oauth_client_id",
@@ -68,6 +67,12 @@ LAYOUT: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "graph_url",
             "authority_url",
         ),
+    ),
+    (
+        "Trusted certificate authorities",
+        "For either connection method, when the server's certificate (Exchange on premises, "
+        "or a test tenant) comes from a private certificate authority.",
+        ("ca_bundle",),
     ),
     (
         "Event selection (Lightning for Outlook)",

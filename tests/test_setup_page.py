@@ -58,6 +58,7 @@ def test_it_shows_every_setting_grouped_like_setup(admin_client):
         "Exchange service account",
         "OAuth 2.0 for Exchange Online",
         "What the Exchange Online admin does first",
+        "Trusted certificate authorities",
         "Event selection (Lightning for Outlook)",
         "Org ID",
         "Configuration file",
