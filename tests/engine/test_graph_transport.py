@@ -118,3 +118,22 @@ def test_a_throttled_sub_request_makes_the_whole_call_wait(sim):  # type: ignore
         transport.create_items(folder, [NewItem("1", {"Surname": "A"}),
                                         NewItem("2", {"Surname": "B"})])
     assert caught.value.kind == ErrorKind.THROTTLED and caught.value.back_off_seconds == 7
+
+
+def test_a_large_listing_reads_the_folders_stamps_a_thousand_at_a_time(sim):  # type: ignore[no-untyped-def]
+    transport = GraphTransport.open(graph_settings(sim, MAILBOX))
+    folder = transport.ensure_contact_folder()
+    rep = GraphRep(sim.sim, MAILBOX)
+    theirs = [rep.create({"Surname": f"R{n}"}) for n in range(1100)]
+    ours = transport.create_items(folder, [NewItem(str(n), {"Surname": f"O{n}"})
+                                           for n in range(30)])
+    versions.forget_all()  # another process: nothing known
+    sim.sim.reset_counters()
+    changes = [c for page in transport.changes(folder, None, 400) for c in page.changes]
+    assert len(changes) == 1130
+    assert {c.id: c.crm_stamp for c in changes if c.crm_stamp} == {
+        r.id: str(n) for n, r in enumerate(ours)}
+    assert all(c.org_stamp is None for c in changes if c.id in set(theirs))
+    # Three delta pages, and the folder's stamps in two list requests: no $batch.
+    assert sim.sim.counts() == {"graph:contactsDelta": {MAILBOX: 3},
+                                "graph:listContacts": {MAILBOX: 2}}
