@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..protocol import ErrorKind, ItemFailure, TransportError
+from ..protocol import ErrorKind
 
 NEEDED_ROLES = ("Contacts.ReadWrite",)
 CONSENT_FIX = (
@@ -101,11 +101,3 @@ def classify(
     if status in (409, 412):
         return ErrorKind.CONFLICT, f"The item changed meanwhile ({said}).", None
     return ErrorKind.PERMANENT_ITEM, f"Microsoft Graph refused the request ({said}).", None
-
-
-def failure(kind: ErrorKind, message: str, item_id: str | None) -> ItemFailure:
-    return ItemFailure(item_id, kind, message)
-
-
-def raise_for(kind: ErrorKind, message: str, wait: float | None) -> TransportError:
-    return TransportError(kind, message, back_off_seconds=wait)

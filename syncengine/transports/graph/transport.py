@@ -3,11 +3,11 @@
 Salesforce_Sync is a contact folder directly under the default Contacts folder. Changes come
 from the folder's contacts delta (`$select` of the mapped fields, the page size through
 `Prefer: odata.maxpagesize`); each page's link is the cursor the engine saves with the page's
-CRM writes. A delta answer carries no extended properties, so each page's changed contacts
-are read once more, 20 per `$batch`, for our stamps; the page's items are kept until the
-engine asks for them (`get_items` then sends nothing). Writes go 20 per `$batch`, each
-sub-response read on its own. A stale change key is refused by reading the change keys first
-(Graph has no conditional update of contacts). Events are not reached over Graph yet.
+CRM writes. A delta answer carries no extended properties: `stamps` finds each listed
+contact's stamps; the page's items are kept until the engine asks for them (`get_items`
+then sends nothing). Writes go 20 per `$batch`, each sub-response read on its own. A stale
+change key is refused by reading the change keys first (Graph has no conditional update of
+contacts). Events are not reached over Graph yet.
 """
 
 from __future__ import annotations
@@ -36,13 +36,9 @@ from ..protocol import (
 from . import contact_json as cj
 from . import versions
 from .client import Answer, GraphClient, SubRequest
+from .stamps import StampLookup
 
 CONTACT_FOLDER_NAME = "Salesforce_Sync"
-# A page with this many contacts of unknown stamps (an initial listing, a reset) reads the
-# whole folder's stamps instead, 1,000 per request, once per listing: 20 per `$batch` would
-# cost 50 requests per 1,000 contacts.
-SCAN_FROM = 100
-SCAN_PAGE = 1000
 # The fields a change listing reads (the engine then asks for its mapped fields).
 _LISTED_FIELDS = (*cj.SIMPLE, *cj.LISTED, *cj.ADDRESSES, "Birthday")
 
@@ -57,7 +53,7 @@ class GraphTransport:
         self.mailbox = client.settings.mailbox
         # Items of the last listed page, by id, with the fields they were read with.
         self._listed: dict[str, ExchangeItem] = {}
-        self._scanned: set[str] = set()  # folders whose stamps this listing read in full
+        self.stamps = StampLookup(client, self._batch)
 
     @classmethod
     def open(cls, settings: ConnectionSettings) -> GraphTransport:
@@ -164,7 +160,7 @@ class GraphTransport:
             select = ",".join(cj.select_for(_LISTED_FIELDS))
             url = f"{self._delta_path(folder)}?{urllib.parse.urlencode({'$select': select})}"
         headers = {"Prefer": f"odata.maxpagesize={page_size}"}
-        self._scanned.discard(folder.id)
+        self.stamps.scanned.discard(self._folder_path(folder))
         while True:
             answer = self.client.send("GET", url, headers=headers)
             if answer.status == 404:
@@ -193,12 +189,7 @@ class GraphTransport:
         self._listed = {}
         removed = [str(e["id"]) for e in entries if "@removed" in e]
         present = [e for e in entries if "@removed" not in e and "id" in e]
-        found = self._known(present)
-        if len(present) - len(found) >= SCAN_FROM and folder.id not in self._scanned:
-            self._scan(folder)
-            found = self._known(present)
-        found.update(self._stamps(folder, [str(e["id"]) for e in present
-                                           if str(e["id"]) not in found]))
+        found = self.stamps.of_page(self._folder_path(folder), present)
         changes = [Change(ChangeKind.DELETE, item_id) for item_id in removed]
         kind = ChangeKind.CREATE if initial else ChangeKind.UPDATE
         for entry in present:
@@ -215,55 +206,6 @@ class GraphTransport:
             changes.append(Change(kind, item_id, fresh.change_key, fresh.org_stamp,
                                   fresh.crm_stamp))
         return changes
-
-    def _known(self, entries: list[dict[str, Any]]) -> dict[str, versions.Version]:
-        """The listed contacts whose stamps this process knows at their change key."""
-        found: dict[str, versions.Version] = {}
-        for entry in entries:
-            known = versions.known(self.mailbox, str(entry["id"]),
-                                   str(entry.get("changeKey") or ""))
-            if known is not None and set(known.extended) >= set(cj.TAGGED):
-                found[str(entry["id"])] = known
-        return found
-
-    def _scan(self, folder: FolderRef) -> None:
-        """Read the stamps of every contact of the folder, `SCAN_PAGE` per request (a list,
-        unlike a delta, expands extended properties)."""
-        self._scanned.add(folder.id)
-        query = urllib.parse.urlencode({
-            "$select": "id,changeKey", "$expand": cj.expand_for(cj.TAGGED),
-            "$top": str(SCAN_PAGE),
-        })
-        url: str | None = f"{self._folder_path(folder)}/contacts?{query}"
-        while url:
-            body = self._get(url)
-            for entry in body.get("value", []):
-                self._remember(cj.read_item(entry, tuple(cj.TAGGED)))
-            url = body.get("@odata.nextLink")
-
-    def _stamps(self, folder: FolderRef, ids: list[str]) -> dict[str, versions.Version]:
-        """Change key, stamps and the fields kept in extended properties of each contact
-        still in the folder, 20 per `$batch`."""
-        query = urllib.parse.urlencode(
-            {"$select": "id,changeKey", "$expand": cj.expand_for(cj.TAGGED)}
-        )
-        requests_ = [SubRequest("GET", f"{self._item_path(folder, i)}?{query}") for i in ids]
-        found: dict[str, versions.Version] = {}
-        for item_id, answer in zip(ids, self._batch(requests_), strict=True):
-            if answer.ok:
-                found[item_id] = self._remember(cj.read_item(answer.body, tuple(cj.TAGGED)))
-            elif answer.status != 404:
-                raise self.client.error(answer)
-        return found
-
-    def _remember(self, item: ExchangeItem) -> versions.Version:
-        """Note what `item` holds at its change key (the fields kept in extended properties
-        only when all were read)."""
-        extended = ({f: item.fields[f] for f in cj.TAGGED}
-                    if set(cj.TAGGED) <= set(item.fields) else {})
-        version = versions.Version(item.change_key, item.org_stamp, item.crm_stamp, extended)
-        versions.remember(self.mailbox, item.id, version)
-        return version
 
     def _item_path(self, folder: FolderRef, item_id: str) -> str:
         return f"{self._folder_path(folder)}/contacts/{self._quote(item_id)}"
@@ -289,7 +231,7 @@ class GraphTransport:
         for item_id, answer in zip(missing, self._batch(requests_), strict=True):
             if answer.ok:
                 item = cj.read_item(answer.body, fields)
-                self._remember(item)
+                self.stamps.remember(item)
                 out[item_id] = item
             else:
                 out[item_id] = self._failure(answer, item_id)
@@ -307,10 +249,7 @@ class GraphTransport:
         results = []
         for item, answer in zip(items, self._batch(requests_), strict=True):
             result = self._written(answer, None)
-            if result.ok and result.id:
-                extended = {f: item.fields.get(f) for f in cj.TAGGED}
-                versions.remember(self.mailbox, result.id, versions.Version(
-                    result.change_key or "", self.org_id, item.crm_stamp, extended))
+            self.stamps.remember_created(result, self.org_id, item.crm_stamp, item.fields)
             results.append(result)
         return results
 
@@ -356,7 +295,7 @@ class GraphTransport:
         for (n, _), answer in zip(writes, answers, strict=True):
             update = updates[n]
             results[n] = result = self._written(answer, update.ref.id)
-            self._remember_update(update, result, before[update.ref.id])
+            self.stamps.remember_update(update, result, self.org_id, before[update.ref.id])
         return [results[n] for n in range(len(updates))]
 
     def _current(self, updates: Sequence[ItemUpdate]) -> dict[str, Answer]:
@@ -366,28 +305,6 @@ class GraphTransport:
         reads = [SubRequest("GET", f"{self.user}/contacts/{self._quote(u.ref.id)}?{query}")
                  for u in updates]
         return {u.ref.id: a for u, a in zip(updates, self._batch(reads), strict=True)}
-
-    def _remember_update(
-        self, update: ItemUpdate, result: WriteResult, before: versions.Version | None
-    ) -> None:
-        if not result.ok or not result.change_key:
-            versions.forget(self.mailbox, update.ref.id)
-            return
-        org: str | None
-        crm: str | None
-        if update.crm_stamp:
-            org, crm = self.org_id, update.crm_stamp
-        elif before is not None:
-            org, crm = before.org_stamp, before.crm_stamp
-        else:
-            versions.forget(self.mailbox, update.ref.id)
-            return
-        extended = dict(before.extended) if before is not None else {}
-        extended.update({f: v for f, v in update.fields.items() if f in cj.TAGGED})
-        if set(extended) < set(cj.TAGGED):
-            extended = {}
-        versions.remember(self.mailbox, update.ref.id,
-                          versions.Version(result.change_key, org, crm, extended))
 
     def delete_items(self, refs: Sequence[ItemRef]) -> list[WriteResult]:
         """DELETE moves a contact to Deleted Items; a missing one counts as deleted."""
