@@ -49,17 +49,20 @@ GRAPH_WRITE_OPERATIONS = ("graph:createContact", "graph:updateContact", "graph:d
 # The simulator's fault for a cause, per transport: (kind, operation).
 FAULTS = {
     "ews": {"throttled": ("server_busy", "SyncFolderItems"),
-            "invalid_cursor": ("invalid_sync_state", None)},
+            "invalid_cursor": ("invalid_sync_state", None),
+            "refused": ("unauthorized", None)},
     "graph": {"throttled": ("graph_throttled", "graph:contactsDelta"),
               "unavailable": ("graph_unavailable", "graph:contactsDelta"),
-              "invalid_cursor": ("graph_sync_reset", "graph:contactsDelta")},
+              "invalid_cursor": ("graph_sync_reset", "graph:contactsDelta"),
+              "refused": ("graph_forbidden", None)},
 }
 # The simulator's request names, per transport.
 OPERATIONS = {
     "ews": {"listing": "SyncFolderItems", "create_folder": "CreateFolder",
-            "get_item": "GetItem", "folder_check": "GetFolder"},
+            "get_item": "GetItem", "folder_check": "GetFolder", "update": "UpdateItem"},
     "graph": {"listing": "graph:contactsDelta", "create_folder": "graph:createContactFolder",
-              "get_item": "graph:getContact", "folder_check": "graph:listContactFolders"},
+              "get_item": "graph:getContact", "folder_check": "graph:listContactFolders",
+              "update": "graph:updateContact"},
 }
 BOTH_TRANSPORTS = pytest.mark.parametrize("ews", ["ews", "graph"], indirect=True)
 # What `sim.items()` returns besides the properties a rep sees.
