@@ -137,3 +137,30 @@ def test_a_large_listing_reads_the_folders_stamps_a_thousand_at_a_time(sim):  # 
     # Three delta pages, and the folder's stamps in two list requests: no $batch.
     assert sim.sim.counts() == {"graph:contactsDelta": {MAILBOX: 3},
                                 "graph:listContacts": {MAILBOX: 2}}
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "kind", "words"),
+    [
+        (429, {"Retry-After": "12"}, {"error": {"code": "ApplicationThrottled"}},
+         ErrorKind.THROTTLED, "asks to wait"),
+        (503, {}, {"error": {"code": "serviceNotAvailable"}}, ErrorKind.TRANSIENT, "failed"),
+        (410, {}, {"error": {"code": "SyncStateNotFound"}}, ErrorKind.INVALID_CURSOR, "delta"),
+        (401, {}, {"error": {"code": "InvalidAuthenticationToken"}}, ErrorKind.AUTHENTICATION,
+         "refused the app's token"),
+        (404, {}, {"error": {"code": "ErrorInvalidUser"}}, ErrorKind.CONFIGURATION,
+         "has no mailbox rep@example.com"),
+        (404, {}, {"error": {"code": "ErrorItemNotFound"}}, ErrorKind.NOT_FOUND, "Not found"),
+        (507, {}, {"error": {"code": "ErrorQuotaExceeded"}}, ErrorKind.PERMANENT_ITEM,
+         "The mailbox is full"),
+        (400, {}, {"error": {"code": "ErrorInvalidProperty", "message": "<b>x</b>"}},
+         ErrorKind.PERMANENT_ITEM, "refused the request (400 ErrorInvalidProperty: <b>x</b>)"),
+    ],
+)
+def test_graphs_answers_are_classified_once(status, headers, body, kind, words):  # type: ignore[no-untyped-def]
+    from syncengine.transports.graph.errors import classify
+
+    got_kind, message, wait = classify(status, headers, body, mailbox=MAILBOX,
+                                       client_id="c", roles=["Contacts.ReadWrite"])
+    assert got_kind == kind and words in message
+    assert wait == (12.0 if status == 429 else None)

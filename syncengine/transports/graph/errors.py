@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..protocol import ErrorKind
+from ..words import MAILBOX_FULL
 
 NEEDED_ROLES = ("Contacts.ReadWrite",)
 CONSENT_FIX = (
@@ -61,6 +62,8 @@ def classify(
     code, message = error_of(body)
     said = f"{status} {code}: {message}" if code else f"HTTP {status}"
     wait = retry_after(headers)
+    if code == "ErrorQuotaExceeded":  # whatever the status: the rep frees space
+        return ErrorKind.PERMANENT_ITEM, f"{MAILBOX_FULL} ({code})", None
     if status == 429 or (status == 503 and wait is not None):
         return ErrorKind.THROTTLED, f"Microsoft Graph asks to wait ({said}).", wait or 60.0
     if status >= 500:
