@@ -20,6 +20,8 @@ from typing import Any
 import msal
 import requests
 
+from lightningsync.outbound import excerpt
+
 from .. import guarded_http
 from ..connect import ConnectionSettings
 from ..protocol import ErrorKind, TransportError
@@ -144,7 +146,7 @@ def token_refusal(result: dict[str, Any]) -> TransportError:
     """msal's error result as a classified error naming what to fix."""
     codes = [int(c) for c in result.get("error_codes") or [] if str(c).isdigit()]
     description = str(result.get("error_description") or result.get("error") or "")
-    first_line = description.splitlines()[0][:300] if description else "no reason given"
+    first_line = excerpt(description.splitlines()[0]) if description else "no reason given"
     if any(c in _UNKNOWN_TENANT for c in codes):
         return TransportError(
             ErrorKind.CONFIGURATION,
@@ -174,7 +176,7 @@ def token_refusal(result: dict[str, Any]) -> TransportError:
 
 
 def _short(exc: BaseException) -> str:
-    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return excerpt(str(exc)) or type(exc).__name__
 
 
 _sources: dict[str, TokenSource] = {}

@@ -18,6 +18,8 @@ from typing import Any
 
 import requests
 
+from lightningsync.outbound import excerpt
+
 from .. import guarded_http
 from ..connect import ConnectionSettings
 from ..protocol import ErrorKind, TransportError
@@ -124,9 +126,9 @@ class GraphClient:
         except guarded_http.RefusedDestination as exc:
             raise TransportError(ErrorKind.CONFIGURATION, str(exc)) from None
         except requests.RequestException as exc:
-            first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            said = excerpt(str(exc)) or type(exc).__name__
             raise TransportError(
-                ErrorKind.TRANSIENT, f"Microsoft Graph could not be reached: {first}"
+                ErrorKind.TRANSIENT, f"Microsoft Graph could not be reached: {said}"
             ) from None
         try:
             parsed = response.json() if response.content else None

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lightningsync.outbound import excerpt
+
 from ..protocol import ErrorKind
 from ..words import MAILBOX_FULL
 
@@ -38,7 +40,7 @@ def error_of(body: Any) -> tuple[str, str]:
     err = body.get("error") if isinstance(body, dict) else None
     if not isinstance(err, dict):
         return "", ""
-    return str(err.get("code") or ""), str(err.get("message") or "")[:300]
+    return excerpt(str(err.get("code") or ""), limit=80), excerpt(str(err.get("message") or ""))
 
 
 def retry_after(headers: dict[str, str]) -> float | None:
