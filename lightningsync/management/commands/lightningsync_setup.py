@@ -114,7 +114,6 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print machine-readable output")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        self._quiet_json = bool(options["json"])
         section = self._section(options)
         secrets = self._secrets(options)
         method = options["method"] or LightningSyncSetup.load().connection_method
@@ -130,18 +129,20 @@ class Command(BaseCommand):
         else:
             setup = LightningSyncSetup.load()
         if enabling_oauth:
-            setup = self._verify_and_enable(setup, options["check_mailbox"])
+            setup = self._verify_and_enable(
+                options["check_mailbox"], quiet=bool(options["json"])
+            )
         self._print(
             setup, as_json=options["json"], changed=bool(section or secrets or enabling_oauth)
         )
 
-    def _verify_and_enable(self, setup: LightningSyncSetup, mailbox: str | None) -> Any:
+    def _verify_and_enable(self, mailbox: str | None, *, quiet: bool) -> LightningSyncSetup:
         """OAuth 2.0 is switched on only after a token was acquired and a mailbox read."""
         from syncengine.cycle.oauth_access import verify_oauth_access
         from syncengine.transports.protocol import TransportError
 
         try:
-            checked = verify_oauth_access(setup, mailbox)
+            checked = verify_oauth_access(LightningSyncSetup.load(), mailbox)
             setup = setupservice.enable_oauth(user=None, via=VIA)
         except TransportError as exc:
             raise CommandError(
@@ -150,7 +151,7 @@ class Command(BaseCommand):
             ) from None
         except ValidationError as exc:
             raise CommandError(error_line(exc)) from None
-        if not self._quiet_json:
+        if not quiet:
             self.stdout.write(
                 f"OAuth 2.0 verified: a token was acquired and the mailbox {checked} was read."
             )
