@@ -27,6 +27,7 @@ from lightningsync.audit import record_changes
 from lightningsync.models import LightningSyncSetup, User
 from lightningsync.models.setup import DEFAULT_AUTHORITY_URL, DEFAULT_GRAPH_URL
 from lightningsync.secrets import SecretUnavailable
+from lightningsync.signals import connection_method_changed
 
 AUDIT_SECTION = "Lightning Sync Setup"
 
@@ -478,7 +479,14 @@ def apply_setup(
             secret_fields=_SECRET_FIELDS.values(),
             via=via,
         )
+        _method_changed(before["connection_method"], setup.connection_method)
     return setup
+
+
+def _method_changed(old: str, new: str) -> None:
+    if old != new:
+        transaction.on_commit(lambda: connection_method_changed.send(
+            sender=LightningSyncSetup, old=old, new=new))
 
 
 # --- OAuth 2.0: admin consent -----------------------------------------------------------
@@ -525,6 +533,7 @@ def enable_oauth(*, user: User | None, via: str) -> LightningSyncSetup:
             secret_fields=_SECRET_FIELDS.values(),
             via=via,
         )
+        _method_changed(before["connection_method"], setup.connection_method)
     return setup
 
 

@@ -426,3 +426,21 @@ def test_it_makes_a_new_org_id_and_audits_it():
     assert LightningSyncSetup.load().org_id == new
     entry = SetupAuditTrail.objects.get(field="Org ID")
     assert (entry.old_value, entry.new_value) == (str(old), str(new))
+
+
+def test_a_new_connection_method_marks_every_user_who_synced_for_reset(
+    django_capture_on_commit_callbacks,
+):
+    from lightningsync.models import UserSyncState
+    from tests.factories import UserFactory
+
+    synced = UserSyncState.objects.create(user=UserFactory(username="synced"))
+    with django_capture_on_commit_callbacks(execute=True):
+        apply_setup({"event_selection": {"category": "CRM"}}, user=None, via="test")
+    synced.refresh_from_db()
+    assert synced.reset_state == ""  # another setting: nothing to match again
+    with django_capture_on_commit_callbacks(execute=True):
+        apply_setup({"connection_method": "oauth2"}, user=None, via="test")
+    synced.refresh_from_db()
+    assert synced.reset_state == UserSyncState.ResetState.MARKED
+    assert synced.reset_requested_at is not None

@@ -134,14 +134,13 @@ def test_a_throttled_batch_write_backs_off_then_completes_without_duplicates(ews
     assert ews.sync().contacts.written == 0 and ews.writes() == {}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Not done yet: links keep the items' EWS ids and the folder's EWS id; Graph names them "
-    "in REST form, so the first Graph cycle imports the rep's items again. Needs the links' "
-    "ids translated once on the switch (Graph's translateExchangeIds)."))
 @GRAPH
-def test_switching_an_org_from_ews_to_graph_relinks_without_duplicates(ews) -> None:  # type: ignore[no-untyped-def]
-    """Exchange Online customers move from the service account to OAuth 2.0: the first
-    Graph cycle must find the items it synced over EWS, not import them again."""
+def test_switching_an_org_from_ews_to_graph_relinks_without_duplicates(  # type: ignore[no-untyped-def]
+    ews, django_capture_on_commit_callbacks
+) -> None:
+    """Exchange Online customers move from the service account to OAuth 2.0. Graph names the
+    items differently (and translateExchangeIds takes no app-only token), so the switch
+    resets every user: the first Graph cycle relinks the items by their stamps."""
     from pathlib import Path
 
     from .ews_fixtures import point_setup_at
@@ -157,9 +156,16 @@ def test_switching_an_org_from_ews_to_graph_relinks_without_duplicates(ews) -> N
     before_crm, before_exchange = crm_state(), ews.exchange()
     assert len(before_crm) == len(before_exchange) == 2
 
+    from lightningsync.models import LightningSyncSetup
+    from lightningsync.setupservice import enable_oauth
+
     from .ews_fixtures import point_setup_at_graph
 
-    point_setup_at_graph(ews.running)
+    point_setup_at_graph(ews.running)  # the OAuth settings, saved and verified ...
+    LightningSyncSetup.objects.update(connection_method="service_account")
+    with django_capture_on_commit_callbacks(execute=True):
+        enable_oauth(user=None, via="test")  # ... then "Verify and enable"
+    assert ews.state().reset_state == UserSyncState.ResetState.MARKED
     ews.sim.reset_counters()
     report = ews.sync()
     assert report.outcome == "synced", report.summary()
@@ -168,6 +174,7 @@ def test_switching_an_org_from_ews_to_graph_relinks_without_duplicates(ews) -> N
     assert ews.exchange("deleteditems") == [] and errors() == []
     links = ContactLink.objects.filter(state="active")
     assert sorted(ln.exchange_id for ln in links) == sorted(ews.id_of(i) for i in ews.items())
+    assert ews.state().reset_state == ""
     # And then it is quiet.
     ews.sim.reset_counters()
     assert ews.sync().contacts.written == 0 and ews.writes() == {}
