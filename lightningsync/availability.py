@@ -11,9 +11,3 @@ EVENTS_SYNC_SCOPE = (
     "events and invitees are not synced, and nothing is ever changed in the rep's calendar "
     "besides the org's stamp."
 )
-
-OAUTH_NOT_AVAILABLE = (
-    "OAuth 2.0 is not available yet: this version of Lightning Sync cannot request tokens "
-    "from Microsoft, so it cannot be enabled. The OAuth 2.0 settings can be saved; to sync "
-    "now, use the Exchange service account."
-)

@@ -11,14 +11,15 @@ from .autodiscovery import ews_url_for
 from .transports.connect import SERVICE_ACCOUNT, ConnectionSettings
 
 
-def settings_for(setup: LightningSyncSetup, email: str, *, url: str | None = None
-                 ) -> ConnectionSettings:
-    """The connection settings of the mailbox `email` (the EWS URL resolved unless given)."""
+def settings_for(setup: LightningSyncSetup, email: str, *, url: str | None = None,
+                 method: str | None = None) -> ConnectionSettings:
+    """The connection settings of the mailbox `email` (the EWS URL resolved unless given), under
+    Setup's connection method or under `method`, to check a method before it is switched on."""
+    method = method or setup.connection_method
     if url is None:
-        url = ews_url_for(setup, email) if setup.connection_method == SERVICE_ACCOUNT else (
-            setup.ews_url)
+        url = ews_url_for(setup, email) if method == SERVICE_ACCOUNT else setup.ews_url
     return ConnectionSettings(
-        method=setup.connection_method,
+        method=method,
         mailbox=email,
         org_id=str(setup.org_id),
         url=url,
@@ -29,4 +30,17 @@ def settings_for(setup: LightningSyncSetup, email: str, *, url: str | None = Non
         timeout_seconds=settings.LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS,
         max_connections=settings.LIGHTNINGSYNC_EWS_MAX_CONNECTIONS,
         read_concurrency=settings.LIGHTNINGSYNC_EWS_READ_CONCURRENCY,
+        **(_oauth(setup) if method == LightningSyncSetup.ConnectionMethod.OAUTH2 else {}),
     )
+
+
+def _oauth(setup: LightningSyncSetup) -> dict[str, str]:
+    """The OAuth 2.0 settings (decrypted only under that method)."""
+    return {
+        "tenant_id": setup.oauth_tenant_id,
+        "client_id": setup.oauth_client_id,
+        "client_secret": setup.oauth_client_secret(),
+        "certificate": setup.oauth_certificate(),
+        "graph_url": setup.graph_url,
+        "authority_url": setup.authority_url,
+    }

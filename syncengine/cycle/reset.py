@@ -38,6 +38,16 @@ def mark_for_reset(user: User) -> UserSyncState:
     return state
 
 
+def mark_everyone_for_reset() -> int:
+    """Every user who has synced: "Marked for reset" (after a connection method change)."""
+    return UserSyncState.objects.exclude(
+        reset_state=UserSyncState.ResetState.MARKED
+    ).update(
+        reset_state=UserSyncState.ResetState.MARKED, reset_requested_at=timezone.now(),
+        reset_waiting_for="",
+    )
+
+
 def perform_reset(state: UserSyncState) -> None:
     """Delete links (but decisions) and cursors, lift the contact pause; status: "Reset in
     progress" until the cycle completes. Call under the user's claim, once it may sync."""

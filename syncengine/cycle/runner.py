@@ -308,6 +308,8 @@ def _failed(cycle: _Cycle, exc: TransportError, retry: int) -> SyncReport | None
         return SyncReport(user_id, Outcome.BACKING_OFF, exc.message, error_kind=Kind.THROTTLED)
     if exc.kind in _PAUSES:
         reason, kind, suggestion = _PAUSES[exc.kind]
+        if exc.kind == ErrorKind.AUTHENTICATION and _under_oauth():
+            suggestion = _OAUTH_AUTHENTICATION
         return _pause(cycle, reason, Entry(kind, Direction.BOTH, exc.message, suggestion,
                                            detail="cycle"))
     if exc.kind == ErrorKind.INVALID_CURSOR and retry == 0:
@@ -353,6 +355,17 @@ _PAUSES = {
     ErrorKind.OTHER_ORG: (UserSyncState.PauseReason.OTHER_ORG, Kind.OTHER_ORG,
                           "Remove the user from one org's sync configurations."),
 }
+
+
+_OAUTH_AUTHENTICATION = (
+    "Check the app registration's client secret or certificate (and the tenant) in Setup; "
+    "saving Setup or choosing Retry in the error report resumes the sync."
+)
+
+
+def _under_oauth() -> bool:
+    method = LightningSyncSetup.objects.values_list("connection_method", flat=True).first()
+    return method == LightningSyncSetup.ConnectionMethod.OAUTH2
 
 
 def _pause(cycle: _Cycle, reason: str, entry: Entry) -> SyncReport:

@@ -213,6 +213,11 @@ class CalendarContract:
 
 
 class TransportContract(CalendarContract):
+    # Whether a change listing tells an item created since the cursor from one updated.
+    # Graph's delta does not: after the initial listing it reports both as updates (the
+    # engine tells them apart by its links, so nothing depends on it).
+    tells_creations = True
+
     @pytest.fixture
     def transport(self) -> MailboxTransport:
         raise NotImplementedError
@@ -306,7 +311,8 @@ class TransportContract(CalendarContract):
         doomed = rep.create({"Surname": "Gone"})
         rep.delete(doomed)
         changes, _ = _listing(transport, folder, cursor)
-        assert [(c.kind, c.id) for c in changes] == [(ChangeKind.CREATE, created)]
+        kind = ChangeKind.CREATE if self.tells_creations else ChangeKind.UPDATE
+        assert [(c.kind, c.id) for c in changes] == [(kind, created)]
 
     def test_it_updates_with_the_change_key_and_moves_it(
         self, transport: MailboxTransport, folder: FolderRef

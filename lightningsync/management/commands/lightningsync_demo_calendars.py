@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import ssl
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -84,20 +85,29 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--sim-url", required=True,
                             help="The simulator's base URL, e.g. http://127.0.0.1:8765")
+        parser.add_argument("--ca-file", default=None,
+                            help="The CA the simulator's https certificate is issued by "
+                                 "(its --ca-out file), when it runs over TLS")
 
     def handle(self, *args: Any, **options: Any) -> None:
         base = options["sim_url"].rstrip("/")
         parts = urllib.parse.urlsplit(base)
-        if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost"):
+        if parts.scheme not in ("http", "https") or parts.hostname not in ("127.0.0.1",
+                                                                            "localhost"):
             # The simulator's control API answers on the loopback interface only.
-            raise CommandError(f"--sim-url must be http://127.0.0.1:PORT or "
-                               f"http://localhost:PORT, not {base!r}.")
+            raise CommandError(f"--sim-url must be http(s)://127.0.0.1:PORT or "
+                               f"http(s)://localhost:PORT, not {base!r}.")
+        context = None
+        if parts.scheme == "https":
+            if not options["ca_file"]:
+                raise CommandError("--sim-url is https: give the simulator's CA with --ca-file.")
+            context = ssl.create_default_context(cafile=options["ca_file"])
 
         def create_event(mailbox: str, **fields: Any) -> None:
             body = json.dumps({"mailbox": mailbox, **_json(fields)}).encode()
             request = urllib.request.Request(f"{base}/_sim/create_event", data=body,
                                              headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=10) as answer:
+            with urllib.request.urlopen(request, timeout=10, context=context) as answer:
                 answer.read()
 
         count = seed_calendars(create_event)
