@@ -675,8 +675,7 @@ def mailbox(prefix: str, i: int) -> str:
 
 
 # --- the report -------------------------------------------------------------------------------
-def report(runs: list[Run], loops: list[Loop], big: list[tuple[str, float, int]],
-           big_users: int, orgs: list[dict[str, Any]]) -> None:
+def _print_runs(runs: list[Run]) -> None:
     print("\nNo-change cycle through the queue (CPU ms per user; database: PostgreSQL's own "
           "processes, SQLite's work is in the workers and monitor):")
     head = ("| setup | workers | enqueue s | cycle s | users/s | worker | monitor | pusher "
@@ -699,6 +698,12 @@ def report(runs: list[Run], loops: list[Loop], big: list[tuple[str, float, int]]
             speedups.append(f"{setup} {by[1].cycle_s / by[2].cycle_s:.2f} times")
     if speedups:
         print("Speed-up 1 → 2 workers (cycle seconds): " + ", ".join(speedups))
+
+
+def report(runs: list[Run], loops: list[Loop], big: list[tuple[str, float, int]],
+           big_users: int, orgs: list[dict[str, Any]]) -> None:
+    if runs:
+        _print_runs(runs)
     if loops:
         print("\nThe same cycle in a loop, without the queue (CPU ms per user):")
         print("| database | process | database | total |")
