@@ -86,6 +86,9 @@ SCOPES = {
     "the user's buyers": lambda rep: Q(owner=rep) & Q(title__iexact="Buyer"),
     "every contact": lambda rep: None,
     "every buyer": lambda rep: Q(title__iexact="Buyer"),
+    # Through the account, and a LIKE pattern (a literal % in neither the SQL nor its params).
+    "the user's in a fresh account": lambda rep: Q(owner=rep) & Q(account__name__iexact="Fresh"),
+    "every contact named with a 1": lambda rep: Q(last_name__icontains="1"),
 }
 
 
