@@ -22,7 +22,10 @@ G. Phases 1-3 over Microsoft Graph (rows "Graph: …"): the initial Exchange→C
    no-change cycle's requests per user (`--skip graph` leaves them out).
 4. Peak memory of an M-contact initial sync: the simulator runs in its own process
    (`python -m exchangesim --data FILE`), the sync in a subprocess that reports its peak
-   RSS (`ru_maxrss`) above its RSS just before the sync.
+   RSS (`ru_maxrss`) above its RSS just before the sync, and its contacts/s: compared with
+   phase 1's, how an import slows as it grows (goal: M contacts at most 1.2 times slower
+   per contact than N). Each is also given as the sync process's CPU per contact, steadier
+   than the wall clock on a shared machine.
 
 The simulator runs in its own process for every figure (seeded through a data file, driven
 through its HTTP control API), so the client's times are not shared with the server's
@@ -61,6 +64,7 @@ GOALS = {
     "idle_ews": 1.0,
     "idle_sql": 10.0,
     "memory_mb": 250.0,
+    "import_growth": 1.2,  # an import of 50,000 at most this much slower per contact than 5,000
 }
 
 
@@ -285,9 +289,15 @@ def profile_summary(stats_file: Path, wall: float, top: int = 25) -> None:
 
 
 def timed_sync(user_pk: int, profile_to: Path | None) -> tuple[Any, float]:
+    return timed_sync_cpu(user_pk, profile_to)[:2]
+
+
+def timed_sync_cpu(user_pk: int, profile_to: Path | None) -> tuple[Any, float, float]:
+    """(report, wall seconds, this process's CPU seconds) of one cycle."""
     from syncengine.cycle.runner import sync_user
 
     profiler = cProfile.Profile() if profile_to else None
+    cpu = time.process_time()
     started = time.perf_counter()
     if profiler:
         profiler.enable()
@@ -295,10 +305,11 @@ def timed_sync(user_pk: int, profile_to: Path | None) -> tuple[Any, float]:
     if profiler:
         profiler.disable()
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     if profiler and profile_to:
         profiler.dump_stats(str(profile_to))
         profile_summary(profile_to, seconds)
-    return report, seconds
+    return report, seconds, cpu
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -434,15 +445,16 @@ def bench_exchange_to_crm(
     mailbox's user; figures are the medians of the rounds.
     """
     users = make_users(rounds, "e2c", "exchange_to_crm")
-    engine, fast, plain = [], [], []
+    engine, fast, plain, cpu = [], [], [], []
     for round_, user in enumerate(users):
         fast.append(floor_exchange_to_crm(setup, e2c_mailbox(round_), user, n, fast=True))
         plain.append(floor_exchange_to_crm(setup, e2c_mailbox(round_), user, n, fast=False))
         sim.reset_counters()
         profile = profile_dir / "e2c.prof" if profile_dir and round_ == 0 else None
-        report, seconds = timed_sync(user.pk, profile)
+        report, seconds, used = timed_sync_cpu(user.pk, profile)
         assert report.contacts and report.contacts.crm_created == n, report.summary()
         engine.append(seconds)
+        cpu.append(used)
         per_op = {op: sum(v.values()) for op, v in sim.counts().items()}
         print(f"  round {round_ + 1}: engine {seconds:.2f} s, floor (transport's parser) "
               f"{fast[-1]:.2f} s, floor (exchangelib objects) {plain[-1]:.2f} s; "
@@ -450,7 +462,8 @@ def bench_exchange_to_crm(
     print(f"  last sync: {report.summary()}")
     seconds, floor, floor_plain = _median(engine), _median(fast), _median(plain)
     return {"seconds": seconds, "rate": n / seconds, "floor": floor, "ratio": seconds / floor,
-            "floor_plain": floor_plain, "ratio_plain": seconds / floor_plain}
+            "floor_plain": floor_plain, "ratio_plain": seconds / floor_plain,
+            "cpu_ms": 1000 * _median(cpu) / n}
 
 
 # --- 2. CRM → Exchange ------------------------------------------------------------------------
@@ -542,13 +555,15 @@ def memory_child(ews_url: str, mailbox: str, n: int) -> None:
     import syncengine.transports.ews.transport  # noqa: F401  (import costs are not the sync's)
 
     before = _rss_kb()
+    cpu = time.process_time()
     started = time.perf_counter()
     report = sync_user(user.pk)
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(json.dumps({
         "before_mb": before / 1024, "peak_mb": peak / 1024, "growth_mb": (peak - before) / 1024,
-        "seconds": seconds, "summary": report.summary(),
+        "seconds": seconds, "cpu_ms": 1000 * cpu / n, "summary": report.summary(),
         "created": report.contacts.crm_created if report.contacts else 0,
     }))
 
@@ -574,7 +589,9 @@ def bench_memory(n: int, workdir: Path) -> dict[str, float]:
         result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     finally:
         server.close()
-    print(f"  memory run: {result['summary']} in {result['seconds']:.1f} s; RSS before "
+    result["rate"] = result["created"] / result["seconds"]
+    print(f"  memory run: {result['summary']} in {result['seconds']:.1f} s "
+          f"({result['rate']:.0f} contacts/s, {result['cpu_ms']:.2f} ms CPU each); RSS before "
           f"{result['before_mb']:.0f} MB, peak {result['peak_mb']:.0f} MB")
     return result
 
@@ -701,6 +718,9 @@ def main() -> None:
         print(_row(f"no-change cycle: s for {args.users} users", f"{r['seconds']:.2f}", "", None))
         if args.users != 1000:
             print(_row("no-change cycle: s per 1000 users", f"{r['scaled_1000']:.2f}", "", None))
+    if "e2c" in results:
+        print(_row(f"  (client CPU ms / contact, {args.contacts})",
+                   f"{results['e2c']['cpu_ms']:.2f}", "", None))
     if graph:
         import contacts_graph
 
@@ -708,6 +728,17 @@ def main() -> None:
             print(line)
     if "memory" in results:
         r = results["memory"]
+        print(_row(f"Exchange→CRM contacts/s, {args.memory_contacts} (memory run)",
+                   f"{r['rate']:.0f}", "", None))
+        print(_row(f"  (client CPU ms / contact, {args.memory_contacts})", f"{r['cpu_ms']:.2f}",
+                   "", None))
+        if "e2c" in results:
+            slower = results["e2c"]["rate"] / r["rate"]
+            print(_row(f"contacts/s {args.contacts} ÷ {args.memory_contacts}", f"{slower:.2f}",
+                       "≤ 1.2", slower <= GOALS["import_growth"]))
+            cpu_growth = r["cpu_ms"] / results["e2c"]["cpu_ms"]
+            print(_row(f"  (CPU / contact {args.memory_contacts} ÷ {args.contacts})",
+                       f"{cpu_growth:.2f}", "≤ 1.2", cpu_growth <= GOALS["import_growth"]))
         print(_row(f"peak RSS growth, {args.memory_contacts} contacts (MB)",
                    f"{r['growth_mb']:.0f}", "< 250", r["growth_mb"] < GOALS["memory_mb"]))
 

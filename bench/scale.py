@@ -4,6 +4,7 @@
                                     [--contacts-in-org 0] [--workers 1,2]
                                     [--setups redis-pg,orm-pg,sqlite] [--no-loop]
                                     [--org-contacts 100000 | --no-org-ratio]
+                                    [--org-ratio-on pg,sqlite]
 
 Prints figures and tables; asserts nothing. Everything runs as real processes with the
 production settings module (test keys, plain http to the simulator), so every setting read
@@ -29,7 +30,8 @@ the monitor is idle (the queue acknowledged, with the ORM broker). "In a loop" r
 same cycle with `sync_user` called in a loop by one process, without the queue: the floor.
 
 The org-size ratio (`org_size_ratio`): a no-change cycle per user, in a loop, with 750
-contacts in the org and then with `--org-contacts` (PostgreSQL, 150 users).
+contacts in the org and then with `--org-contacts` (150 users; `--org-ratio-on pg,sqlite`).
+`--setups "" --enqueue-users 0` measures that ratio alone.
 """
 
 from __future__ import annotations
@@ -528,12 +530,10 @@ def enqueue_big(pg: PrivatePostgres | None, redis: PrivateRedis | None, setups: 
 
 
 # --- point 1 of the scale work: the org-size ratio --------------------------------------------
-def org_size_ratio(pg: PrivatePostgres, sim: SimProcess, big: int, log: Path) -> dict[str, Any]:
-    """A no-change cycle's cost per user (process + PostgreSQL CPU, `sync_user` in a loop)
+def org_size_ratio(db: Database, sim: SimProcess, big: int) -> dict[str, Any]:
+    """A no-change cycle's cost per user (process + database CPU, `sync_user` in a loop)
     with ORG_USERS * ORG_CONTACTS_PER_USER = 750 contacts in the org, and then with `big`
     (the rest owned by users who do not sync). The goal is a ratio ≤ 1.5."""
-    db = Database("PostgreSQL", pg.create("ls_scale_org"), "ls_scale_org", "org", ORG_USERS,
-                  log, pg)
     env = db.env()
     manage(env, "migrate", "--noinput", "-v", "0")
     run_child(env, "seed", db.log, ews_url=sim.ews_url, prefix=db.prefix, users=db.users,
@@ -543,8 +543,8 @@ def org_size_ratio(pg: PrivatePostgres, sim: SimProcess, big: int, log: Path) ->
     run_child(env, "add_org_contacts", db.log, count=big - ORG_USERS * ORG_CONTACTS_PER_USER)
     large = loop(db, str(big))
     per_user = [(r.process_s + r.database_s) / r.users * 1000 for r in (small, large)]
-    return {"small_ms": per_user[0], "large_ms": per_user[1], "ratio": per_user[1] / per_user[0],
-            "big": big}
+    return {"label": db.label, "small_ms": per_user[0], "large_ms": per_user[1],
+            "ratio": per_user[1] / per_user[0], "big": big}
 
 
 # --- work done inside a world's processes (`--child`) -----------------------------------------
@@ -675,8 +675,7 @@ def mailbox(prefix: str, i: int) -> str:
 
 
 # --- the report -------------------------------------------------------------------------------
-def report(runs: list[Run], loops: list[Loop], big: list[tuple[str, float, int]],
-           big_users: int, org: dict[str, Any] | None) -> None:
+def _print_runs(runs: list[Run]) -> None:
     print("\nNo-change cycle through the queue (CPU ms per user; database: PostgreSQL's own "
           "processes, SQLite's work is in the workers and monitor):")
     head = ("| setup | workers | enqueue s | cycle s | users/s | worker | monitor | pusher "
@@ -699,6 +698,12 @@ def report(runs: list[Run], loops: list[Loop], big: list[tuple[str, float, int]]
             speedups.append(f"{setup} {by[1].cycle_s / by[2].cycle_s:.2f} times")
     if speedups:
         print("Speed-up 1 → 2 workers (cycle seconds): " + ", ".join(speedups))
+
+
+def report(runs: list[Run], loops: list[Loop], big: list[tuple[str, float, int]],
+           big_users: int, orgs: list[dict[str, Any]]) -> None:
+    if runs:
+        _print_runs(runs)
     if loops:
         print("\nThe same cycle in a loop, without the queue (CPU ms per user):")
         print("| database | process | database | total |")
@@ -713,10 +718,10 @@ def report(runs: list[Run], loops: list[Loop], big: list[tuple[str, float, int]]
         print("|---|---|---|")
         for setup, seconds, tasks in big:
             print(f"| {setup} | {seconds:.2f} | {tasks:,} |")
-    if org:
-        print(f"\nOrg-size ratio (no-change cycle per user, in a loop, PostgreSQL, {ORG_USERS} "
-              f"users): 750 contacts {org['small_ms']:.1f} ms, {org['big']:,} contacts "
-              f"{org['large_ms']:.1f} ms: ratio {org['ratio']:.2f} (goal ≤ 1.5)")
+    for org in orgs:
+        print(f"\nOrg-size ratio (no-change cycle per user, in a loop, {org['label']}, "
+              f"{ORG_USERS} users): 750 contacts {org['small_ms']:.1f} ms, {org['big']:,} "
+              f"contacts {org['large_ms']:.1f} ms: ratio {org['ratio']:.2f} (goal ≤ 1.5)")
 
 
 def main() -> None:
@@ -735,8 +740,10 @@ def main() -> None:
                    help="users whose cycle is only enqueued, for that figure (0: skip it)")
     p.add_argument("--org-contacts", type=int, default=100_000)
     p.add_argument("--no-org-ratio", action="store_true")
+    p.add_argument("--org-ratio-on", default="pg,sqlite",
+                   help="databases the org-size ratio is measured on: pg, sqlite or both")
     args = p.parse_args()
-    setups = args.setups.split(",")
+    setups = [s for s in args.setups.split(",") if s]
     workers = [int(w) for w in args.workers.split(",")]
     bench_started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
@@ -745,21 +752,23 @@ def main() -> None:
           f"{args.contacts_in_org} more contacts in the org; setups {setups}, workers "
           f"{workers}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
           f"log {log}")
-    prefixes = {"pg": "pg", "sqlite": "lite", "org": "org"}
+    prefixes = {"pg": "pg", "sqlite": "lite"}
+    org_dbs = [] if args.no_org_ratio else [d for d in args.org_ratio_on.split(",") if d]
+    org_prefixes = {"pg": "org", "sqlite": "orglite"}
     wanted_pg = any(s.endswith("-pg") for s in setups)
     mailboxes = [mailbox(prefixes["pg"], i) for i in range(args.users) if wanted_pg]
     mailboxes += [mailbox(prefixes["sqlite"], i) for i in range(args.users)
                   if "sqlite" in setups]
-    mailboxes += [mailbox("org", i) for i in range(ORG_USERS) if not args.no_org_ratio]
+    mailboxes += [mailbox(org_prefixes[d], i) for d in org_dbs for i in range(ORG_USERS)]
     data = workdir / "sim.json"
     seed_simulator(data, {m: [] for m in mailboxes})
     sim = SimProcess(data)
-    pg = PrivatePostgres() if wanted_pg or not args.no_org_ratio else None
+    pg = PrivatePostgres() if wanted_pg or "pg" in org_dbs else None
     redis = PrivateRedis() if "redis-pg" in setups else None
     runs: list[Run] = []
     loops: list[Loop] = []
     big: list[tuple[str, float, int]] = []
-    org = None
+    orgs: list[dict[str, Any]] = []
     try:
         if wanted_pg:
             assert pg is not None
@@ -785,16 +794,23 @@ def main() -> None:
                 loops.append(loop(db, "SQLite"))
         if args.enqueue_users:
             big = enqueue_big(pg, redis, setups, args.enqueue_users, workdir, log)
-        if not args.no_org_ratio:
-            assert pg is not None
-            org = org_size_ratio(pg, sim, args.org_contacts, log)
+        for d in org_dbs:
+            if d == "pg":
+                assert pg is not None
+                db = Database("PostgreSQL", pg.create("ls_scale_org"), "ls_scale_org",
+                              org_prefixes[d], ORG_USERS, log, pg)
+            else:
+                path = workdir / "org-ratio.sqlite3"
+                db = Database("SQLite", f"sqlite:///{path}", str(path), org_prefixes[d],
+                              ORG_USERS, log)
+            orgs.append(org_size_ratio(db, sim, args.org_contacts))
     finally:
         sim.close()
         if redis:
             redis.close()
         if pg:
             pg.close()
-    report(runs, loops, big, args.enqueue_users, org)
+    report(runs, loops, big, args.enqueue_users, orgs)
     print(f"\nbench done in {time.monotonic() - bench_started:.0f} s")
     shutil.rmtree(workdir, ignore_errors=True)
 

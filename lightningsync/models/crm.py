@@ -51,7 +51,11 @@ class Account(models.Model):
 
     class Meta:
         ordering = ["name"]
-        indexes = [models.Index(Lower("name"), name="account_name_ci")]
+        indexes = [
+            models.Index(Lower("name"), name="account_name_ci"),
+            # The push looks for accounts changed since the last cycle.
+            models.Index(fields=["updated_at"], name="account_updated"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -97,6 +101,10 @@ class Contact(models.Model):
             models.Index(fields=["owner", "last_name", "first_name"], name="contact_owner_name"),
             # First-sight matching looks contacts up by name regardless of case.
             models.Index(Lower("last_name"), name="contact_last_name_ci"),
+            # The push's parts (syncengine.contacts.examined): a user's contacts changed
+            # since the last cycle, and a changed account's contacts of one user.
+            models.Index(fields=["owner", "updated_at"], name="contact_owner_updated"),
+            models.Index(fields=["account", "owner"], name="contact_account_owner"),
         ]
 
     def __str__(self) -> str:

@@ -63,7 +63,11 @@ def commit_page(cycle: ContactCycle, page: ChangePage, works: list[Work], writes
     cycle.report.crm_updated += counts.updated
     cycle.report.unlinked += counts.detached
     if writes.links or writes.tombstones or counts.detached:
-        cycle.links_committed()
+        imported_only = (not (writes.tombstones or writes.detach or writes.forget)
+                         and len(writes.links) == cycle.reserved
+                         and all(p.link is None and p.reuse_link_id is None
+                                 for p in writes.links))
+        cycle.page_links_committed(imported_only)
     cycle.progress("written", counts.created + counts.updated + counts.detached)
 
 

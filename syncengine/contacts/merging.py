@@ -132,7 +132,7 @@ def first_sight(cycle: ContactCycle, items: list[ExchangeItem], writes: PageWrit
         stamped = found is not None and found.contact.pk == stamped_id(item.crm_stamp)
         pushed = not importing or (stamped and found is not None and found.in_scope)
         origin = ContactLink.Origin.CRM if pushed else ContactLink.Origin.EXCHANGE
-        cycle.live = cycle.live_links() + 1
+        cycle.reserve_link()
         works.append(Work(item, None, contact, result, found, origin, exch=exch,
                           read_at=contact.updated_at if contact else None))
     return works

@@ -20,7 +20,7 @@ from .entries import other_org
 from .folder import folder_missing, guard
 from .merging import fetch_and_merge
 from .patches import write_exchange
-from .stamps import stamp_leftovers, stamp_linked
+from .stamps import stamp_leftovers, stamp_linked, stamps_settled
 from .state import ContactCycle, ListingRestart
 from .writes import PageWrites
 
@@ -32,14 +32,20 @@ class ContactPull:
         self.cycle = cycle
 
     def pull(self) -> None:
-        stamp_leftovers(self.cycle)
-        for _attempt in range(3):
-            try:
-                for page in self._pages():
-                    self._apply_page(page)
-                return
-            except ListingRestart:
-                continue
+        self.cycle.own_writes = {}
+        try:
+            stamp_leftovers(self.cycle)
+            for _attempt in range(3):
+                try:
+                    for page in self._pages():
+                        self._apply_page(page)
+                    stamps_settled(self.cycle)
+                    return
+                except ListingRestart:
+                    self.cycle.own_writes.clear()  # a listing from another cursor
+                    continue
+        finally:
+            self.cycle.own_writes = None
 
     def _pages(self) -> Iterator[ChangePage]:
         """The listing, with its own failures (invalid cursor, folder gone) handled here."""
@@ -61,6 +67,10 @@ class ContactPull:
                 raise
             cycle.report.listed += len(page.changes)
             cycle.progress("listed", len(page.changes))
+            own = cycle.own_writes
+            if own:  # our own stamps, listed back: nothing to read or write for them
+                page = ChangePage([c for c in page.changes if c.kind == ChangeKind.DELETE
+                                   or own.get(c.id) != c.change_key], page.cursor, page.more)
             yield page
 
     def retry_refused(self) -> None:

@@ -7,15 +7,14 @@ transaction that records them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import QuerySet, Subquery
 from django.utils import timezone
 
 from lightningsync.models import Contact, ContactLink
 
-from ..errorlog import Direction, due_refusals, waiting_refusals
+from ..errorlog import Direction, waiting_refusals
 from ..mapping import contacts as m
 from ..mapping.merge import MergeResult, Mode, merge
 from ..mapping.normal import Normalized, content_hash
@@ -28,6 +27,7 @@ from ..transports.protocol import (
     TransportError,
 )
 from .entries import item_rejected, keep_losing_values, limit_reached
+from .examined import examined_keys
 from .folder import before_exchange_write
 from .matching import resolve_accounts, scope_annotation
 from .state import WATERMARK_MARGIN, ContactCycle
@@ -58,49 +58,41 @@ class ContactPush:
             self._delete_copies(links[start : start + self.cycle.chunk_size])
 
     def _changed_contacts(self) -> Iterator[list[Contact]]:
-        """CRM contacts to examine, in chunks: changed since the watermark, linked or in scope."""
-        linked = ContactLink.objects.filter(user=self.cycle.user, contact=OuterRef("pk"))
-        qs = Contact.objects.all()
-        watermark = self.cycle.state.contacts_crm_watermark
-        if watermark is not None:
-            # Changed since the last cycle, or refused by Exchange (a full mailbox, a failed
-            # removal...) and due for another try: a day later, or after an admin's Retry.
-            refused = due_refusals(self.cycle.user, self.cycle.started).filter(
-                contact__isnull=False).values("contact_id")
-            qs = qs.filter(Q(updated_at__gte=watermark) | Q(account__updated_at__gte=watermark)
-                           | Q(pk__in=Subquery(refused)))
-        if self.cycle.mode == Mode.EXCHANGE_TO_CRM:
-            qs = qs.filter(Exists(linked))
-        elif self.cycle.scope is not None:
-            qs = qs.filter(Q(Exists(linked)) | self.cycle.scope)
-        qs = qs.annotate(in_scope=scope_annotation(self.cycle.scope)).order_by("pk")
-        if self.cycle.pulled:
-            yield from self._unpulled(qs)
+        """CRM contacts to examine, in chunks: changed since the watermark, linked or in scope
+        (`examined`), without those this cycle's pull has just linked and left unchanged.
+
+        Those have their link's snapshot as CRM values (the pull wrote both), so examining
+        them would find nothing to do; after an import that is every contact the push would
+        read. Their keys are read first, then only the others in full."""
+        pulled = self.cycle.pulled
+        keys = examined_keys(self.cycle)
+        if not pulled:
+            for page in _batched(keys, self.cycle.chunk_size):
+                yield self._read(page)
             return
-        yield from _keyset(qs.select_related("account"), self.cycle.chunk_size, lambda c: c.pk)
-
-    def _unpulled(self, qs: QuerySet[Contact]) -> Iterator[list[Contact]]:
-        """`qs` without the contacts this cycle's pull has just linked and left unchanged.
-
-        Their CRM values are their link's snapshot (the pull wrote both), so examining them
-        would find nothing to do; after an import that is every contact the push would read.
-        Their keys are read first, then only the others in full.
-        """
-        keys = qs.values_list(  # type: ignore[misc]  # in_scope: annotated by the caller
-            "pk", "updated_at", "account__updated_at", "in_scope")
         todo: list[int] = []
-        for page in _keyset(keys, self.cycle.chunk_size * 10, lambda row: row[0]):
-            for pk, updated_at, account_updated_at, in_scope in page:
-                if self.cycle.pulled.get(pk) == (updated_at, account_updated_at) and (
+        for page in _batched(keys, self.cycle.chunk_size * 10):
+            rows = self._in_scope(page).values_list(  # type: ignore[misc]  # annotated
+                "pk", "updated_at", "account__updated_at", "in_scope")
+            for pk, updated_at, account_updated_at, in_scope in rows:
+                if pulled.get(pk) == (updated_at, account_updated_at) and (
                     in_scope or self.cycle.mode == Mode.EXCHANGE_TO_CRM
                 ):
                     continue  # in scope (or never removed): nothing to push or remove
                 todo.append(pk)
-                if len(todo) == self.cycle.chunk_size:
-                    yield list(qs.filter(pk__in=todo).select_related("account"))
-                    todo = []
+            while len(todo) >= self.cycle.chunk_size:
+                yield self._read(todo[: self.cycle.chunk_size])
+                todo = todo[self.cycle.chunk_size :]
         if todo:
-            yield list(qs.filter(pk__in=todo).select_related("account"))
+            yield self._read(todo)
+
+    def _in_scope(self, pks: list[int]) -> QuerySet[Contact]:
+        """These contacts, each with `in_scope`: does it pass the configuration's filters?"""
+        return Contact.objects.filter(pk__in=pks).annotate(
+            in_scope=scope_annotation(self.cycle.scope)).order_by("pk")
+
+    def _read(self, pks: list[int]) -> list[Contact]:
+        return list(self._in_scope(pks).select_related("account"))
 
     def _push_chunk(self, contacts: list[Contact]) -> None:
         links = {
@@ -334,16 +326,12 @@ class ContactPush:
         self.cycle.checkpoint("push_committed")
 
 
-def _keyset(qs: QuerySet[Any, Any], size: int, pk: Callable[[Any], int]) -> Iterator[list[Any]]:
-    """`qs` (ordered by pk) in pages of `size` rows, each page read whole by a query of its
-    own. No read stays open while the push writes a chunk: on SQLite an open read turns the
-    connection's next write into "database is locked" as soon as another connection (the
-    claim's heartbeat, another worker) has committed meanwhile."""
-    after: int | None = None
-    while True:
-        page = list((qs if after is None else qs.filter(pk__gt=after))[:size])
-        if page:
-            yield page
-        if len(page) < size:
-            return
-        after = pk(page[-1])
+def _batched(keys: Iterator[int], size: int) -> Iterator[list[int]]:
+    batch: list[int] = []
+    for key in keys:
+        batch.append(key)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -27,8 +27,13 @@ def stamp_linked(cycle: ContactCycle, writes: PageWrites) -> None:
     """Stamp the items this page linked that do not carry our stamps yet (SPEC §8: every
     item the engine creates or links carries the org ID; the CRM id lets matching find
     it again after a crash or a Reset Sync whatever the rep later changes)."""
-    _stamp(cycle, [(p.exchange_id, p.change_key, p.contact.pk)
-                   for p in writes.links if p.needs_stamp and p.contact.pk])
+    keys = _stamp(cycle, [(p.exchange_id, p.change_key, p.contact.pk)
+                          for p in writes.links if p.needs_stamp and p.contact.pk],
+                  settle=False)  # once the listing is done (`stamps_settled`)
+    if cycle.own_writes is not None:
+        # Their links carry this listing's generation already (a full listing marks
+        # nothing more for them): the listing need not show them again.
+        cycle.own_writes.update(keys)
 
 
 def stamp_leftovers(cycle: ContactCycle) -> None:
@@ -47,12 +52,14 @@ def _awaiting_stamps(cycle: ContactCycle) -> QuerySet[ContactLink]:
                                        exchange_id__isnull=False)
 
 
-def _stamp(cycle: ContactCycle, todo: list[tuple[str, str, int]]) -> None:
+def _stamp(cycle: ContactCycle, todo: list[tuple[str, str, int]], *,
+           settle: bool = True) -> dict[str, str]:
     """Write our stamps on (item id, change key, CRM id), a chunk at a time: each chunk's
     new change keys, and that its links are stamped, in one transaction. A refused stamp
     (the rep edited the item meanwhile, or it is gone) leaves its link waiting: the
     listing shows that change, and the stamps go with the page or write it leads to, or
-    the next cycle stamps it."""
+    the next cycle stamps it. Returns the new change keys of the stamped items."""
+    stamped: dict[str, str] = {}
     for start in range(0, len(todo), cycle.chunk_size):
         chunk = todo[start : start + cycle.chunk_size]
         before_exchange_write(cycle)
@@ -66,12 +73,17 @@ def _stamp(cycle: ContactCycle, todo: list[tuple[str, str, int]]) -> None:
         with cycle.transaction():
             set_change_keys(ContactLink, cycle.user.pk, keys)
         cycle.checkpoint("stamped")
-    _stamps_settled(cycle)
+        stamped.update(keys)
+    if settle:
+        stamps_settled(cycle)
+    return stamped
 
 
-def _stamps_settled(cycle: ContactCycle) -> None:
+def stamps_settled(cycle: ContactCycle) -> None:
     """Clear `stamps_pending` once no link waits for its stamps (never on the word of a
-    chunk: a crash in a later chunk would leave its links unstamped for good)."""
+    chunk: a crash in a later chunk would leave its links unstamped for good). A query of
+    the user's links: after the leftovers, and once a listing is done, not after each
+    page."""
     if cycle.cursor.stamps_pending and not _awaiting_stamps(cycle).exists():
         cycle.ensure_claimed()
         cycle.cursor.stamps_pending = False

@@ -105,8 +105,17 @@ class ContactCycle:
     # Contacts this cycle's pull linked: pk → (updated_at, account's updated_at) as written.
     pulled: dict[int, tuple[dt.datetime | None, dt.datetime | None]] = field(
         default_factory=dict)
+    reserved: int = 0  # first-sight links `live` counts ahead of their page's commit
     refusals_due: bool = False  # refused items were due for another try this cycle
     stale: list[str] = field(default_factory=list)  # items the push leaves to a fresh read
+    # The pull's stamps on the items its pages linked, while it walks the listing: item id
+    # → the change key the write returned. The listing shows each of them again further on
+    # (Exchange lists changes in the order they were made); such an entry, with that very
+    # change key, is our own write and is left out before anything is read for it. (EWS
+    # `Ignore` would leave it out on the server, but only in the request that reaches it,
+    # long after the write, hiding any edit the rep made meanwhile: a change key names
+    # one version of the item, and tells.) None between listings.
+    own_writes: dict[str, str] | None = None
 
     def transaction(self) -> transaction.Atomic:
         """Every transaction of a cycle: only while the cycle holds the user's claim (a cycle
@@ -122,6 +131,21 @@ class ContactCycle:
     def active_links(self) -> QuerySet[ContactLink]:
         return ContactLink.objects.filter(user=self.user, state=ContactLink.State.ACTIVE)
 
+    def reserve_link(self) -> None:
+        """A first-sight item of the page being planned will be linked: counted ahead."""
+        self.live = self.live_links() + 1
+        self.reserved += 1
+
+    def page_links_committed(self, imported_only: bool) -> None:
+        """A listing page committed its links. When they were only the new links its
+        first-sight items reserved (an import's pages), the count holds them already and
+        stays; otherwise it is taken afresh when next needed."""
+        reserved, self.reserved = self.reserved, 0
+        if not imported_only or reserved == 0:
+            self.links_committed()
+        else:
+            self.links_changed = True
+
     def links_committed(self) -> None:
         """Links changed in the database: count them afresh when next needed.
 
@@ -129,6 +153,7 @@ class ContactCycle:
         the cache was empty: the fresh count already included it.)
         """
         self.live = None
+        self.reserved = 0
         self.links_changed = True
 
     def live_links(self) -> int:

@@ -6,6 +6,7 @@ import pytest
 from exchangelib.errors import ErrorInvalidSyncStateData, ErrorSchemaValidation
 from exchangelib.fields import FieldPath
 from exchangelib.items import Contact
+from exchangelib.properties import ItemId
 from exchangelib.services import SyncFolderItems
 
 from .conftest import ALICE, create_sync_folder, folder_ref
@@ -13,7 +14,8 @@ from .conftest import ALICE, create_sync_folder, folder_ref
 ORG_FIELD = [FieldPath(field=Contact.get_field_by_fieldname("org_id"))]
 
 
-def sync_page(account, folder, state, max_changes=512, fields=ORG_FIELD, shape="IdOnly"):
+def sync_page(account, folder, state, max_changes=512, fields=ORG_FIELD, shape="IdOnly",
+              ignore=None):
     """One SyncFolderItems call: (changes, new state, includes last)."""
     svc = SyncFolderItems(account=account)
     changes = list(
@@ -22,7 +24,7 @@ def sync_page(account, folder, state, max_changes=512, fields=ORG_FIELD, shape="
             shape=shape,
             additional_fields=fields,
             sync_state=state,
-            ignore=None,
+            ignore=[ItemId(id=i) for i in ignore] if ignore else None,
             max_changes_returned=max_changes,
             sync_scope="NormalItems",
         )
@@ -127,6 +129,25 @@ def test_it_collapses_changes_like_exchange(alice, sim, sync_folder):
     assert sorted((k, i.id) for k, i in changes) == sorted(
         [("create", new), ("delete", gone), ("update", keep)]
     )
+
+
+def test_ignored_items_are_left_out_of_that_call_and_passed_over(alice, sim, sync_folder):
+    """MS-OXWSSYNC Ignore: the items it names are skipped by that call (a client's own
+    writes); the state returned is past them, and they count for no page's maximum."""
+    fid, folder = sync_folder
+    made = [sim.sim.create_contact(ALICE, folder=fid, GivenName=f"C{i}") for i in range(5)]
+    _, state, _ = sync_all(alice, folder)
+    for item_id in made:
+        sim.sim.update_item(ALICE, item_id, GivenName="Changed")
+    ignored = [made[1], made[3]]
+    first, state, last = sync_page(alice, folder, state, max_changes=2, ignore=ignored)
+    assert [i.id for _k, i in first] == [made[0], made[2]] and last is False
+    rest, state, last = sync_page(alice, folder, state, max_changes=2)
+    assert [i.id for _k, i in rest] == [made[4]] and last is True
+    assert sync_all(alice, folder, state)[0] == []
+    # Only that call: a later change of an ignored item is listed.
+    sim.sim.update_item(ALICE, made[1], GivenName="Again")
+    assert [(k, i.id) for k, i in sync_all(alice, folder, state)[0]] == [("update", made[1])]
 
 
 def test_a_move_out_is_a_delete_here_and_a_create_there(alice, sim, sync_folder):
