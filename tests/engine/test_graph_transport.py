@@ -17,7 +17,7 @@ from syncengine.transports.protocol import (
     TransportError,
 )
 
-from .graph_fixtures import GraphRep, graph_settings
+from .graph_fixtures import GraphRep, grant_app_roles, graph_settings
 
 MAILBOX = "rep@example.com"
 
@@ -28,6 +28,7 @@ class TestGraphTransport(TransportContract):
     @pytest.fixture
     def transport(self, exchange_sim_graph):  # type: ignore[no-untyped-def]
         exchange_sim_graph.sim.add_mailbox(MAILBOX)
+        grant_app_roles(exchange_sim_graph)
         return GraphTransport.open(graph_settings(exchange_sim_graph, MAILBOX))
 
     @pytest.fixture
