@@ -244,8 +244,8 @@ class MailboxTransport(Protocol):
         whether the item syncs, so that only those are read in full (`get_items`).
         `since` (calendar only): the earliest end the engine syncs (its date window); None:
         the whole calendar. A transport may list more (EWS and memory list the whole
-        calendar); one that lists a window (Graph's calendar view) lists from before
-        `since`, reports an item that left its window as an update with its deciding
+        calendar); one that lists a window (Graph's calendar view) lists from a day
+        before `since` at least, reports an item that left its window as an update with its deciding
         fields (only one gone from the calendar is a delete), and refuses a cursor made
         for a window that no longer covers `since` (INVALID_CURSOR: list again in full).
 

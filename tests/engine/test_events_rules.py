@@ -256,6 +256,34 @@ def test_widening_the_window_relists_and_matching_prevents_duplicates(ews) -> No
     assert EventLink.objects.count() == 2
 
 
+def test_an_event_moved_out_of_the_window_is_kept_and_resumes_when_back(ews) -> None:
+    events_on(ews, auto_remove_deleted_events=True, event_date_filter="LAST_N_DAYS:10")
+    item = add_event(ews, "Review", at(1), Location="A")
+    synced(ews)
+    ews.sim.update_item(MAILBOX, item, Start=at(-40), End=at(-40, 11), Location="B")
+    report = synced(ews)  # left the window: kept as it was, even with auto-remove
+    assert crm_events() == [_row("Review", at(1), at(1, 11), location="A")]
+    assert report.events is not None and (report.events.deleted, report.events.unlinked) == (0, 0)
+    (link,) = links()
+    assert link.state == "active"
+    ews.sim.update_item(MAILBOX, item, Start=at(2), End=at(2, 11))  # back in the window
+    synced(ews)
+    assert crm_events() == [_row("Review", at(2), at(2, 11), location="B")]
+    assert len(links()) == 1
+
+
+def test_narrowing_the_window_keeps_what_was_synced(ews) -> None:
+    events_on(ews, auto_remove_deleted_events=True, event_date_filter="LAST_N_DAYS:30")
+    add_event(ews, "Last week", at(-7))
+    add_event(ews, "Tomorrow", at(1))
+    synced(ews)
+    events_on(ews, event_date_filter="TODAY")
+    report = synced(ews)
+    assert subjects() == ["Last week", "Tomorrow"]
+    assert report.events is not None and (report.events.deleted, report.events.unlinked) == (0, 0)
+    assert [link.state for link in links()] == ["active", "active"]
+
+
 def test_auto_relate_prefers_the_users_contact_then_any_contact_then_a_lead(ews) -> None:
     ews.setup.additional_domains = "corp.test"
     ews.setup.save()
