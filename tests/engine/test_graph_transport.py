@@ -15,6 +15,7 @@ from syncengine.transports.protocol import (
     ChangeKind,
     ErrorKind,
     ExchangeItem,
+    FolderKind,
     ItemRef,
     ItemUpdate,
     NewItem,
@@ -252,3 +253,16 @@ def test_a_series_is_one_change_of_its_master_however_graph_expands_it(sim):  # 
     sim.sim.modify_occurrence(MAILBOX, master_ews, _at(3), Location="Room 2")
     again, _ = _calendar_listing(transport, cursor, _at(-1, 0))
     assert [(c.kind, c.id) for c in again] == [(ChangeKind.UPDATE, master)]
+
+
+def test_an_app_granted_calendars_read_only_is_told_what_stamping_needs(sim):  # type: ignore[no-untyped-def]
+    sim.sim.set_app_roles(sim.client_id, ["Contacts.ReadWrite", "Calendars.Read"])
+    transport = GraphTransport.open(graph_settings(sim, MAILBOX))
+    ews_id, item_id = _event(sim, "Review", _at(1))
+    (listed,), _ = _calendar_listing(transport, None, _at(-1, 0))
+    with pytest.raises(TransportError) as caught:
+        transport.update_items([ItemUpdate(ItemRef(item_id, listed.change_key or ""), {},
+                                           crm_stamp="7", kind=FolderKind.CALENDAR)])
+    assert caught.value.kind == ErrorKind.CONFIGURATION
+    assert "Calendars.ReadWrite" in caught.value.message
+    assert "LightningSyncOrgId" not in str(sim.sim.item(MAILBOX, ews_id))  # nothing written

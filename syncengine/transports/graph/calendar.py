@@ -38,6 +38,7 @@ from ..protocol import (
     TransportError,
     WriteResult,
 )
+from . import errors
 from . import event_json as ej
 from . import versions
 from .client import Answer, GraphClient, SubRequest
@@ -274,7 +275,10 @@ class GraphCalendar:
                 writes.append((n, SubRequest(
                     "PATCH", f"{self._event_path(item_id)}?$select=id,changeKey",
                     ej.stamp_body(self.org_id, update.crm_stamp or ""))))
-        for (n, _), answer in zip(writes, self._batch([r for _, r in writes]), strict=True):
+        answers = self._batch([r for _, r in writes])
+        if any(a.status == 403 for a in answers):
+            self._check_write_role()
+        for (n, _), answer in zip(writes, answers, strict=True):
             item_id = updates[n].ref.id
             if answer.ok and isinstance(answer.body, dict) and answer.body.get("changeKey"):
                 key = str(answer.body["changeKey"])
@@ -285,6 +289,16 @@ class GraphCalendar:
                 versions.forget(self.mailbox, item_id)
                 results[n] = WriteResult(item_id, error=self._failure(answer, item_id))
         return [results[n] for n in range(len(updates))]
+
+    def _check_write_role(self) -> None:
+        """A refused stamp: say so when the app was granted calendars read-only."""
+        try:
+            roles = self.client.roles()
+        except TransportError:
+            return
+        if errors.CALENDAR_WRITE_ROLE not in roles:
+            raise TransportError(ErrorKind.CONFIGURATION,
+                                 errors.calendar_write_refused(roles, self.mailbox))
 
     def close(self) -> None:
         self._listed = {}
