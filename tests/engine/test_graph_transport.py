@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from syncengine.transports.contract import FIELDS, TransportContract
+from syncengine.transports.contract import FIELDS, ORG_ID, TransportContract
 from syncengine.transports.graph import versions
 from syncengine.transports.graph.transport import GraphTransport
 from syncengine.transports.protocol import (
@@ -266,3 +266,21 @@ def test_an_app_granted_calendars_read_only_is_told_what_stamping_needs(sim):  #
     assert caught.value.kind == ErrorKind.CONFIGURATION
     assert "Calendars.ReadWrite" in caught.value.message
     assert "LightningSyncOrgId" not in str(sim.sim.item(MAILBOX, ews_id))  # nothing written
+
+
+def test_a_large_calendar_listing_reads_the_stamps_a_thousand_at_a_time(sim):  # type: ignore[no-untyped-def]
+    grant_app_roles(sim)
+    transport = GraphTransport.open(graph_settings(sim, MAILBOX))
+    ids = [_event(sim, f"Call {n}", _at(1 + n % 9))[1] for n in range(150)]
+    stamped = ids[7]
+    (listed,) = [c for c in _calendar_listing(transport, None, _at(-1, 0))[0] if c.id == stamped]
+    assert transport.update_items([ItemUpdate(ItemRef(stamped, listed.change_key or ""), {},
+                                              crm_stamp="9", kind=FolderKind.CALENDAR)])[0].ok
+    versions.forget_all()  # another process: nothing known
+    sim.sim.reset_counters()
+    changes, _ = _calendar_listing(transport, None, _at(-1, 0))
+    assert len(changes) == 150
+    assert {c.id: (c.org_stamp, c.crm_stamp) for c in changes if c.crm_stamp} == {
+        stamped: (ORG_ID, "9")}
+    assert [sim.sim.request_count(op) for op in (
+        "graph:calendarViewDelta", "graph:listEvents", "graph:batch")] == [1, 1, 0]

@@ -347,3 +347,19 @@ def test_series_written_over_graph_expand_and_take_exceptions(graph_sim):
     )
     assert bad_zone.status_code == 400
     assert bad_zone.json()["error"]["code"] == "TimeZoneNotSupportedException"
+
+
+def test_the_default_calendars_events_path_reaches_only_its_own_events(graph_sim):
+    sim = graph_sim.sim
+    sim.create_folder(ALICE, "Other calendar", parent="calendar", folder_class="IPF.Appointment")
+    elsewhere = sim.graph_id(sim.create_event(
+        ALICE, folder="calendar/Other calendar", Subject="Elsewhere",
+        Start=utc(2025, 1, 10, 12), End=utc(2025, 1, 10, 13)))
+    mine = sim.graph_id(sim.create_event(
+        ALICE, Subject="Mine", Start=utc(2025, 1, 10, 12), End=utc(2025, 1, 10, 13)))
+    graph = GraphClient(graph_sim, graph_sim.token())
+    assert graph.get(f"/users/{ALICE}/events/{elsewhere}").status_code == 200
+    refused = graph.get(f"/users/{ALICE}/calendar/events/{elsewhere}")
+    assert refused.status_code == 404
+    assert refused.json()["error"]["code"] == "ErrorItemNotFound"
+    assert graph.get(f"/users/{ALICE}/calendar/events/{mine}").json()["subject"] == "Mine"

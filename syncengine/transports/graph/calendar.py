@@ -12,8 +12,9 @@ Graph tells neither why an entry is `@removed` (deleted, or moved out of the win
 event's stamps in a delta page. A removed event is looked up in the calendar: gone, it is a
 delete; still there, it is an update with its deciding fields (the engine keeps the CRM copy
 of an event that left the window, as over EWS). Stamps come from what this process knows at
-that change key (`versions`) or from a read, 20 per `$batch`; a page's events are kept, so
-that the engine's read of them sends nothing.
+that change key (`versions`), from the calendar's list 1,000 per request when a page holds
+many unknown ones, else from a read, 20 per `$batch`; a page's events are kept, so that the
+engine's read of them sends nothing.
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ SLACK = dt.timedelta(days=1)  # all-day events in zones ahead of the org's
 YEARS_AHEAD = 2
 # Without `since` (the whole calendar): this far back.
 YEARS_BACK = 10
-_SERIES = (CalendarItemType.OCCURRENCE, CalendarItemType.EXCEPTION,
-           CalendarItemType.RECURRING_MASTER)
+# A page with this many events of unknown stamps reads the calendar's stamps in full
+# (1,000 per request) rather than 20 per `$batch`.
+SCAN_FROM = 100
+SCAN_PAGE = 1000
 
 
 def window_for(since: dt.datetime | None, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
@@ -98,6 +101,7 @@ class GraphCalendar:
         self._batch = batch
         self._failure = failure
         self._listed: dict[str, ExchangeItem] = {}  # the last page's events, by id
+        self._scanned = False  # the calendar's stamps were read in full in this listing
 
     def _event_path(self, item_id: str) -> str:
         return f"{self.user}/calendar/events/{urllib.parse.quote(item_id, safe='')}"
@@ -123,6 +127,7 @@ class GraphCalendar:
         initial = not cursor
         headers = {"Prefer": f"odata.maxpagesize={min(page_size, 1000)}, {ej.PREFER}"}
         series_seen: set[str] = set()
+        self._scanned = False
         while True:
             answer = self.client.send("GET", url, headers=headers)
             if answer.status == 404:
@@ -193,8 +198,8 @@ class GraphCalendar:
                 raise self.client.error(answer)
         return out
 
-    def _stamps(self, entries: list[dict[str, Any]]) -> dict[str, versions.Version]:
-        """The stamps of the page's single events, by id (known ones cost nothing)."""
+    def _known(self, entries: list[dict[str, Any]]) -> tuple[dict[str, versions.Version],
+                                                             list[str]]:
         found: dict[str, versions.Version] = {}
         unknown: list[str] = []
         for entry in entries:
@@ -206,6 +211,16 @@ class GraphCalendar:
                 found[item_id] = self._remember(ej.read_event(entry, ()))
             else:
                 unknown.append(item_id)
+        return found, unknown
+
+    def _stamps(self, entries: list[dict[str, Any]]) -> dict[str, versions.Version]:
+        """The stamps of the page's single events, by id: known ones cost nothing; many
+        unknown ones (an initial listing, a reset) read the calendar's stamps 1,000 per
+        request, once per listing; a few, 20 per `$batch`."""
+        found, unknown = self._known(entries)
+        if len(unknown) >= SCAN_FROM and not self._scanned:
+            self._scan()
+            found, unknown = self._known(entries)
         query = urllib.parse.urlencode({"$select": "id,changeKey",
                                         "$expand": ej.stamps_expand()})
         requests_ = [SubRequest("GET", f"{self._event_path(i)}?{query}") for i in unknown]
@@ -215,6 +230,23 @@ class GraphCalendar:
             elif answer.status != 404:
                 raise self.client.error(answer)
         return found
+
+    def _scan(self) -> None:
+        """Every event of the calendar (single instances and series masters) with its stamps:
+        a list, unlike a calendar view, expands extended properties."""
+        self._scanned = True
+        query = urllib.parse.urlencode({"$select": "id,changeKey",
+                                        "$expand": ej.stamps_expand(), "$top": str(SCAN_PAGE)})
+        url: str | None = f"{self.user}/calendar/events?{query}"
+        while url:
+            answer = self.client.send("GET", url)
+            if not answer.ok:
+                raise self.client.error(answer)
+            body = answer.body or {}
+            for entry in body.get("value", []):
+                if isinstance(entry, dict) and "id" in entry:
+                    self._remember(ej.read_event(entry, ()))
+            url = body.get("@odata.nextLink")
 
     def _remember(self, item: ExchangeItem) -> versions.Version:
         version = versions.Version(item.change_key, item.org_stamp, item.crm_stamp)
