@@ -18,6 +18,7 @@ from bench import contacts as cb
 from bench.contacts_graph import CLIENT_ID, GraphSimProcess, point_setup_graph
 
 ROLES = f"{CLIENT_ID}=Contacts.ReadWrite,Calendars.ReadWrite"
+IN_BATCH = ("graph:getEvent", "graph:updateEvent", "graph:getContact", "graph:updateContact")
 
 
 def _per_op(sim: Any) -> dict[str, int]:
@@ -51,7 +52,8 @@ def run(bench: Any, data: Path, events: int, users: int) -> dict[str, dict[str, 
             "rate": events / seconds,
             "delta_per_1000": ops.get("graph:calendarViewDelta", 0) * per_k,
             "batch_per_1000": ops.get("graph:batch", 0) * per_k,
-            "requests_per_1000": sum(ops.values()) * per_k,
+            # HTTP requests: the reads and writes inside a `$batch` are not requests of their own.
+            "requests_per_1000": sum(n for op, n in ops.items() if op not in IN_BATCH) * per_k,
         }
         print(f"G2. no-change cycle over Graph (contacts and events), {users} users")
         idle = bench.bench_idle(sim, users)
@@ -77,7 +79,7 @@ def rows(row: Any, results: dict[str, dict[str, float]]) -> list[str]:
                        f"{r['delta_per_1000']:.1f}", "≤ 5", r["delta_per_1000"] <= 5))
         out.append(row("Graph: $batch requests / 1000 events", f"{r['batch_per_1000']:.1f}",
                        "≤ 50", r["batch_per_1000"] <= 50))
-        out.append(row("Graph: all requests / 1000 events", f"{r['requests_per_1000']:.1f}",
+        out.append(row("Graph: HTTP requests / 1000 events", f"{r['requests_per_1000']:.1f}",
                        "", None))
     if "idle" in results:
         r = results["idle"]

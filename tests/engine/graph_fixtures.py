@@ -13,7 +13,6 @@ from syncengine.transports.contract import ORG_ID
 
 from .ews_rep import SYNC_FOLDER, SimRep
 
-
 # What the app registration is granted: stamping events needs Calendars.ReadWrite.
 APP_ROLES = ["Contacts.ReadWrite", "Calendars.ReadWrite"]
 

@@ -39,9 +39,8 @@ from ..protocol import (
     TransportError,
     WriteResult,
 )
-from . import errors
+from . import errors, versions
 from . import event_json as ej
-from . import versions
 from .client import Answer, GraphClient, SubRequest
 
 SLACK = dt.timedelta(days=1)  # all-day events in zones ahead of the org's
