@@ -45,6 +45,7 @@ from .client import Answer, GraphClient, SubRequest
 
 SLACK = dt.timedelta(days=1)  # all-day events in zones ahead of the org's
 YEARS_AHEAD = 2
+YEAR = dt.timedelta(days=365)
 # Without `since` (the whole calendar): this far back.
 YEARS_BACK = 10
 # A page with this many events of unknown stamps reads the calendar's stamps in full
@@ -55,7 +56,7 @@ SCAN_PAGE = 1000
 
 def window_for(since: dt.datetime | None, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     """The window to list when starting over: whole days, UTC."""
-    start = (since - SLACK) if since is not None else now.replace(year=now.year - YEARS_BACK)
+    start = (since - SLACK) if since is not None else now - YEARS_BACK * YEAR
     start = dt.datetime.combine(start.astimezone(dt.UTC).date(), dt.time.min, tzinfo=dt.UTC)
     end = dt.datetime(now.year + YEARS_AHEAD, 1, 1, tzinfo=dt.UTC)
     return start, end
@@ -84,7 +85,7 @@ def covers(window: tuple[dt.datetime, dt.datetime], since: dt.datetime | None,
            now: dt.datetime) -> bool:
     """Does a listing made for `window` still serve one wanted from `since` on?"""
     wanted_start, _ = window_for(since, now)
-    return window[0] <= wanted_start and window[1] >= now.replace(year=now.year + 1)
+    return window[0] <= wanted_start and window[1] >= now + YEAR
 
 
 class GraphCalendar:
