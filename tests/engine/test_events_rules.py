@@ -60,6 +60,22 @@ def test_events_of_the_default_calendar_are_imported_with_their_mapped_fields(ew
                                  description="Agenda", show_as="tentative")]
 
 
+def test_a_cycle_without_changes_lists_each_folder_once_and_nothing_else(ews) -> None:
+    events_on(ews)
+    add_event(ews, "Pipeline review")
+    add_event(ews, "Series", Recurrence={"Pattern": "Daily", "Interval": 1, "Range": "Numbered",
+                                        "StartDate": day(1).isoformat(), "NumberOfOccurrences": 3})
+    synced(ews)
+    ews.sim.reset_counters()
+    report = synced(ews)
+    assert report.events is not None and report.events.written == 0
+    counts = {op: n.get(MAILBOX, 0) for op, n in ews.sim.counts().items()}
+    if ews.transport == "ews":
+        assert counts == {"SyncFolderItems": 2}  # Salesforce_Sync and the Calendar
+    else:
+        assert counts == {"graph:contactsDelta": 1, "graph:calendarViewDelta": 1}
+
+
 def test_only_events_with_the_selection_category_when_reps_select(ews) -> None:
     ews.setup.event_selection_enabled = True
     ews.setup.event_category = "Salesforce"
