@@ -26,12 +26,12 @@ E2C_MAILBOX = "bench-graph-e2c@example.com"
 class GraphSimProcess:
     """`python -m exchangesim --tls --tenant … --app …` on a free port, seeded from `data`."""
 
-    def __init__(self, root: Path, data: Path, port: int) -> None:
+    def __init__(self, root: Path, data: Path, port: int, extra: tuple[str, ...] = ()) -> None:
         self.ca_file = Path(tempfile.mkdtemp(prefix="bench-graph-ca-")) / "ca.pem"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "exchangesim", "--port", str(port), "--data", str(data),
              "--autosave", "0", "--tls", "--ca-out", str(self.ca_file), "--tenant", TENANT,
-             "--app", f"{CLIENT_ID}:{SECRET}"],
+             "--app", f"{CLIENT_ID}:{SECRET}", *extra],
             cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         self.base_url = f"https://127.0.0.1:{port}"

@@ -14,6 +14,7 @@ throwaway SQLite file (or `DATABASE_URL` when set; rows of users named `bench-*`
 2. A cycle with no changes, contacts (Both ways) and events on, for U users whose calendars
    hold a few events, synced before: EWS requests and SQL queries per user
    (1,000 users is the goal's size: `--users 1000`; the default runs in a few minutes).
+3. The same two over Microsoft Graph (`bench/events_graph.py`; `--no-graph` leaves them out).
 """
 
 from __future__ import annotations
@@ -202,6 +203,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="1,000 + 3,000 items, 50 users")
     p.add_argument("--sim-in-process", action="store_true")
+    p.add_argument("--no-graph", action="store_true", help="leave out the Graph rows")
     args = p.parse_args()
     if args.quick:
         args.events, args.outside, args.users = 1000, 3000, 50
@@ -225,6 +227,8 @@ def main() -> None:
     for r in range(args.rounds):
         seed_calendar(seeded, _mailbox(r), args.events, args.outside)
     seed_idle(seeded, args.users)
+    data = workdir / "sim.json"
+    seeded.save(str(data))
     close: Any
     if args.sim_in_process:
         from exchangesim.server import SimServer
@@ -233,8 +237,6 @@ def main() -> None:
         sim = cb.SimControl(server.base_url)
         close = server.stop
     else:
-        data = workdir / "sim.json"
-        seeded.save(str(data))
         del seeded
         process = cb.SimProcess(data)
         sim = cb.SimControl(process.control.base_url)
@@ -252,6 +254,12 @@ def main() -> None:
         idle = bench_idle(sim, args.users)
     finally:
         close()
+    graph: dict[str, dict[str, float]] = {}
+    if not args.no_graph:
+        from bench import events_graph
+
+        print("3. the same over Microsoft Graph")
+        graph = events_graph.run(sys.modules[__name__], data, args.events, args.users)
     print(f"\nbench done in {time.perf_counter() - bench_started:.0f} s")
     print(cb._row("figure", "measured", "goal", None).replace("|      |", "| ok   |"))
     print("|" + "-" * 46 + "|" + "-" * 16 + "|" + "-" * 14 + "|" + "-" * 8 + "|")
@@ -268,6 +276,11 @@ def main() -> None:
                   idle["sql_per_user"] <= GOALS["idle_sql"]))
     print(cb._row(f"no-change cycle: s for {args.users} users", f"{idle['seconds']:.2f}", "",
                   None))
+    if graph:
+        from bench import events_graph
+
+        for line in events_graph.rows(cb._row, graph):
+            print(line)
 
 
 if __name__ == "__main__":

@@ -213,8 +213,9 @@ def _instances(it: Any, ws: dt.datetime, we: dt.datetime) -> tuple[str, ...]:
     if it.type != EVENT:
         return ()
     if "Recurrence" in it.fields:
-        occurrences = expand(it, ws, we)
-        return (it.id, *(o.id for o in occurrences)) if occurrences else ()
+        # A calendar view holds a series' occurrences and exceptions, never its master
+        # (Microsoft: "single instances or occurrences and exceptions of a recurring series").
+        return tuple(o.id for o in expand(it, ws, we))
     s, e = parse_dt(it.fields["Start"]), parse_dt(it.fields["End"])
     return (it.id,) if s < we and (e > ws or (s == e and s >= ws)) else ()
 

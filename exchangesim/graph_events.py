@@ -14,7 +14,19 @@ from typing import Any
 from . import graph_extprops, limits
 from .ews_items import delete_occurrence, update_occurrence, validate_event
 from .ewsbase import Occurrence, occurrence_in
-from .graph import Ctx, GraphResponse, body_object, check_select, route, select_list, selected
+from .graph import (
+    Ctx,
+    GraphResponse,
+    body_object,
+    check_select,
+    collection,
+    next_link,
+    refuse_options,
+    route,
+    select_list,
+    selected,
+    top_skip,
+)
 from .graph_errors import not_found
 from .graph_event_json import event_changes, event_json, zone
 from .graph_ids import etag, parse, rest_id
@@ -87,20 +99,31 @@ def render_options(ctx: Ctx) -> tuple[str, str, dict[str, str]]:
     return tz_name, body_type, headers
 
 
-def event_target(ctx: Ctx, graph_id: str) -> Item | Occurrence:
-    """A calendar item or an occurrence of a series in this mailbox's calendars (404 if not)."""
+def event_target(ctx: Ctx, graph_id: str, *, default_calendar: bool = False
+                 ) -> Item | Occurrence:
+    """A calendar item or an occurrence of a series in this mailbox (404 if not).
+
+    `/events/{id}` reaches an event in any folder (Deleted Items too); `/calendar/events/{id}`
+    only one in the default calendar, as Microsoft's navigation does.
+    """
     value, kind, mbx_uid = parse(graph_id)
     if mbx_uid != ctx.mbx.uid:
         raise not_found()
+    target: Item | Occurrence
     if kind == KIND_OCCURRENCE:
         try:
-            return occurrence_in(ctx.mbx, value)
+            target = occurrence_in(ctx.mbx, value)
         except SimError:
             raise not_found() from None
-    it = ctx.mbx.items.get(value)
-    if kind != KIND_ITEM or it is None or it.type != EVENT:
+    else:
+        it = ctx.mbx.items.get(value)
+        if kind != KIND_ITEM or it is None or it.type != EVENT:
+            raise not_found()
+        target = it
+    master = target.master if isinstance(target, Occurrence) else target
+    if default_calendar and master.folder != ctx.mbx.distinguished["calendar"]:
         raise not_found()
-    return it
+    return target
 
 
 def _entity(ctx: Ctx, target: Item | Occurrence, status: int = 200) -> GraphResponse:
@@ -144,6 +167,34 @@ def get_calendar(ctx: Ctx) -> GraphResponse:
     )
 
 
+@route("GET", "users/{user}/calendar/events", "graph:listEvents", "calendar")
+def list_events(ctx: Ctx) -> GraphResponse:
+    """The default calendar's events: single instances and series masters (never their
+    occurrences), `$top` at most 1,000, `$select` and `$expand` of extended properties."""
+    refuse_options(ctx.req, ("$search",), "Events")
+    select = select_list(ctx.req)
+    check_select(select, EVENT_PROPERTIES, "event")
+    tz_name, body_type, headers = render_options(ctx)
+    calendar = ctx.mbx.folder("calendar")
+    events = [ctx.mbx.items[i] for i in calendar.items if ctx.mbx.items[i].type == EVENT]
+    top, skip = top_skip(ctx.req)
+    more = None
+    if skip + top < len(events):
+        params = {k: v for k, v in ctx.req.query.items() if k != "$skip"}
+        more = next_link(ctx, **params, **{"$skip": str(skip + top)})
+    wanted = graph_extprops.expand_filter(ctx.req.query.get("$expand"))
+    values = []
+    for it in events[skip : skip + top]:
+        data = selected(event_json(ctx.mbx, it, None, tz_name, body_type), select)
+        found = graph_extprops.expanded(it.ext, wanted) if wanted is not None else None
+        if found:
+            data["singleValueExtendedProperties"] = found
+        values.append(data)
+    answer = collection(ctx, "/calendar/events", values, more)
+    answer.headers.update(headers)
+    return answer
+
+
 def _create(ctx: Ctx) -> GraphResponse:
     fields: dict[str, Any] = {"ReminderIsSet": True, "ReminderMinutesBeforeStart": 15}
     ext: dict[str, dict[str, Any]] = {}
@@ -167,12 +218,16 @@ def create_calendar_event(ctx: Ctx) -> GraphResponse:
     return _create(ctx)
 
 
+def _in_calendar(ctx: Ctx) -> bool:
+    return "/calendar/events/" in ctx.req.path.lower()
+
+
 def _get(ctx: Ctx) -> GraphResponse:
-    return _entity(ctx, event_target(ctx, ctx.args["event"]))
+    return _entity(ctx, event_target(ctx, ctx.args["event"], default_calendar=_in_calendar(ctx)))
 
 
 def _update(ctx: Ctx) -> GraphResponse:
-    target = event_target(ctx, ctx.args["event"])
+    target = event_target(ctx, ctx.args["event"], default_calendar=_in_calendar(ctx))
     changes = event_changes(body_object(ctx.req))
     if isinstance(target, Occurrence):
         update_occurrence(ctx.sim.store, ctx.mbx, target, changes)
@@ -188,7 +243,7 @@ def _update(ctx: Ctx) -> GraphResponse:
 
 
 def _delete(ctx: Ctx) -> GraphResponse:
-    target = event_target(ctx, ctx.args["event"])
+    target = event_target(ctx, ctx.args["event"], default_calendar=_in_calendar(ctx))
     if isinstance(target, Occurrence):
         delete_occurrence(ctx.sim.store, ctx.mbx, target)
         return GraphResponse(204)

@@ -56,7 +56,7 @@ LAYOUT: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "OAuth 2.0 for Exchange Online",
         "For Exchange Online, through Microsoft Graph. Register an app in Microsoft Entra ID "
-        "with the application permissions Contacts.ReadWrite and Calendars.Read, limit it to "
+        "with the application permissions Contacts.ReadWrite and Calendars.ReadWrite, limit it to "
         "the reps' mailboxes with RBAC for Applications, enter its IDs and a credential here, "
         "then use “Verify and enable”. A private certificate authority goes in the trusted CA "
         "bundle below.",

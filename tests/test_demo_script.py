@@ -186,6 +186,9 @@ def test_the_first_sync_reached_the_mailboxes_through_the_chosen_transport(demo:
     assert counts.get(listing, {}).get("alice@demo.example", 0) >= 1, counts
     if demo.transport == "graph":
         assert "token" in counts and "SyncFolderItems" not in counts
+        # The calendar too: events sync over Graph (the app granted Calendars.ReadWrite).
+        assert counts.get("graph:calendarViewDelta", {}).get("alice@demo.example", 0) >= 1
+        assert counts.get("graph:updateEvent", {}).get("alice@demo.example", 0) >= 1, counts
 
 
 def test_sigterm_stops_every_process_of_the_demo(demo: Demo) -> None:

@@ -227,7 +227,7 @@ def test_it_saves_oauth_settings_off_and_refuses_to_enable_them_unverified(admin
     assert "OAuth 2.0 is off until “Verify and enable”" in oauth_section
     assert 'name="_verify_oauth"' in oauth_section
     for command in ("New-ManagementScope", "New-ManagementRoleAssignment",
-                    '"Application Contacts.ReadWrite"', '"Application Calendars.Read"',
+                    '"Application Contacts.ReadWrite"', '"Application Calendars.ReadWrite"',
                     "Test-ServicePrincipalAuthorization", "Contacts.ReadWrite",
                     "Calendars.ReadWrite"):
         assert command in oauth_section

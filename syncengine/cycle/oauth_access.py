@@ -7,10 +7,10 @@ from __future__ import annotations
 from lightningsync.effective import syncing_users
 from lightningsync.models import LightningSyncSetup, User
 
+from ..mailbox import settings_for
 from ..transports.connect import OAUTH2
 from ..transports.graph.access import check_access
 from ..transports.protocol import ErrorKind, TransportError
-from ..mailbox import settings_for
 
 
 def mailbox_to_check() -> str:

@@ -5,6 +5,10 @@ stamped once the listing is through (stamps.py).
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.db.models import Q
+
 from lightningsync.models import EventLink, FolderCursor
 
 from ..errorlog import Direction, Entry, Kind, ObjectType
@@ -20,6 +24,8 @@ from ..transports.protocol import (
 from .commit import Work, commit_page
 from .rules import Verdict
 from .state import EventCycle
+
+WINDOW_SLACK = dt.timedelta(days=1)
 
 
 def apply_page(cycle: EventCycle, page: ChangePage) -> None:
@@ -114,9 +120,13 @@ def _fetch(cycle: EventCycle, changes: list[Change], links: dict[str, EventLink]
 
 
 def _unseen_links(cycle: EventCycle, page_ids: list[str]) -> list[EventLink]:
-    """At the end of a full listing: linked items it never mentioned are gone."""
+    """At the end of a full listing: linked items it never mentioned are gone, unless their
+    CRM copy ended before the date window (a day's slack for all-day events). A listing may
+    cover only the window (Graph's calendar view): an event that left it is kept and stops
+    updating (SPEC §5), as over EWS, where it is listed and left alone."""
+    in_window = Q(event__isnull=True) | Q(event__end__gte=cycle.rules.window_start - WINDOW_SLACK)
     return list(
-        EventLink.objects.filter(user=cycle.user, state=EventLink.State.ACTIVE,
+        EventLink.objects.filter(in_window, user=cycle.user, state=EventLink.State.ACTIVE,
                                  exchange_id__isnull=False)
         .exclude(seen_generation=cycle.cursor.listing_generation)
         .exclude(exchange_id__in=page_ids)

@@ -111,7 +111,8 @@ def _open_calendar(cycle: EventCycle, fingerprint: str) -> None:
 
 
 def _pages(cycle: EventCycle) -> Iterator[ChangePage]:
-    pages = cycle.transport.changes(cycle.folder, cycle.cursor.cursor or None, cycle.page_size)
+    pages = cycle.transport.changes(cycle.folder, cycle.cursor.cursor or None, cycle.page_size,
+                                    since=cycle.rules.window_start)
     while True:
         try:
             page = next(pages)

@@ -206,8 +206,10 @@ class MemoryTransport:
 
     # --- listing --------------------------------------------------------------------------
     def changes(
-        self, folder: FolderRef, cursor: str | None, page_size: int = 512
+        self, folder: FolderRef, cursor: str | None, page_size: int = 512,
+        *, since: dt.datetime | None = None,
     ) -> Iterator[ChangePage]:
+        """`since` is not needed: the whole calendar is listed (see the protocol)."""
         self._enter("changes")
         self._check_folder(folder)
         mbx = self.mailbox

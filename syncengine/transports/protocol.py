@@ -235,12 +235,19 @@ class MailboxTransport(Protocol):
         ...
 
     def changes(
-        self, folder: FolderRef, cursor: str | None, page_size: int = 512
+        self, folder: FolderRef, cursor: str | None, page_size: int = 512,
+        *, since: dt.datetime | None = None,
     ) -> Iterator[ChangePage]:
         """Changes since `cursor` (None: every item, as creates), page by page.
 
         In the calendar, creates and updates carry `Change.event`: the fields that decide
         whether the item syncs, so that only those are read in full (`get_items`).
+        `since` (calendar only): the earliest end the engine syncs (its date window); None:
+        the whole calendar. A transport may list more (EWS and memory list the whole
+        calendar); one that lists a window (Graph's calendar view) lists from a day
+        before `since` at least, reports an item that left its window as an update with its deciding
+        fields (only one gone from the calendar is a delete), and refuses a cursor made
+        for a window that no longer covers `since` (INVALID_CURSOR: list again in full).
 
         Raises TransportError(INVALID_CURSOR) for a cursor the server no longer accepts and
         TransportError(NOT_FOUND) when the folder is gone. An id may appear as an update

@@ -40,6 +40,7 @@ from syncengine.transports.ews.stamps import PROPERTY_SET_ID
 from tests.factories import SyncConfigurationFactory, UserFactory
 
 from .ews_rep import SYNC_FOLDER, SimRep
+from .graph_fixtures import grant_app_roles
 
 MAILBOX = "rep@example.com"
 DELETED = "deleteditems"
@@ -257,6 +258,8 @@ def ews_fixture(request, db):  # type: ignore[no-untyped-def]
                                       else "exchange_sim")
     running.sim.add_mailbox(MAILBOX, "Rita Rep")
     setup = point_setup_at_graph(running) if transport == "graph" else point_setup_at(running)
+    if transport == "graph":
+        grant_app_roles(running)
     rep = UserFactory(username="rep", email=MAILBOX, first_name="Rita", last_name="Rep")
     config = SyncConfigurationFactory(
         # Contacts only: the event tests turn events on (tests/engine/test_events_*.py).

@@ -13,6 +13,14 @@ from syncengine.transports.contract import ORG_ID
 
 from .ews_rep import SYNC_FOLDER, SimRep
 
+# What the app registration is granted: stamping events needs Calendars.ReadWrite.
+APP_ROLES = ["Contacts.ReadWrite", "Calendars.ReadWrite"]
+
+
+def grant_app_roles(running: Any) -> None:
+    """Grant the simulator's app what the README asks the admin to grant."""
+    running.sim.set_app_roles(running.client_id, APP_ROLES)
+
 
 def graph_settings(running: Any, mailbox: str, **overrides: Any) -> ConnectionSettings:
     """OAuth 2.0 settings for `mailbox` on the simulator: its authority host and tenant, its
@@ -52,3 +60,14 @@ class GraphRep(SimRep):
 
     def touch(self, item_id: str) -> None:
         super().touch(self.sim.ews_id(item_id))
+
+    def create_event(self, fields: dict[str, Any], *, categories: tuple[str, ...] = (),
+                     attendees: tuple[str, ...] = (), recurring: bool = False) -> str:
+        return str(self.sim.graph_id(super().create_event(
+            fields, categories=categories, attendees=attendees, recurring=recurring)))
+
+    def update_event(self, item_id: str, **fields: Any) -> None:
+        super().update_event(self.sim.ews_id(item_id), **fields)
+
+    def set_categories(self, item_id: str, categories: tuple[str, ...]) -> None:
+        super().set_categories(self.sim.ews_id(item_id), categories)

@@ -18,6 +18,8 @@ from syncengine.events.state import EventCycle
 from syncengine.transports.memory import CALENDAR, MemoryTransport
 from syncengine.transports.protocol import CalendarItemType
 
+from .event_fixtures import add_event, at, events_on, item_stamps
+from .ews_fixtures import BOTH_TRANSPORTS, ews_fixture  # noqa: F401
 from .test_crash_resume import CrashAfterWrite, SimulatedCrash
 
 SOON = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=2)
@@ -148,3 +150,50 @@ def _assert_resumes(rep, mailbox: MemoryTransport, expected: Any, where: str) ->
     mailbox.reset_counters()
     again = _cycle(rep, mailbox)
     assert again.events.written == 0 and not mailbox.writes, where
+
+
+def _wire_state(ews, user) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
+    """A user's CRM events and links, and the stamps on their calendar items."""
+    events = sorted(Event.objects.filter(owner=user).values_list("subject", "start", "end"))
+    links = sorted(EventLink.objects.filter(user=user).values_list("state", "event__subject",
+                                                                   "needs_stamp"), key=repr)
+    names = dict(Event.objects.filter(owner=user).values_list("pk", "subject"))
+    stamps = sorted((i["Subject"], names.get(int(item_stamps(ews, i["id"], user.email).get(
+        "LightningSyncCrmId", 0)))) for i in ews.items("calendar", user.email))
+    return events, links, stamps
+
+
+@BOTH_TRANSPORTS
+def test_an_event_cycle_over_the_wire_crashed_at_any_step_resumes_without_duplicates(  # type: ignore[no-untyped-def]
+        ews) -> None:
+    """The same over EWS and over Microsoft Graph (real exchangelib, real msal): each crash
+    point on a mailbox of its own, seeded alike."""
+    events_on(ews, contacts_direction="none", auto_remove_deleted_events=True)
+
+    def seeded(name: str):  # type: ignore[no-untyped-def]
+        user = ews.add_user(name)
+        for n in range(7):
+            add_event(ews, f"Call {n}", at(1 + n), mailbox=user.email)
+        return user
+
+    steps: list[str] = []
+    reference = seeded("reference")
+    assert ews.sync(reference, checkpoint=steps.append, page_size=3).outcome == "synced"
+    expected = _wire_state(ews, reference)
+    assert steps.count("event_page_committed") >= 3 and "event_stamped" in steps
+    for n in range(1, len(steps) + 1):
+        user = seeded(f"crash{n}")
+        seen = 0
+
+        def checkpoint(step: str, n: int = n) -> None:
+            nonlocal seen
+            seen += 1
+            if seen == n:
+                raise SimulatedCrash(step)
+
+        with pytest.raises(SimulatedCrash):
+            ews.sync(user, checkpoint=checkpoint, page_size=3)
+        assert ews.sync(user, page_size=3).outcome == "synced", steps[n - 1]
+        assert _wire_state(ews, user) == expected, steps[n - 1]
+        again = ews.sync(user, page_size=3)
+        assert again.events is not None and again.events.written == 0, steps[n - 1]

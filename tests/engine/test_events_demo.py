@@ -17,11 +17,15 @@ from lightningsync.management.commands.lightningsync_demo_calendars import (
 from lightningsync.models import Event, EventLink, User
 from syncengine.cycle.runner import sync_user
 
-from .ews_fixtures import point_setup_at
+from .ews_fixtures import point_setup_at, point_setup_at_graph
+from .graph_fixtures import grant_app_roles
 
 
 @pytest.mark.django_db
-def test_the_first_sync_brings_the_demo_events_that_sync(exchange_sim) -> None:
+@pytest.mark.parametrize("transport", ["ews", "graph"])
+def test_the_first_sync_brings_the_demo_events_that_sync(request, transport: str) -> None:
+    graph = transport == "graph"
+    exchange_sim = request.getfixturevalue("exchange_sim_graph" if graph else "exchange_sim")
     sim = exchange_sim.sim
     for mailbox, name in ((ALICE, "Alice"), (BOB, "Bob")):
         sim.add_mailbox(mailbox, name)
@@ -31,7 +35,9 @@ def test_the_first_sync_brings_the_demo_events_that_sync(exchange_sim) -> None:
                        EmailAddresses={"EmailAddress1": "grace.hopper@initech.example"})
     seed_calendars(sim.create_event)
     seed_demo_org()
-    setup = point_setup_at(exchange_sim)
+    if graph:
+        grant_app_roles(exchange_sim)
+    setup = point_setup_at_graph(exchange_sim) if graph else point_setup_at(exchange_sim)
     setup.additional_domains = "demo.example"
     setup.save()
     demo_events = set(Event.objects.values_list("pk", flat=True))  # the CRM's own

@@ -17,7 +17,10 @@ from exchangelib.items import CalendarItem
 from lightningsync.models import Event
 
 from .event_fixtures import crm_events, events_on, subjects, synced
-from .ews_fixtures import MAILBOX, ews_fixture  # noqa: F401
+from .ews_fixtures import BOTH_TRANSPORTS, MAILBOX, ews_fixture  # noqa: F401
+
+# Made over EWS in the rep's zone, synced over EWS and over Microsoft Graph.
+pytestmark = BOTH_TRANSPORTS
 
 # (zone, a day its clocks change in 2027, or any day for a zone without DST)
 DAYS = [

@@ -3,21 +3,26 @@ real msal acquiring its token."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from syncengine.transports.contract import FIELDS, TransportContract
+from syncengine.transports.contract import FIELDS, ORG_ID, TransportContract
 from syncengine.transports.graph import versions
 from syncengine.transports.graph.transport import GraphTransport
 from syncengine.transports.protocol import (
+    CalendarItemType,
+    ChangeKind,
     ErrorKind,
     ExchangeItem,
+    FolderKind,
     ItemRef,
     ItemUpdate,
     NewItem,
     TransportError,
 )
 
-from .graph_fixtures import GraphRep, graph_settings
+from .graph_fixtures import GraphRep, grant_app_roles, graph_settings
 
 MAILBOX = "rep@example.com"
 
@@ -28,6 +33,7 @@ class TestGraphTransport(TransportContract):
     @pytest.fixture
     def transport(self, exchange_sim_graph):  # type: ignore[no-untyped-def]
         exchange_sim_graph.sim.add_mailbox(MAILBOX)
+        grant_app_roles(exchange_sim_graph)
         return GraphTransport.open(graph_settings(exchange_sim_graph, MAILBOX))
 
     @pytest.fixture
@@ -164,3 +170,117 @@ def test_graphs_answers_are_classified_once(status, headers, body, kind, words):
                                        client_id="c", roles=["Contacts.ReadWrite"])
     assert got_kind == kind and words in message
     assert wait == (12.0 if status == 429 else None)
+
+
+# -- the calendar view ----------------------------------------------------------------------
+def _at(days: int, hour: int = 10) -> dt.datetime:
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=days)
+    return dt.datetime(day.year, day.month, day.day, hour, tzinfo=dt.UTC)
+
+
+def _event(sim, subject: str, start: dt.datetime, **fields):  # type: ignore[no-untyped-def]
+    ews_id = sim.sim.create_event(MAILBOX, Subject=subject, Start=start,
+                                  End=start + dt.timedelta(hours=1), **fields)
+    return ews_id, str(sim.sim.graph_id(ews_id))
+
+
+def _calendar_listing(transport, cursor, since):  # type: ignore[no-untyped-def]
+    changes, last = [], None
+    for page in transport.changes(transport.calendar_folder(), cursor, 512, since=since):
+        changes += page.changes
+        last = page
+    return changes, last.cursor
+
+
+def test_the_calendar_view_covers_the_window_and_a_new_window_lists_again(sim):  # type: ignore[no-untyped-def]
+    grant_app_roles(sim)
+    transport = GraphTransport.open(graph_settings(sim, MAILBOX))
+    _, old = _event(sim, "Last month", _at(-30))
+    _, recent = _event(sim, "Yesterday", _at(-1))
+    _, ahead = _event(sim, "Next week", _at(7))
+    since = _at(-3, 0)
+    sim.sim.reset_counters()
+    changes, cursor = _calendar_listing(transport, None, since)
+    assert {c.id for c in changes} == {recent, ahead}  # the old one is not even listed
+    # Stamps: one $batch for the page's two events; the read in full sends nothing.
+    assert [sim.sim.request_count(op) for op in ("graph:calendarViewDelta", "graph:batch",
+                                                  "graph:getEvent")] == [1, 1, 2]
+    got = transport.get_items(transport.calendar_folder(), [recent], ["Subject"])
+    assert [g.fields for g in got if isinstance(g, ExchangeItem)] == [{"Subject": "Yesterday"}]
+    # As days pass the window still covers what is wanted: one request, nothing listed.
+    sim.sim.reset_counters()
+    assert _calendar_listing(transport, cursor, since + dt.timedelta(days=2))[0] == []
+    assert sim.sim.request_count("graph:calendarViewDelta", MAILBOX) == 1
+    # A longer date filter needs another window: the cursor is refused, the engine lists again.
+    with pytest.raises(TransportError) as caught:
+        _calendar_listing(transport, cursor, _at(-40, 0))
+    assert caught.value.kind == ErrorKind.INVALID_CURSOR
+    again, _ = _calendar_listing(transport, None, _at(-40, 0))
+    assert {c.id for c in again} == {old, recent, ahead}
+
+
+def test_an_event_leaving_the_window_is_an_update_and_only_a_deleted_one_a_delete(sim):  # type: ignore[no-untyped-def]
+    grant_app_roles(sim)
+    transport = GraphTransport.open(graph_settings(sim, MAILBOX))
+    moved_ews, moved = _event(sim, "Moved back", _at(2))
+    gone_ews, gone = _event(sim, "Cancelled", _at(3))
+    since = _at(-3, 0)
+    _, cursor = _calendar_listing(transport, None, since)
+    sim.sim.update_item(MAILBOX, moved_ews, Start=_at(-60), End=_at(-60, 11))
+    sim.sim.delete_item(MAILBOX, gone_ews)
+    changes, _ = _calendar_listing(transport, cursor, since)
+    by_id = {c.id: c for c in changes}
+    assert set(by_id) == {moved, gone}
+    assert by_id[gone].kind == ChangeKind.DELETE
+    update = by_id[moved]
+    assert update.kind == ChangeKind.UPDATE and update.event is not None
+    assert update.event.end == _at(-60, 11) and update.change_key
+
+
+def test_a_series_is_one_change_of_its_master_however_graph_expands_it(sim):  # type: ignore[no-untyped-def]
+    grant_app_roles(sim)
+    transport = GraphTransport.open(graph_settings(sim, MAILBOX))
+    start = _at(1)
+    master_ews, master = _event(sim, "Daily", start, Recurrence={
+        "Pattern": "Daily", "Interval": 1, "Range": "Numbered",
+        "StartDate": start.date().isoformat(), "NumberOfOccurrences": 5})
+    sim.sim.modify_occurrence(MAILBOX, master_ews, _at(2), Subject="Moved")
+    sim.sim.reset_counters()
+    changes, cursor = _calendar_listing(transport, None, _at(-1, 0))
+    assert [(c.id, c.event.item_type if c.event else None) for c in changes] == [
+        (master, CalendarItemType.RECURRING_MASTER)]
+    assert sim.sim.request_count("graph:getEvent", MAILBOX) == 0  # skipped: no stamp read
+    sim.sim.modify_occurrence(MAILBOX, master_ews, _at(3), Location="Room 2")
+    again, _ = _calendar_listing(transport, cursor, _at(-1, 0))
+    assert [(c.kind, c.id) for c in again] == [(ChangeKind.UPDATE, master)]
+
+
+def test_an_app_granted_calendars_read_only_is_told_what_stamping_needs(sim):  # type: ignore[no-untyped-def]
+    sim.sim.set_app_roles(sim.client_id, ["Contacts.ReadWrite", "Calendars.Read"])
+    transport = GraphTransport.open(graph_settings(sim, MAILBOX))
+    ews_id, item_id = _event(sim, "Review", _at(1))
+    (listed,), _ = _calendar_listing(transport, None, _at(-1, 0))
+    with pytest.raises(TransportError) as caught:
+        transport.update_items([ItemUpdate(ItemRef(item_id, listed.change_key or ""), {},
+                                           crm_stamp="7", kind=FolderKind.CALENDAR)])
+    assert caught.value.kind == ErrorKind.CONFIGURATION
+    assert "Calendars.ReadWrite" in caught.value.message
+    assert "LightningSyncOrgId" not in str(sim.sim.item(MAILBOX, ews_id))  # nothing written
+
+
+def test_a_large_calendar_listing_reads_the_stamps_a_thousand_at_a_time(sim):  # type: ignore[no-untyped-def]
+    grant_app_roles(sim)
+    transport = GraphTransport.open(graph_settings(sim, MAILBOX))
+    ids = [_event(sim, f"Call {n}", _at(1 + n % 9))[1] for n in range(150)]
+    stamped = ids[7]
+    (listed,) = [c for c in _calendar_listing(transport, None, _at(-1, 0))[0] if c.id == stamped]
+    assert transport.update_items([ItemUpdate(ItemRef(stamped, listed.change_key or ""), {},
+                                              crm_stamp="9", kind=FolderKind.CALENDAR)])[0].ok
+    versions.forget_all()  # another process: nothing known
+    sim.sim.reset_counters()
+    changes, _ = _calendar_listing(transport, None, _at(-1, 0))
+    assert len(changes) == 150
+    assert {c.id: (c.org_stamp, c.crm_stamp) for c in changes if c.crm_stamp} == {
+        stamped: (ORG_ID, "9")}
+    assert [sim.sim.request_count(op) for op in (
+        "graph:calendarViewDelta", "graph:listEvents", "graph:batch")] == [1, 1, 0]

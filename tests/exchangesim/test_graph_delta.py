@@ -163,20 +163,19 @@ def test_calendar_view_delta_expands_series_and_reports_what_leaves_the_window(g
     assert first.json()["@odata.context"].endswith("/$metadata#Collection(event)")
     assert first.headers["Preference-Applied"] == 'odata.maxpagesize=2, outlook.timezone="UTC"'
     pages, delta_link = all_pages(graph, url, params=WINDOW, headers=prefer)
-    assert [len(p) for p in pages] == [2, 2, 1]
+    assert [len(p) for p in pages] == [2, 2]
     events = [e for p in pages for e in p]
+    # A series comes as its occurrences and exceptions, never as its master.
     assert [(e["subject"], e["type"]) for e in events] == [
         ("Lunch", "singleInstance"),
-        ("Standup", "seriesMaster"),
         ("Standup", "occurrence"),
         ("Moved standup", "exception"),
         ("Standup", "occurrence"),
     ]
     master_id = sim.graph_id(standup)
     assert events[0]["id"] == sim.graph_id(lunch) and events[0]["seriesMasterId"] is None
-    assert events[1]["id"] == master_id and events[1]["recurrence"]["pattern"]["type"] == "weekly"
-    assert all(e["seriesMasterId"] == master_id for e in events[2:])
-    assert [e["originalStart"] for e in events[2:]] == [
+    assert all(e["seriesMasterId"] == master_id for e in events[1:])
+    assert [e["originalStart"] for e in events[1:]] == [
         "2025-01-06T09:00:00Z",
         "2025-01-13T09:00:00Z",
         "2025-01-20T09:00:00Z",
@@ -212,7 +211,6 @@ def test_calendar_view_delta_expands_series_and_reports_what_leaves_the_window(g
     assert removed == sorted([sim.graph_id(lunch), sim.graph_id(later), third["id"]])
     present = [(e["subject"], e["type"]) for e in changes if "@removed" not in e]
     assert present == [
-        ("Standup", "seriesMaster"),
         ("Standup", "occurrence"),
         ("Moved standup", "exception"),
         ("Review", "singleInstance"),
@@ -337,7 +335,6 @@ def test_series_written_over_graph_expand_and_take_exceptions(graph_sim):
     pages, _link = all_pages(graph, f"/users/{ALICE}/calendarView/delta", params=WINDOW)
     listed = [(e["subject"], e["type"]) for p in pages for e in p]
     assert listed == [
-        ("Weekly sync", "seriesMaster"),
         ("Weekly sync", "occurrence"),
         ("Moved", "exception"),
     ]
@@ -347,3 +344,19 @@ def test_series_written_over_graph_expand_and_take_exceptions(graph_sim):
     )
     assert bad_zone.status_code == 400
     assert bad_zone.json()["error"]["code"] == "TimeZoneNotSupportedException"
+
+
+def test_the_default_calendars_events_path_reaches_only_its_own_events(graph_sim):
+    sim = graph_sim.sim
+    sim.create_folder(ALICE, "Other calendar", parent="calendar", folder_class="IPF.Appointment")
+    elsewhere = sim.graph_id(sim.create_event(
+        ALICE, folder="calendar/Other calendar", Subject="Elsewhere",
+        Start=utc(2025, 1, 10, 12), End=utc(2025, 1, 10, 13)))
+    mine = sim.graph_id(sim.create_event(
+        ALICE, Subject="Mine", Start=utc(2025, 1, 10, 12), End=utc(2025, 1, 10, 13)))
+    graph = GraphClient(graph_sim, graph_sim.token())
+    assert graph.get(f"/users/{ALICE}/events/{elsewhere}").status_code == 200
+    refused = graph.get(f"/users/{ALICE}/calendar/events/{elsewhere}")
+    assert refused.status_code == 404
+    assert refused.json()["error"]["code"] == "ErrorItemNotFound"
+    assert graph.get(f"/users/{ALICE}/calendar/events/{mine}").json()["subject"] == "Mine"

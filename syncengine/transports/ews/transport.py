@@ -10,6 +10,7 @@ given on update, and aborts a whole chunk on one stale change key. The connectio
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -222,8 +223,10 @@ class EwsTransport:
 
     # -- listing ------------------------------------------------------------------------
     def changes(
-        self, folder: FolderRef, cursor: str | None, page_size: int = 512
+        self, folder: FolderRef, cursor: str | None, page_size: int = 512,
+        *, since: dt.datetime | None = None,
     ) -> Iterator[ChangePage]:
+        """`since` is not needed: the whole calendar is listed (see the protocol)."""
         target = self._folder(folder.id)
         state = cursor
         calendar = folder.kind is FolderKind.CALENDAR

@@ -19,9 +19,23 @@ from ..words import MAILBOX_FULL
 NEEDED_ROLES = ("Contacts.ReadWrite",)
 CONSENT_FIX = (
     "A global administrator must grant admin consent to the app registration's application "
-    "permissions Contacts.ReadWrite and Calendars.Read (the admin consent link on the "
+    "permissions Contacts.ReadWrite and Calendars.ReadWrite (the admin consent link on the "
     "Lightning Sync Setup page), then use “Verify and enable” again."
 )
+
+
+CALENDAR_WRITE_ROLE = "Calendars.ReadWrite"
+
+
+def calendar_write_refused(roles: list[str], mailbox: str) -> str:
+    """The message for a stamp refused to an app granted calendars read-only."""
+    return (
+        f"The app may read {mailbox}'s calendar but not write to it: stamping synced events "
+        f"with the org ID needs the application permission {CALENDAR_WRITE_ROLE} (the token "
+        f"carries {', '.join(roles) or 'none'}). Add it to the app registration, grant admin "
+        "consent again, and assign \"Application Calendars.ReadWrite\" in the RBAC for "
+        "Applications scope (New-ManagementRoleAssignment)."
+    )
 
 
 def scope_fix(client_id: str, mailbox: str) -> str:
@@ -29,7 +43,7 @@ def scope_fix(client_id: str, mailbox: str) -> str:
         f"Add {mailbox} to the management scope of the app's RBAC for Applications role "
         "assignments in Exchange Online PowerShell (New-ManagementScope, "
         f"New-ManagementRoleAssignment -App {client_id or '<client ID>'} -Role "
-        "\"Application Contacts.ReadWrite\" and \"Application Calendars.Read\" "
+        "\"Application Contacts.ReadWrite\" and \"Application Calendars.ReadWrite\" "
         "-CustomResourceScope <scope>), then check it with Test-ServicePrincipalAuthorization "
         f"-Identity {client_id or '<client ID>'} -Resource {mailbox}."
     )

@@ -7,11 +7,12 @@ CRM writes. A delta answer carries no extended properties: `stamps` finds each l
 contact's stamps; the page's items are kept until the engine asks for them (`get_items`
 then sends nothing). Writes go 20 per `$batch`, each sub-response read on its own. A stale
 change key is refused by reading the change keys first (Graph has no conditional update of
-contacts). Events are not reached over Graph yet.
+contacts). The default Calendar is `calendar`'s (`GraphCalendar`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -35,6 +36,7 @@ from ..protocol import (
 )
 from . import contact_json as cj
 from . import versions
+from .calendar import GraphCalendar
 from .client import Answer, GraphClient, SubRequest
 from .stamps import StampLookup
 
@@ -54,6 +56,7 @@ class GraphTransport:
         # Items of the last listed page, by id, with the fields they were read with.
         self._listed: dict[str, ExchangeItem] = {}
         self.stamps = StampLookup(client, self._batch)
+        self.calendar = GraphCalendar(client, org_id, self._batch, self._failure)
 
     @classmethod
     def open(cls, settings: ConnectionSettings) -> GraphTransport:
@@ -147,8 +150,12 @@ class GraphTransport:
         return f"{self.user}/contactFolders/{self._quote(folder.id)}"
 
     def changes(
-        self, folder: FolderRef, cursor: str | None, page_size: int = 512
+        self, folder: FolderRef, cursor: str | None, page_size: int = 512,
+        *, since: dt.datetime | None = None,
     ) -> Iterator[ChangePage]:
+        if folder.kind is FolderKind.CALENDAR:
+            yield from self.calendar.changes(folder, cursor, page_size, since)
+            return
         initial = not cursor
         if cursor:
             url = cursor
@@ -214,6 +221,8 @@ class GraphTransport:
     def get_items(
         self, folder: FolderRef, ids: Sequence[str], fields: Sequence[str]
     ) -> list[ExchangeItem | ItemFailure]:
+        if folder.kind is FolderKind.CALENDAR:
+            return self.calendar.get_items(ids, fields)
         out: dict[str, ExchangeItem | ItemFailure] = {}
         wanted = set(fields)
         for item_id in ids:
@@ -269,6 +278,8 @@ class GraphTransport:
         """
         if not updates:
             return []
+        if any(u.kind is FolderKind.CALENDAR for u in updates):
+            return self.calendar.stamp(updates)
         self._forget(u.ref.id for u in updates)
         before = {u.ref.id: versions.known(self.mailbox, u.ref.id, u.ref.change_key)
                   for u in updates}
@@ -326,6 +337,7 @@ class GraphTransport:
 
     def close(self) -> None:
         self._listed = {}
+        self.calendar.close()
 
 
 connect.register(connect.OAUTH2, GraphTransport.open)
