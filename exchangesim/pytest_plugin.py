@@ -132,9 +132,15 @@ class RunningSim:
         return str(result["access_token"])
 
     def close(self) -> None:
+        # exchangelib caches a protocol per (URL, credentials) for the whole process, whatever
+        # the auth type: a later test's simulator on a reused port would get this one (with its
+        # auth type) unless it is dropped.
         for acc in self._accounts:
+            protocol = acc.protocol
             with contextlib.suppress(Exception):
-                acc.protocol.close()
+                protocol.close()
+            with contextlib.suppress(KeyError):
+                del type(protocol)[protocol.config]
         self.server.stop()
 
 
