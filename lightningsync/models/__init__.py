@@ -4,12 +4,14 @@ from .audit import SetupAuditTrail
 from .configuration import ConfigurationProfile, ConfigurationUser, ContactFilter, SyncConfiguration
 from .crm import Account, Contact, Event, Lead, Profile, User
 from .setup import LightningSyncSetup
+from .status import ConnectionResult, OrgStatusSnapshot, SyncActivity
 from .sync import ContactLink, FolderCursor, LightningSyncError, UserSyncState
 
 __all__ = [
     "Account",
     "ConfigurationProfile",
     "ConfigurationUser",
+    "ConnectionResult",
     "Contact",
     "ContactFilter",
     "ContactLink",
@@ -18,8 +20,10 @@ __all__ = [
     "Lead",
     "LightningSyncError",
     "LightningSyncSetup",
+    "OrgStatusSnapshot",
     "Profile",
     "SetupAuditTrail",
+    "SyncActivity",
     "SyncConfiguration",
     "User",
     "UserSyncState",
