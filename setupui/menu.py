@@ -106,9 +106,10 @@ LAYOUT: tuple[tuple[str, tuple[tuple[str, tuple[Item, ...]], ...]], ...] = (
                     ),
                     ViewItem(
                         "lightningsync_status",
-                        "Check whether Lightning Sync is on and which users it syncs.",
+                        "See how sync is going for the org and for each user, and reset a "
+                        "user's sync.",
                         perms.READ_SETUP,
-                        keywords="sync status reset",
+                        keywords="sync status reset check status users chart",
                     ),
                 ),
             ),

@@ -112,6 +112,7 @@ PAGES: dict[str, PageWords] = {
         "Review Configuration Upload", "upload", parent="lightningsync_config_upload"
     ),
     "lightningsync_status": PageWords("Lightning Sync Status", "status"),
+    "lightningsync_reset": PageWords("Reset Sync", "status", parent="lightningsync_status"),
     "password_change": PageWords("Change Password", "user"),
     "password_change_done": PageWords("Password Changed", "user"),
 }

@@ -47,7 +47,7 @@ def activity(user_id: int, config: SyncConfiguration, obj: str, report: Any, *,
              initial: bool, started: dt.datetime, finished: dt.datetime) -> list[SyncActivity]:
     """The rows of one object's part of a cycle: one per direction that wrote records, or
     every direction when this cycle completed the initial sync."""
-    if report is None or getattr(report, "skipped", ""):
+    if report is None or str(getattr(report, "skipped", "") or ""):
         return []
     rows = []
     for direction in directions(config, obj):
