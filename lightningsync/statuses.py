@@ -646,7 +646,7 @@ def direction_state(f: UserFacts, obj: str, direction: str) -> str:
     if way not in ("both", direction):
         return NOT_SET
     state = f.state
-    last, last_initial = f.activity.get((obj, direction), (None, None))
+    _last, last_initial = f.activity.get((obj, direction), (None, None))
     if obj == EVENT and not any(o == EVENT for o, _ in f.activity):
         return NOT_STARTED  # no event activity recorded yet
     done = bool(state and (state.contacts_initial_sync_done if obj == CONTACT
@@ -655,7 +655,7 @@ def direction_state(f: UserFacts, obj: str, direction: str) -> str:
     if not done:
         kind = (FolderCursor.FolderKind.CONTACTS if obj == CONTACT
                 else FolderCursor.FolderKind.CALENDAR)
-        if running or kind in f.cursors or last is not None:
+        if running or kind in f.cursors:  # a listing begun (and cut short) leaves its cursor
             return INITIAL_IN_PROGRESS
         return NOT_STARTED
     if running:

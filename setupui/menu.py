@@ -111,6 +111,13 @@ LAYOUT: tuple[tuple[str, tuple[tuple[str, tuple[Item, ...]], ...]], ...] = (
                         perms.READ_SETUP,
                         keywords="sync status reset check status users chart",
                     ),
+                    ModelItem(
+                        "lightningsync",
+                        "LightningSyncError",
+                        "What failed to sync, for whom and why, with what to do about it; "
+                        "retry and export.",
+                        keywords="errors error report sync errors retry export csv",
+                    ),
                 ),
             ),
         ),

@@ -67,6 +67,12 @@ OBJECTS: dict[str, ObjectWords] = {
         "audit",
         empty="No Setup changes recorded yet.",
     ),
+    "lightningsync.lightningsyncerror": ObjectWords(
+        "Lightning Sync Errors",
+        "Lightning Sync Error",
+        "status",
+        empty="No sync errors: Lightning Sync has met none.",
+    ),
     "lightningsync.user": ObjectWords("Users", "User", "user"),
     "lightningsync.profile": ObjectWords("Profiles", "Profile", "profile"),
     "auth.group": ObjectWords("Permission Groups", "Permission Group", "group"),
