@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from lightningsync import permissions as perms
-from lightningsync.models import LightningSyncError
+from lightningsync.models import Contact, LightningSyncError
 from syncengine.cycle.retry import retry_errors
 
 from .access import require
@@ -93,6 +93,12 @@ class LightningSyncErrorAdmin(admin.ModelAdmin):
     search_fields = ("message", "suggestion", "user__email", "user__first_name",
                      "user__last_name", "exchange_item_id", "crm_record_id")
     actions = ["retry"]
+    # A row's own page: read-only text (the user and the CRM record are named, not linked:
+    # the reader may not be allowed to open them).
+    fields = ("last_occurred_at", "first_occurred_at", "user_name", "object", "direction",
+              "kind", "message", "suggestion", "count", "resolved", "resolved_at",
+              "exchange_item_id", "crm_record_id")
+    readonly_fields = fields
     list_per_page = 100
     change_list_template = "admin/lightningsync/lightningsyncerror/change_list.html"
 
@@ -116,6 +122,13 @@ class LightningSyncErrorAdmin(admin.ModelAdmin):
         return request.user.has_perms(perms.ERROR_REPORT + perms.RESET_USERS)
 
     # -- columns ------------------------------------------------------------------------
+    def get_list_display(self, request: HttpRequest) -> Any:
+        """The CRM record links to the contact for those who may open it, else its id."""
+        contacts = self.admin_site._registry.get(Contact)
+        if contacts is not None and contacts.has_view_permission(request):
+            return self.list_display
+        return tuple("crm_record_id" if c == "crm_record" else c for c in self.list_display)
+
     @admin.display(description="User", ordering="user__last_name")
     def user_name(self, obj: LightningSyncError) -> str:
         user = obj.user
