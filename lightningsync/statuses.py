@@ -17,7 +17,7 @@ app registration. Inputs are stored state only, never an Exchange call:
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from django.apps import apps
@@ -116,9 +116,14 @@ class OrgFigures:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> OrgFigures:
-        values = dict(data)
-        values["contact"] = ObjectFigures(**values.get("contact", {}))
-        values["event"] = ObjectFigures(**values.get("event", {}))
+        """The figures of a snapshot (values a newer or older version stored are ignored)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for obj in ("contact", "event"):
+            stored = values.get(obj) or {}
+            values[obj] = ObjectFigures(**{k: v for k, v in stored.items()
+                                           if k in {f.name for f in fields(ObjectFigures)}})
+        values.setdefault("computed_at", "")
         return cls(**values)
 
 
@@ -264,17 +269,17 @@ def _lightning_for_outlook(setup: LightningSyncSetup) -> Status:
 def _account_recognized(setup: LightningSyncSetup, figures: OrgFigures) -> Status:
     words = _account_words(setup)
     label = f"Salesforce recognizes Microsoft Exchange {words}:"
-    if setup.connection_method == OAUTH and setup.oauth_token_acquired_at and (
-            figures.recognized is None):
-        figures.recognized = True
-    if figures.recognized is True:
+    recognized = figures.recognized
+    if recognized is None and setup.connection_method == OAUTH and setup.oauth_token_acquired_at:
+        recognized = True  # Microsoft issued the app registration a token
+    if recognized is True:
         return Status(
             "account_recognized", label, CHECK,
             f"Exchange accepted the {words}'s credentials the last time Lightning Sync "
             "connected. A rep may still be out of its reach (impersonation or application "
             "access).",
             "For a rep who does not sync, check the rep's statuses below.", ok=True, case=CHECK)
-    if figures.recognized is False:
+    if recognized is False:
         said = f" Exchange said: {figures.recognized_message}" if figures.recognized_message \
             else ""
         return Status(
