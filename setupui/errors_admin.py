@@ -106,6 +106,8 @@ class LightningSyncErrorAdmin(admin.ModelAdmin):
               "exchange_item_id", "crm_record_id")
     readonly_fields = fields
     list_per_page = 100
+    # "Grand Totals" counts the filtered rows; the unfiltered total is not counted as well.
+    show_full_result_count = False
     change_list_template = "admin/lightningsync/lightningsyncerror/change_list.html"
 
     # -- permissions --------------------------------------------------------------------
