@@ -369,3 +369,17 @@ def test_the_commands_name_an_unknown_user(db) -> None:  # type: ignore[no-untyp
         call_command("lightningsync_status", "--user", "nobody@example.com")
     with pytest.raises(CommandError, match=r"No user has the email nobody@example\.com"):
         call_command("lightningsync_reset", "--user", "nobody@example.com")
+
+
+def test_a_cycle_that_lost_its_claim_records_no_activity(ews) -> None:  # type: ignore[no-untyped-def]
+    crm_contact(ews.rep, last_name="Crm")
+
+    def another_worker_takes_the_user() -> None:
+        UserSyncState.objects.update(claim_token="another-worker",
+                                     claimed_until=timezone.now() + dt.timedelta(minutes=5))
+
+    ews.sync(checkpoint=OnceAt("page_listed", another_worker_takes_the_user))
+    # Its release found the claim gone: the activity and the connection result went with it.
+    assert UserSyncState.objects.get(user=ews.rep).claim_token == "another-worker"
+    assert not SyncActivity.objects.exists()
+    assert user_values(ews.rep)["recognized"] == "Not checked yet"
