@@ -383,3 +383,27 @@ def test_a_cycle_that_lost_its_claim_records_no_activity(ews) -> None:  # type: 
     assert UserSyncState.objects.get(user=ews.rep).claim_token == "another-worker"
     assert not SyncActivity.objects.exists()
     assert user_values(ews.rep)["recognized"] == "Not checked yet"
+
+
+def test_activity_counts_each_object_in_its_directions() -> None:
+    """A contact report splits what it wrote by direction; a one-way report (events, Exchange
+    to CRM) counts everything it wrote that way."""
+    from dataclasses import dataclass
+
+    from syncengine.contacts.state import ContactReport
+    from syncengine.cycle.activity import written
+
+    contacts = ContactReport(crm_created=2, crm_updated=1, unlinked=1, exchange_created=5,
+                             exchange_updated=1, exchange_deleted=1, conflicts=3)
+    assert (written(contacts, "exchange_to_crm"), written(contacts, "crm_to_exchange")) == (4, 7)
+
+    @dataclass
+    class OneWay:
+        created: int = 3
+        updated: int = 1
+
+        @property
+        def written(self) -> int:
+            return self.created + self.updated
+
+    assert (written(OneWay(), "exchange_to_crm"), written(OneWay(), "crm_to_exchange")) == (4, 0)

@@ -22,13 +22,17 @@ Direction = SyncActivity.Direction
 
 SOURCE = "sync"
 
-# A report's counts that are records written one way or the other: the contact report's
-# names; an event report counts with the same names (those it lacks count 0).
+# A contact report's counts of records written one way or the other.
 _TO_CRM = ("crm_created", "crm_updated", "unlinked")
 _TO_EXCHANGE = ("exchange_created", "exchange_updated", "exchange_deleted")
 
 
 def written(report: Any, direction: str) -> int:
+    """Records the report's object wrote in `direction`. A report that syncs one way only
+    (events: Exchange to CRM) counts everything it wrote (`written`) in that direction."""
+    if not hasattr(report, "crm_created"):
+        one_way = int(getattr(report, "written", 0) or 0)
+        return one_way if direction == Direction.EXCHANGE_TO_CRM else 0
     names = _TO_CRM if direction == Direction.EXCHANGE_TO_CRM else _TO_EXCHANGE
     return sum(int(getattr(report, name, 0) or 0) for name in names)
 
