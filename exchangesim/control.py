@@ -45,6 +45,7 @@ from .store import Folder, Item, Mailbox, SimError, Store, apply_change, fill_de
 
 VERSIONS = {
     # RequestServerVersion name -> (major, minor, build, revision) of a typical CU
+    "Exchange2010_SP2": (14, 2, 247, 5),  # refuses the 2013 schemas, as Exchange 2010 does
     "Exchange2013_SP1": (15, 0, 847, 32),
     "Exchange2016": (15, 1, 2507, 6),
     "Exchange2019": (15, 2, 1118, 7),
@@ -137,6 +138,7 @@ class Simulator(GraphControl):
         self.version = version
         self.build = build or VERSIONS.get(version, VERSIONS["Exchange2016"])
         self.data_file = data_file
+        self.ntlm = True  # offered in 401 challenges and accepted (see ntlm.py)
         self.base_url = ""  # set by the server once it listens
         self.graph_views = Views()  # calendar-view delta states (not saved: a restart drops them)
         self.token_lifetime = DEFAULT_LIFETIME
@@ -155,6 +157,21 @@ class Simulator(GraphControl):
             "revision": str(rev),
             "version": "V2_23" if self.version == "Exchange2016" else self.version,
         }
+
+    def set_ntlm(self, enabled: bool) -> None:
+        """Accept NTLM (the default), or answer every NTLM message with the plain 401 (NTLM
+        still advertised, never a CHALLENGE: a front end that breaks the handshake)."""
+        self.ntlm = bool(enabled)
+
+    def set_version(self, version: str) -> None:
+        """Present the server as another Exchange version (a name of VERSIONS)."""
+        if version not in VERSIONS:
+            raise ValueError(f"unknown version {version!r}; one of {sorted(VERSIONS)}")
+        self.version, self.build = version, VERSIONS[version]
+
+    def accepts_schema(self, requested: str) -> bool:
+        """Exchange 2010 (major 14) answers ErrorInvalidServerVersion to 2013+ schemas."""
+        return self.build[0] >= 15 or requested.startswith(("Exchange2007", "Exchange2010"))
 
     @property
     def ews_url(self) -> str:

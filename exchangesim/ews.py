@@ -144,7 +144,7 @@ def process(sim: Simulator, raw: bytes, user: str) -> Reply:
 
     version_elem = header.find(T + "RequestServerVersion") if header is not None else None
     version = version_elem.get("Version") if version_elem is not None else "Exchange2007_SP1"
-    if version not in KNOWN_VERSIONS:
+    if version not in KNOWN_VERSIONS or not sim.accepts_schema(version):
         reply.status, reply.body = (
             500,
             fault(

@@ -67,7 +67,7 @@ def contact_item(ctx: Ctx, graph_id: str, folder: Folder | None) -> Item:
 def _with_expand(ctx: Ctx, it: Item, data: dict[str, Any]) -> dict[str, Any]:
     wanted = graph_extprops.expand_filter(ctx.req.query.get("$expand"))
     if wanted is not None:
-        found = graph_extprops.expanded(it.ext, wanted)
+        found = graph_extprops.expanded(it.ext, wanted, it.fields)
         if found:
             data["singleValueExtendedProperties"] = found
     return data

@@ -82,6 +82,24 @@ def graph_id(uri: dict[str, str]) -> str:
     return f"{ptype} {{{guid}}} Id 0x{number:x}"
 
 
+# MAPI properties Exchange also shows as EWS elements: the phone numbers Graph's contact has
+# no property for (PidTagBusinessFaxNumber, ...). Read and written by tag, they are the
+# item's PhoneNumbers entries, as on a real mailbox.
+PHONE_TAGS = {
+    "0x3a24": "BusinessFax",
+    "0x3a25": "HomeFax",
+    "0x3a1f": "OtherTelephone",
+    "0x3a2e": "AssistantPhone",
+}
+
+
+def _phone_key(uri: dict[str, str]) -> str | None:
+    tag = uri.get("PropertyTag")
+    if tag is None or uri.get("PropertyType") != "String":
+        return None
+    return PHONE_TAGS.get(f"0x{int(tag, 16):04x}")
+
+
 def changes_from_json(value: Any) -> list[Change]:
     """`singleValueExtendedProperties` of a POST/PATCH body -> store changes."""
     if not isinstance(value, list):
@@ -101,6 +119,11 @@ def changes_from_json(value: Any) -> list[Change]:
                 "ErrorInvalidExtendedPropertyValue",
             )
         text = str(raw).lower() if isinstance(raw, bool) else str(raw)
+        phone = _phone_key(uri)
+        if phone is not None:
+            out.append(("set", ("PhoneNumbers", phone), text) if text
+                       else ("del", ("PhoneNumbers", phone)))
+            continue
         out.append(("set", ("ext", ext_key(uri), uri), text))
     return out
 
@@ -135,10 +158,20 @@ def expand_filter(expand: str | None) -> list[dict[str, str]] | None:
     return uris
 
 
-def expanded(ext: dict[str, dict[str, Any]], wanted: list[dict[str, str]]) -> list[dict[str, str]]:
+def expanded(
+    ext: dict[str, dict[str, Any]],
+    wanted: list[dict[str, str]],
+    fields: dict[str, Any] | None = None,
+) -> list[dict[str, str]]:
     """The item's values of the wanted properties, in Graph's entry form."""
     out = []
     for uri in wanted:
+        phone = _phone_key(uri)
+        if phone is not None:
+            number = ((fields or {}).get("PhoneNumbers") or {}).get(phone)
+            if number:
+                out.append({"id": graph_id(uri), "value": str(number)})
+            continue
         prop = ext.get(ext_key(uri))
         if prop is None or isinstance(prop["value"], list):
             continue

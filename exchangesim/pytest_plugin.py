@@ -67,6 +67,7 @@ class RunningSim:
         username: str | None = None,
         password: str | None = None,
         timeout: float | None = None,
+        auth_type: str | None = None,
     ) -> Any:
         """An exchangelib Account configured the way the sync engine configures it."""
         from exchangelib import (
@@ -83,7 +84,7 @@ class RunningSim:
         config = Configuration(
             service_endpoint=self.ews_url,
             credentials=Credentials(username or self.username, password or self.password),
-            auth_type=BASIC,
+            auth_type=auth_type or BASIC,
             version=Version(build=Build(*self.sim.build)),
             retry_policy=FailFast(),
         )

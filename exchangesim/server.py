@@ -28,6 +28,7 @@ from typing import Any
 from . import autodiscover, ews, graph_endpoint
 from .control import Simulator
 from .faults import KINDS
+from .ntlm import NtlmSession
 from .store import SimError
 
 REALM = "exchangesim"
@@ -65,6 +66,8 @@ CONTROL_METHODS = {
     "add_fault": "POST",
     "clear_faults": "POST",
     "reset_counters": "POST",
+    "set_version": "POST",
+    "set_ntlm": "POST",
     "save": "POST",
     # Microsoft Graph side
     "tenant_id": "GET",
@@ -127,9 +130,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _challenge(self) -> None:
         body = b"401 - Unauthorized: Access is denied due to invalid credentials."
+        ntlm = getattr(self, "_ntlm_challenge", None)
         try:
             self.send_response(401)
-            for c in CHALLENGES:
+            for c in [f"NTLM {ntlm}"] if ntlm else CHALLENGES:
                 self.send_header("WWW-Authenticate", c)
             self.send_header("Content-Type", "text/html")
             self.send_header("Content-Length", str(len(body)))
@@ -152,8 +156,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _user(self) -> str | None:
-        """The Basic-authenticated user, or None (NTLM is challenged, never accepted)."""
+        """The signed-in user (Basic, or NTLM for the whole connection), or None; an NTLM
+        handshake in progress leaves its CHALLENGE in `self._ntlm_challenge`."""
+        self._ntlm_challenge: str | None = None
         auth = self.headers.get("Authorization", "")
+        if auth.lower().startswith("ntlm ") and self.server.sim.ntlm:
+            if getattr(self, "_ntlm", None) is None:
+                self._ntlm = NtlmSession(self.server.sim.store)
+            user, self._ntlm_challenge = self._ntlm.step(auth[5:].strip())
+            return user if user and user in self.server.sim.store.accounts else None
+        if not auth:
+            ntlm = getattr(self, "_ntlm", None)
+            return ntlm.user if ntlm is not None else None
         if not auth.lower().startswith("basic "):
             return None
         try:

@@ -8,6 +8,8 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+from lightningsync import outbound
+
 
 @register("lightningsync")
 def check_encryption_keys(app_configs: Any = None, **kwargs: Any) -> list[Error]:
@@ -68,6 +70,7 @@ _EWS_LIMITS = (
     ("LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS", 5, 600),
     ("LIGHTNINGSYNC_EWS_MAX_CONNECTIONS", 1, 64),
     ("LIGHTNINGSYNC_EWS_READ_CONCURRENCY", 1, 8),
+    ("LIGHTNINGSYNC_CONNECTION_TEST_STEP_SECONDS", 1, 300),
 )
 
 
@@ -83,6 +86,11 @@ def check_ews_client(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 if "CONCURRENCY" in name or "CONNECTIONS" in name else None,
                 id="lightningsync.E006",
             ))
+    autodiscover = settings.LIGHTNINGSYNC_AUTODISCOVER_URL
+    refusal = outbound.url_refusal(autodiscover, "Autodiscover address") if autodiscover else None
+    if refusal:
+        errors.append(Error(f"LIGHTNINGSYNC_AUTODISCOVER_URL: {refusal}",
+                            id="lightningsync.E009"))
     return errors
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from lightningsync.availability import OAUTH_NOT_AVAILABLE
 from lightningsync.fieldmaps import Catalogue, compatible
 
 # --- Text --------------------------------------------------------------------------------
@@ -149,6 +148,13 @@ def validate_ca_bundle(pem: str) -> str:
     return pem + "\n"
 
 
+OAUTH_NEEDS_VERIFICATION = (
+    "OAuth 2.0 is switched on only once Lightning Sync got a token from Microsoft and read a "
+    "mailbox with it: save the OAuth 2.0 settings, then use “Verify and enable” (or "
+    "manage.py lightningsync_setup --method oauth2 --enable)."
+)
+
+
 @dataclass(frozen=True)
 class SetupState:
     """The values that decide whether Setup may be enabled (from a form, an import or a command)."""
@@ -201,7 +207,7 @@ def validate_setup(state: SetupState) -> dict[str, list[str]]:
         if not state.has_oauth_credential:
             add("oauth_client_secret", "Enter a client secret or certificate to enable sync.")
         if not state.oauth_token_acquired:
-            add("enabled", OAUTH_NOT_AVAILABLE)
+            add("enabled", OAUTH_NEEDS_VERIFICATION)
     return errors
 
 

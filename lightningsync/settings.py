@@ -173,6 +173,13 @@ LIGHTNINGSYNC_EWS_READ_CONCURRENCY: int = env.int("LIGHTNINGSYNC_EWS_READ_CONCUR
 # every other host needs https://. For the demo and tests only (`check --deploy` warns).
 LIGHTNINGSYNC_ALLOW_HTTP_HOSTS: list[str] = env.list("LIGHTNINGSYNC_ALLOW_HTTP_HOSTS", default=[])
 
+# One Autodiscover service address asked for every domain, instead of https://<domain>/ and
+# https://autodiscover.<domain>/ (split DNS, a lab, the demo). Same https rule as the EWS URL.
+LIGHTNINGSYNC_AUTODISCOVER_URL: str = env.str("LIGHTNINGSYNC_AUTODISCOVER_URL", default="")
+# Seconds each connection test step may take before it is reported as failed.
+LIGHTNINGSYNC_CONNECTION_TEST_STEP_SECONDS: int = env.int(
+    "LIGHTNINGSYNC_CONNECTION_TEST_STEP_SECONDS", default=20)
+
 REDIS_URL: str = env.str("REDIS_URL", default="")
 Q_CLUSTER = {
     "name": "lightningsync",

@@ -20,12 +20,14 @@ from urllib.parse import quote, urlencode, urlsplit
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
+from django.utils import timezone
 
 from lightningsync import configrules, outbound
 from lightningsync.audit import record_changes
 from lightningsync.models import LightningSyncSetup, User
 from lightningsync.models.setup import DEFAULT_AUTHORITY_URL, DEFAULT_GRAPH_URL
 from lightningsync.secrets import SecretUnavailable
+from lightningsync.signals import connection_method_changed
 
 AUDIT_SECTION = "Lightning Sync Setup"
 
@@ -477,7 +479,14 @@ def apply_setup(
             secret_fields=_SECRET_FIELDS.values(),
             via=via,
         )
+        _method_changed(before["connection_method"], setup.connection_method)
     return setup
+
+
+def _method_changed(old: str, new: str) -> None:
+    if old != new:
+        transaction.on_commit(lambda: connection_method_changed.send(
+            sender=LightningSyncSetup, old=old, new=new))
 
 
 # --- OAuth 2.0: admin consent -----------------------------------------------------------
@@ -496,6 +505,36 @@ def admin_consent_url(setup: LightningSyncSetup, redirect_uri: str = "") -> str:
         query["redirect_uri"] = redirect_uri
     authority = setup.authority_url.rstrip("/")
     return f"{authority}/{quote(setup.oauth_tenant_id)}/v2.0/adminconsent?{urlencode(query)}"
+
+
+def enable_oauth(*, user: User | None, via: str) -> LightningSyncSetup:
+    """Switch OAuth 2.0 on, after the engine acquired a token and read a mailbox with the
+    saved settings ("Verify and enable"): records when, and enables sync under it."""
+    with transaction.atomic():
+        LightningSyncSetup.load()
+        setup = LightningSyncSetup.objects.select_for_update().get(
+            pk=LightningSyncSetup.SINGLETON_ID
+        )
+        before = _snapshot(setup)
+        setup.oauth_token_acquired_at = timezone.now()
+        setup.connection_method = LightningSyncSetup.ConnectionMethod.OAUTH2
+        setup.enabled = True
+        errors = configrules.validate_setup(_state(setup))
+        if errors:
+            transaction.set_rollback(True)
+            raise ValidationError({_RULE_PATHS.get(f, f): m for f, m in errors.items()})
+        setup.save()
+        record_changes(
+            user,
+            AUDIT_SECTION,
+            before,
+            _snapshot(setup),
+            labels=LABELS,
+            secret_fields=_SECRET_FIELDS.values(),
+            via=via,
+        )
+        _method_changed(before["connection_method"], setup.connection_method)
+    return setup
 
 
 # --- Org ID ---------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from django.apps import apps
 from django.db.models import Max, Q, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
@@ -29,6 +28,7 @@ from lightningsync.effective import effective_configuration, syncing_users
 from lightningsync.models import (
     ConnectionResult,
     ContactLink,
+    EventLink,
     FolderCursor,
     LightningSyncSetup,
     OrgStatusSnapshot,
@@ -347,6 +347,7 @@ def _object_rows(obj: str, figures: ObjectFigures, now: dt.datetime) -> tuple[St
 
 def _last_activity(obj: str, figures: ObjectFigures, now: dt.datetime) -> Status:
     one, many = _OBJECT_WORDS[obj]
+    a_time = f"{'An' if one[0] in 'aeiou' else 'A'} {one} sync time"
     label = "Last sync activity:"
     if figures.last_activity is None:
         return Status(
@@ -362,7 +363,7 @@ def _last_activity(obj: str, figures: ObjectFigures, now: dt.datetime) -> Status
             f"{obj}_last_activity", label, value,
             f"{many.capitalize()} synced a few minutes ago: Lightning Sync is working.",
             "If one user's records do not sync, check that user's statuses below.", ok=True,
-            case=f"A {one} sync time within the last few minutes")
+            case=f"{a_time} within the last few minutes")
     if age < PAST_DATE:
         return Status(
             f"{obj}_last_activity", label, value,
@@ -370,12 +371,12 @@ def _last_activity(obj: str, figures: ObjectFigures, now: dt.datetime) -> Status
             "records can take hours; otherwise sync may have stopped.",
             "Watch this time over the next hours; if it does not move, check the error "
             "report and run the connection test.", ok=None,
-            case=f"A {one} sync time within a few hours")
+            case=f"{a_time} within a few hours")
     return Status(
         f"{obj}_last_activity", label, value,
         f"No {one} has synced for more than a day.",
         "Check the credentials in Lightning Sync Setup, the error report, and run the "
-        "connection test.", ok=False, case=f"A {one} sync time on a past date")
+        "connection test.", ok=False, case=f"{a_time} on a past date")
 
 
 # --- Table 4 to 6: one user -----------------------------------------------------------------
@@ -419,16 +420,10 @@ def user_facts(user: User, setup: LightningSyncSetup | None = None,
     )
 
 
-_EVENT_LINK = "lightningsync.EventLink"  # looked up by name: event sync may add it
-
-
 def _events_in_sync(user: User) -> int:
-    """Events linked to the user's calendar (none before event sync keeps links)."""
-    try:
-        links = apps.get_model(_EVENT_LINK)
-    except LookupError:
-        return 0
-    return int(links.objects.filter(user=user).count())
+    """CRM events linked to an item of the user's calendar."""
+    return EventLink.objects.filter(user=user, state=EventLink.State.ACTIVE,
+                                    event__isnull=False).count()
 
 
 def user_tables(user: User, setup: LightningSyncSetup | None = None,
@@ -652,8 +647,6 @@ def direction_state(f: UserFacts, obj: str, direction: str) -> str:
         return NOT_SET
     state = f.state
     _last, last_initial = f.activity.get((obj, direction), (None, None))
-    if obj == EVENT and not any(o == EVENT for o, _ in f.activity):
-        return NOT_STARTED  # no event activity recorded yet
     done = bool(state and (state.contacts_initial_sync_done if obj == CONTACT
                            else state.events_initial_sync_done))
     running = bool(state and state.claimed_until and state.claimed_until > f.now)

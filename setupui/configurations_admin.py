@@ -12,12 +12,12 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from lightningsync import configurations
 from lightningsync import permissions as perms
-from lightningsync.availability import EVENTS_NOT_SYNCED
+from lightningsync.availability import EVENTS_SYNC_SCOPE
 from lightningsync.contactfilters import FILTER_FIELDS
 from lightningsync.fieldmaps import CONTACTS, EVENTS, Catalogue
 from lightningsync.models import ContactFilter, SyncConfiguration, User
@@ -53,7 +53,7 @@ _STEP_FIELDSETS: list[tuple[str, dict[str, Any]]] = [
         {
             "fields": ("events_direction", "event_scope"),
             "description": format_html(
-                '<p class="ls-notice ls-notice--warning">{}</p>', EVENTS_NOT_SYNCED
+                '<p class="ls-notice ls-notice--info">{}</p>', EVENTS_SYNC_SCOPE
             ),
         },
     ),
@@ -184,12 +184,6 @@ class SyncConfigurationAdmin(admin.ModelAdmin):
         if obj is not None and not self.has_change_permission(request, obj):
             return _read_only_fieldsets()
         return _STEP_FIELDSETS
-
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        context = {"events_not_synced": EVENTS_NOT_SYNCED, **(extra_context or {})}
-        return super().changelist_view(request, context)
 
     def save_model(
         self, request: HttpRequest, obj: SyncConfiguration, form: Any, change: bool

@@ -65,8 +65,8 @@ class SetupForm(forms.Form):
         choices=LightningSyncSetup.ConnectionMethod.choices,
         widget=AdminRadioSelect(attrs={"class": "radiolist"}),
         help_text="An Exchange service account reaches Exchange Server on premises over EWS; "
-        "OAuth 2.0 reaches Exchange Online mailboxes through Microsoft Graph (not available "
-        "yet).",
+        "OAuth 2.0 reaches Exchange Online mailboxes through Microsoft Graph (contacts; it "
+        "is switched on by “Verify and enable” below).",
     )
     service_account_username = _text(
         "Service account user name",
@@ -156,7 +156,8 @@ class SetupForm(forms.Form):
     )
     event_category = _text(
         "Event selection category",
-        "The Outlook category that marks an event for sync.",
+        "The category that marks an event for sync. Reps apply it in any Outlook, Outlook on "
+        "the web or mobile client; case does not matter.",
         max_length=255,
     )
 

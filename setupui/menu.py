@@ -105,6 +105,13 @@ LAYOUT: tuple[tuple[str, tuple[tuple[str, tuple[Item, ...]], ...]], ...] = (
                         keywords="contacts events users profiles mapping",
                     ),
                     ViewItem(
+                        "lightningsync_connection_test",
+                        "Test the connection to one rep's mailbox, step by step, read-only.",
+                        perms.EDIT_SETUP,
+                        keywords="connection test analyzer autodiscover impersonation tls "
+                        "certificate exchange version",
+                    ),
+                    ViewItem(
                         "lightningsync_status",
                         "See how sync is going for the org and for each user, and reset a "
                         "user's sync.",

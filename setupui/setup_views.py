@@ -22,11 +22,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from lightningsync import configfile, setupservice
 from lightningsync import permissions as perms
-from lightningsync.availability import OAUTH_NOT_AVAILABLE
 from lightningsync.models import LightningSyncSetup
 
 from . import pageheader
 from .access import can_edit_setup, require, require_view_setup, signed_in_user
+from .connection_test_views import ConnectionTestForm
 from .forms import SECRET_FIELDS, ConfigurationUploadForm, SetupForm
 
 VIA = "Setup page"
@@ -50,15 +50,16 @@ LAYOUT: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "ews_url",
             "autodiscover",
             "auth_type",
-            "ca_bundle",
             "additional_domains",
         ),
     ),
     (
         "OAuth 2.0 for Exchange Online",
-        "For Exchange Online. Register an app in Microsoft Entra ID with the application "
-        "permissions Contacts.ReadWrite and Calendars.Read, limit it to the reps' mailboxes "
-        "with RBAC for Applications, and enter its IDs and a credential here.",
+        "For Exchange Online, through Microsoft Graph. Register an app in Microsoft Entra ID "
+        "with the application permissions Contacts.ReadWrite and Calendars.Read, limit it to "
+        "the reps' mailboxes with RBAC for Applications, enter its IDs and a credential here, "
+        "then use “Verify and enable”. A private certificate authority goes in the trusted CA "
+        "bundle below.",
         (
             "oauth_tenant_id",
             "oauth_client_id",
@@ -67,6 +68,12 @@ LAYOUT: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "graph_url",
             "authority_url",
         ),
+    ),
+    (
+        "Trusted certificate authorities",
+        "For either connection method, when the server's certificate (Exchange on premises, "
+        "or a test tenant) comes from a private certificate authority.",
+        ("ca_bundle",),
     ),
     (
         "Event selection (Lightning for Outlook)",
@@ -147,7 +154,7 @@ def _consent_feedback(request: HttpRequest) -> None:
     if request.GET.get("admin_consent", "").lower() == "true":
         messages.info(
             request,
-            f"Admin consent was granted. {OAUTH_NOT_AVAILABLE}",
+            "Admin consent was granted. Use “Verify and enable” to switch OAuth 2.0 on.",
         )
     elif "error" in request.GET and ("admin_consent" in request.GET or "tenant" in request.GET):
         reason = request.GET.get("error_description") or request.GET["error"]
@@ -163,20 +170,24 @@ def setup_page(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
         if not editable:
             raise PermissionDenied
         form = SetupForm(request.POST)
+        verify = "_verify_oauth" in request.POST
         if form.is_valid():
             secrets, clear = form.secrets_and_clear()
+            section = form.to_section()
+            if verify:  # save the settings; the check decides about the method and the switch
+                section.pop("enabled")
+                section.pop("connection_method")
             try:
                 setupservice.apply_setup(
-                    form.to_section(),
-                    user=signed_in_user(request),
-                    via=VIA,
-                    secrets=secrets,
-                    clear=clear,
+                    section, user=signed_in_user(request), via=VIA, secrets=secrets, clear=clear
                 )
             except ValidationError as exc:
                 form.add_service_errors(exc)
             else:
-                messages.success(request, "Lightning Sync Setup was saved.")
+                if verify:
+                    _verify_and_enable(request)
+                else:
+                    messages.success(request, "Lightning Sync Setup was saved.")
                 return HttpResponseRedirect(reverse("admin:lightningsync_setup"))
     else:
         _consent_feedback(request)
@@ -193,11 +204,37 @@ def setup_page(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
         "sections": _sections(setup, form, status),
         "consent_url": setupservice.admin_consent_url(setup, redirect_uri),
         "consent_redirect_uri": redirect_uri,
-        "oauth_not_available": OAUTH_NOT_AVAILABLE,
+        "oauth_enabled": setup.enabled
+        and setup.connection_method == LightningSyncSetup.ConnectionMethod.OAUTH2,
         "can_download": request.user.has_perms(perms.EXPORT_CONFIGURATION),
         "can_upload": request.user.has_perms(perms.IMPORT_CONFIGURATION),
+        "connection_test_form": ConnectionTestForm(),
     }
     return TemplateResponse(request, "setupui/setup.html", context)
+
+
+def _verify_and_enable(request: HttpRequest) -> None:
+    """"Verify and enable": the saved OAuth settings get a token and read a mailbox, and only
+    then is OAuth 2.0 switched on (SPEC §2). A refusal leaves the saved settings as they are."""
+    from syncengine.cycle.oauth_access import verify_oauth_access
+    from syncengine.transports.protocol import TransportError
+
+    try:
+        mailbox = verify_oauth_access(LightningSyncSetup.load())
+        setupservice.enable_oauth(user=signed_in_user(request), via=VIA)
+    except TransportError as exc:
+        messages.error(
+            request,
+            f"OAuth 2.0 was not enabled: {exc.message} The settings you entered were saved.",
+        )
+    except ValidationError as exc:
+        messages.error(request, f"OAuth 2.0 was not enabled: {' '.join(exc.messages)}")
+    else:
+        messages.success(
+            request,
+            f"OAuth 2.0 is enabled: Lightning Sync got a token from Microsoft and read the "
+            f"mailbox {mailbox}. Lightning Sync is on.",
+        )
 
 
 @require_GET

@@ -19,7 +19,7 @@ from django.urls import URLPattern, URLResolver, path
 
 from lightningsync import permissions as perms
 from lightningsync.models import SetupAuditTrail
-from setupui import pageheader, setup_views, status_views
+from setupui import connection_test_views, pageheader, setup_views, status_views
 from setupui.access import can_view_setup
 from setupui.menu import build_menu, current_entry, quick_find
 from setupui.words import PAGES, SITE_NAME, WORDS
@@ -56,6 +56,21 @@ class SetupSite(admin.AdminSite):
                 "setup/lightning-sync/configuration/upload/",
                 view(setup_views.upload_configuration),
                 name="lightningsync_config_upload",
+            ),
+            path(
+                "setup/lightning-sync/connection-test/",
+                view(connection_test_views.connection_test_page),
+                name="lightningsync_connection_test",
+            ),
+            path(
+                "setup/lightning-sync/connection-test/<int:run_id>/",
+                view(connection_test_views.connection_test_run),
+                name="lightningsync_connection_test_run",
+            ),
+            path(
+                "setup/lightning-sync/connection-test/<int:run_id>/steps.json",
+                view(connection_test_views.connection_test_steps),
+                name="lightningsync_connection_test_steps",
             ),
             path(
                 "setup/lightning-sync-status/",

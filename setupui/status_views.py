@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from lightningsync import permissions as perms
 from lightningsync import statuses, userlookup
-from lightningsync.availability import EVENTS_NOT_SYNCED
+from lightningsync.availability import EVENTS_SYNC_SCOPE
 from lightningsync.models import LightningSyncSetup, User
 from syncengine.tasks import request_reset
 
@@ -65,7 +65,7 @@ def status_page(request: HttpRequest, *, site: AdminSite) -> HttpResponse:
         "checked": checked,
         "user_tables": statuses.user_tables(checked, setup) if checked else [],
         "may_reset": request.user.has_perms(perms.RESET_USERS),
-        "events_not_synced": EVENTS_NOT_SYNCED,
+        "events_scope": EVENTS_SYNC_SCOPE,
         "status_url": _status_url(None, query),
     }
     return TemplateResponse(request, "setupui/status.html", context)

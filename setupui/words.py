@@ -119,6 +119,12 @@ PAGES: dict[str, PageWords] = {
     ),
     "lightningsync_status": PageWords("Lightning Sync Status", "status"),
     "lightningsync_reset": PageWords("Reset Sync", "status", parent="lightningsync_status"),
+    "lightningsync_connection_test": PageWords(
+        "Lightning Sync Connection Test", "bolt", parent="lightningsync_setup"
+    ),
+    "lightningsync_connection_test_run": PageWords(
+        "Connection Test Result", "bolt", parent="lightningsync_connection_test"
+    ),
     "password_change": PageWords("Change Password", "user"),
     "password_change_done": PageWords("Password Changed", "user"),
 }

@@ -73,6 +73,13 @@ def sync_users_task(user_ids: list[int]) -> None:
                           f"(user ids {', '.join(map(str, failed))}); see the worker's log.")
 
 
+def connection_test_task(run_id: int) -> None:
+    """Run a connection test the Setup page started (its steps are saved as they complete)."""
+    from .connectiontest import perform
+
+    perform(run_id)
+
+
 def enqueue_users(user_ids: Iterable[int]) -> int:
     """Enqueue a cycle for each user, in batches; the number of users."""
     ids = list(user_ids)

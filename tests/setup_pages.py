@@ -23,7 +23,7 @@ from lightningsync import configurations
 from lightningsync.configurations import ConfigurationSpec, ContactsSpec, FilterSpec
 from lightningsync.fieldmaps import CONTACTS
 from lightningsync.management.commands.lightningsync_demo import seed_demo_org
-from lightningsync.models import Contact, Event, User
+from lightningsync.models import ConnectionTestRun, Contact, Event, User
 from lightningsync.setupservice import apply_setup
 from syncengine.errorlog import Direction, Entry, Kind, record_now
 from tests.factories import StaffUserFactory
@@ -72,6 +72,14 @@ def org() -> dict[type[Model], Model]:
             "pk", flat=True).first(),
     ))
     now = timezone.now()
+    ConnectionTestRun.objects.create(
+        email=alice.email, outcome=ConnectionTestRun.Outcome.FAILED, finished_at=timezone.now(),
+        steps=[{"key": "enabled", "title": "Lightning Sync enabled", "status": "warning",
+                "detail": "Lightning Sync is off.", "suggestion": "Turn it on."},
+               {"key": "credentials", "title": "Service account credentials present",
+                "status": "fail", "detail": "Setup has no service account password.",
+                "suggestion": "Enter it."}],
+    )
     Schedule.objects.create(name="crawl", func="math.floor", args="1.5")
     for success in (True, False):
         Task.objects.create(

@@ -1,4 +1,4 @@
-"""System checks lightningsync.E001-E008, W001 and W002, and `check --deploy` with production
+"""System checks lightningsync.E001-E009, W001 and W002, and `check --deploy` with production
 settings."""
 
 from __future__ import annotations
@@ -65,6 +65,19 @@ def test_it_reports_each_ews_client_setting_out_of_range():
     assert problems[1].msg.startswith("LIGHTNINGSYNC_EWS_READ_CONCURRENCY is 0;")
     with override_settings(LIGHTNINGSYNC_EWS_MAX_CONNECTIONS=65):
         assert ids(check_ews_client()) == ["lightningsync.E006"]
+    with override_settings(LIGHTNINGSYNC_CONNECTION_TEST_STEP_SECONDS=0):
+        assert [p.msg for p in check_ews_client()] == [
+            "LIGHTNINGSYNC_CONNECTION_TEST_STEP_SECONDS is 0; it must be 1 to 300."]
+
+
+def test_it_reports_an_autodiscover_address_the_engine_would_not_reach():
+    with override_settings(LIGHTNINGSYNC_AUTODISCOVER_URL="http://ad.example.com/autodiscover/"):
+        problems = check_ews_client()
+    assert ids(problems) == ["lightningsync.E009"]
+    assert "must be an https:// address" in problems[0].msg
+    with override_settings(
+            LIGHTNINGSYNC_AUTODISCOVER_URL="https://ad.example.com/autodiscover/autodiscover.svc"):
+        assert check_ews_client() == []
 
 
 def test_it_reports_a_claim_lease_over_two_minutes_or_none_at_all():

@@ -211,9 +211,10 @@ def test_it_puts_filter_errors_on_their_row(admin_client):
     assert 'value="yesterday"' in html  # the admin's input is kept
 
 
-EVENTS_NOT_SYNCED = (
-    "Events are not synced yet: this version of Lightning Sync syncs contacts only. "
-    "A configuration's event settings are saved, but nothing uses them for now."
+EVENTS_SYNC_SCOPE = (
+    "Events sync one way, from each rep's default Exchange calendar to the CRM. With "
+    "“Sync only events reps select”, a rep selects an event by giving it the selection "
+    "category named in Lightning Sync Setup, in any Outlook, web or mobile client."
 )
 
 
@@ -222,19 +223,19 @@ def events_section(html: str) -> str:
     return html[start : html.index("</fieldset>", start)]
 
 
-def test_it_says_events_are_saved_but_not_synced_yet(client, persona):
+def test_it_says_what_events_sync_and_how_reps_select_them(client, persona):
     config = SyncConfigurationFactory(name="West reps", events_direction="exchange_to_crm")
     client.force_login(persona("admin"))
     for url in (ADD, change_url(config)):
         html = client.get(url).content.decode()
-        assert EVENTS_NOT_SYNCED in unescape(events_section(html))
-        assert 'name="events_direction"' in events_section(html)  # the setting stays
+        assert EVENTS_SYNC_SCOPE in unescape(events_section(html))
+        assert "not synced yet" not in html
+        assert 'name="events_direction"' in events_section(html)
     listing = unescape(client.get(LIST).content.decode())
-    notice = '<p class="ls-notice ls-notice--warning" id="events-not-synced">'
-    assert f"{notice}{EVENTS_NOT_SYNCED}</p>" in listing
+    assert "not synced yet" not in listing and 'id="events-not-synced"' not in listing
     client.force_login(persona("viewer"))  # the read-only page says it too
     html = client.get(change_url(config)).content.decode()
-    assert EVENTS_NOT_SYNCED in unescape(events_section(html))
+    assert EVENTS_SYNC_SCOPE in unescape(events_section(html))
     assert "Exchange to CRM" in events_section(html)
 
 

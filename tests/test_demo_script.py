@@ -9,10 +9,12 @@ module takes about twenty seconds; `-m "not demo"` leaves it out.
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -43,6 +45,8 @@ class Demo:
     process: subprocess.Popen[bytes]
     url: str
     demo_dir: Path
+    transport: str = "ews"
+    sim_port: int = 0
 
     def log(self) -> str:
         return "\n".join(
@@ -66,8 +70,11 @@ def processes_in_group(pgid: int) -> list[str]:
     return found
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+@pytest.fixture(scope="module", params=["ews", "graph"])
+def demo(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Demo]:
+    transport = request.param
     demo_dir = tmp_path_factory.mktemp("demo")
     port, sim_port = free_port(), free_port()
     env = {
@@ -77,7 +84,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "REDIS_URL")
     }
     env.update(
-        DEMO_DIR=str(demo_dir), DEMO_PORT=str(port), SIM_PORT=str(sim_port), PY=sys.executable
+        DEMO_DIR=str(demo_dir), DEMO_PORT=str(port), SIM_PORT=str(sim_port), PY=sys.executable,
+        DEMO_TRANSPORT=transport,
     )
     with open(demo_dir / "demo.out.log", "wb") as out:
         process = subprocess.Popen(
@@ -88,7 +96,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: everything it starts is in it
         )
-    running = Demo(process, f"http://127.0.0.1:{port}", demo_dir)
+    running = Demo(process, f"http://127.0.0.1:{port}", demo_dir, transport, sim_port)
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -146,6 +154,44 @@ def test_the_readme_account_signs_in_and_opens_every_setup_page(demo: Demo) -> N
     assert "Grand Totals (1 record)" in errors and "Bell Labs" in errors
     status = opener.open(f"{demo.url}/admin/setup/lightning-sync-status/?q=alice").read().decode()
     assert 'id="row-linked_users"' in status and "alice@demo.example" in status
+
+
+def test_the_readme_connection_tests_pass_for_alice_and_name_dans_domain(demo: Demo) -> None:
+    if demo.transport != "ews":
+        pytest.skip("the connection test's Graph steps are not built yet: it covers EWS")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "REDIS_URL")}
+    env.update(DEBUG="true", DATABASE_URL=f"sqlite:///{demo.demo_dir}/demo.sqlite3",
+               LIGHTNINGSYNC_ALLOW_HTTP_HOSTS="127.0.0.1,localhost")
+
+    def test_connection(email: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "manage.py", "lightningsync_test_connection", email],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+    alice = test_connection("alice@demo.example")
+    assert alice.returncode == 0, alice.stdout + alice.stderr
+    assert alice.stdout.rstrip().endswith("Connection test successful")
+    dan = test_connection("dan@partner.example")
+    assert dan.returncode == 1
+    assert "✗ Rep's email domain recognised: The email domain partner.example" in dan.stdout
+    assert "Add partner.example to Additional domains" in dan.stdout
+
+
+def test_the_first_sync_reached_the_mailboxes_through_the_chosen_transport(demo: Demo) -> None:
+    out = (demo.demo_dir / "demo.out.log").read_text()
+    assert "alice@demo.example: 2 contacts added to the CRM" in out, demo.log()
+    if demo.transport == "ews":
+        url, context = f"http://127.0.0.1:{demo.sim_port}", None
+    else:
+        url = f"https://127.0.0.1:{demo.sim_port}"
+        context = ssl.create_default_context(cafile=str(demo.demo_dir / "exchangesim-ca.pem"))
+    with urllib.request.urlopen(f"{url}/_sim/counts", timeout=10, context=context) as answer:
+        counts = json.loads(answer.read())["result"]
+    listing = "graph:contactsDelta" if demo.transport == "graph" else "SyncFolderItems"
+    assert counts.get(listing, {}).get("alice@demo.example", 0) >= 1, counts
+    if demo.transport == "graph":
+        assert "token" in counts and "SyncFolderItems" not in counts
 
 
 def test_sigterm_stops_every_process_of_the_demo(demo: Demo) -> None:

@@ -27,6 +27,7 @@ PAGES = {
     "admin:lightningsync_status": SETUP_READERS,
     "admin:lightningsync_config_download": SETUP_READERS,
     "admin:lightningsync_config_upload": ("admin",),
+    "admin:lightningsync_connection_test": ("admin",),
     "admin:lightningsync_setupaudittrail_changelist": SETUP_READERS,
     "admin:lightningsync_account_changelist": SETUP_READERS,
     "admin:lightningsync_contact_changelist": SETUP_READERS,

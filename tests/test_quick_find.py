@@ -76,6 +76,7 @@ def test_it_filters_by_name_with_q(admin_client):
     assert entry_labels(response) == [
         "Lightning Sync Setup",
         "Sync Configurations",
+        "Lightning Sync Connection Test",
         "Lightning Sync Status",
         "Lightning Sync Errors",
     ]
@@ -96,6 +97,13 @@ def test_it_finds_the_error_report_for_those_who_run_reports(client, admin_clien
 def test_it_matches_every_word_in_any_order(admin_client):
     response = admin_client.get(INDEX, {"q": "status sync"})
     assert entry_labels(response) == ["Lightning Sync Status"]
+
+
+def test_it_finds_the_connection_test(admin_client, client, persona):
+    assert entry_labels(admin_client.get(INDEX, {"q": "connection test"})) == [
+        "Lightning Sync Connection Test"]
+    client.force_login(persona("viewer"))  # running a test needs Customize Application
+    assert entry_labels(client.get(INDEX, {"q": "connection test"})) == []
 
 
 def test_it_matches_keywords_and_group_names(admin_client):

@@ -194,7 +194,7 @@ def test_it_joins_several_problems_into_one_line():
     )
 
 
-def test_it_says_oauth_is_not_available_yet():
+def test_it_refuses_to_enable_oauth_when_no_one_is_there_to_check():
     message = fails(
         "lightningsync_setup",
         "--enable",
@@ -208,12 +208,13 @@ def test_it_says_oauth_is_not_available_yet():
         stdin="app-secret",
     )
     assert message == (
-        "--enable/--disable: OAuth 2.0 is not available yet: this version of Lightning Sync "
-        "cannot request tokens from Microsoft, so it cannot be enabled. The OAuth 2.0 settings "
-        "can be saved; to sync now, use the Exchange service account."
+        "--enable: OAuth 2.0 was not enabled: No user with an email address is in a sync "
+        "configuration yet: add one (Sync Configurations), or name a mailbox to check "
+        "(--check-mailbox). The other settings given were saved."
     )
     setup = LightningSyncSetup.load()
-    assert not setup.enabled and not setup.has_oauth_credential
+    assert not setup.enabled and setup.has_oauth_credential
+    assert setup.connection_method == "service_account"
 
 
 def test_it_refuses_an_empty_secret():

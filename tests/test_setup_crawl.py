@@ -45,6 +45,7 @@ KEY_PAGES: list[tuple[str, tuple[str, ...]]] = [
     ("admin:lightningsync_lightningsyncerror_export", (S, A, R)),
     ("admin:lightningsync_config_download", SETUP_READERS),
     ("admin:lightningsync_config_upload", (S, A)),
+    ("admin:lightningsync_connection_test", (S, A)),
     ("admin:lightningsync_syncconfiguration_changelist", SETUP_READERS),
     ("admin:lightningsync_syncconfiguration_add", (S, A, C)),
     ("admin:lightningsync_syncconfiguration_change", SETUP_READERS),
@@ -116,3 +117,7 @@ def test_every_role_opens_every_page_it_may_and_no_page_fails(role):
         assert len(menu_urls) >= 10  # the whole menu (the superuser also sees Platform Tools)
     if role == N:
         assert menu_urls == []
+    # The connection test's result pages, reached through its list of recent tests.
+    run_pages = [url for url in found.status if "/connection-test/" in url and url.count("/") > 5]
+    assert bool(run_pages) == (role in (S, A))
+    assert {url: found.status[url] for url in run_pages} == dict.fromkeys(run_pages, 200)

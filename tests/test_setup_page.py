@@ -7,6 +7,7 @@ import html
 import pytest
 from django.urls import reverse
 
+from lightningsync.configrules import OAUTH_NEEDS_VERIFICATION
 from lightningsync.models import LightningSyncSetup, SetupAuditTrail
 from lightningsync.setupservice import apply_setup
 
@@ -56,7 +57,8 @@ def test_it_shows_every_setting_grouped_like_setup(admin_client):
         "Connection method",
         "Exchange service account",
         "OAuth 2.0 for Exchange Online",
-        "Preparing the app registration",
+        "What the Exchange Online admin does first",
+        "Trusted certificate authorities",
         "Event selection (Lightning for Outlook)",
         "Org ID",
         "Configuration file",
@@ -218,16 +220,17 @@ def test_it_links_the_admin_consent_page_once_the_ids_are_saved(admin_client):
     )
 
 
-def test_it_says_oauth_is_not_available_yet_and_keeps_it_off(admin_client):
-    notice = (
-        "OAuth 2.0 is not available yet: this version of Lightning Sync cannot request tokens "
-        "from Microsoft, so it cannot be enabled. The OAuth 2.0 settings can be saved; to sync "
-        "now, use the Exchange service account."
-    )
+def test_it_saves_oauth_settings_off_and_refuses_to_enable_them_unverified(admin_client):
     text = page_text(admin_client.get(URL))
     oauth_section = text[text.index('id="section-oauth"') :]
-    assert notice in oauth_section[: oauth_section.index("</fieldset>")]
-    assert "Accept and enable access" not in text
+    oauth_section = oauth_section[: oauth_section.index("</fieldset>")]
+    assert "OAuth 2.0 is off until “Verify and enable”" in oauth_section
+    assert 'name="_verify_oauth"' in oauth_section
+    for command in ("New-ManagementScope", "New-ManagementRoleAssignment",
+                    '"Application Contacts.ReadWrite"', '"Application Calendars.Read"',
+                    "Test-ServicePrincipalAuthorization", "Contacts.ReadWrite",
+                    "Calendars.ReadWrite"):
+        assert command in oauth_section
 
     # Its settings are saved (not enabled) ...
     response = admin_client.post(
@@ -243,7 +246,8 @@ def test_it_says_oauth_is_not_available_yet_and_keeps_it_off(admin_client):
     setup = LightningSyncSetup.load()
     assert (setup.oauth_tenant_id, setup.oauth_client_id) == (TENANT_ID, CLIENT_ID)
     assert setup.has_oauth_credential and not setup.enabled
-    # ... and enabling it is refused with the same words, next to "Enable".
+    # ... and switching it on without verification is refused next to "Enable", keeping what
+    # was typed but the secret, and saying so.
     response = admin_client.post(
         URL,
         form_data(
@@ -251,9 +255,13 @@ def test_it_says_oauth_is_not_available_yet_and_keeps_it_off(admin_client):
             connection_method="oauth2",
             oauth_tenant_id=TENANT_ID,
             oauth_client_id=CLIENT_ID,
+            oauth_client_secret="typed-again",
         ),
     )
-    assert response.context["form"].errors["enabled"] == [notice]
+    assert response.context["form"].errors["enabled"] == [OAUTH_NEEDS_VERIFICATION]
+    text = page_text(response)
+    assert f'value="{TENANT_ID}"' in text and "typed-again" not in text
+    assert "Secrets you typed were not kept: enter them again." in text
     assert not LightningSyncSetup.load().enabled
 
 

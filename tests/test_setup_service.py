@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from lightningsync import setupservice
-from lightningsync.availability import OAUTH_NOT_AVAILABLE
+from lightningsync.configrules import OAUTH_NEEDS_VERIFICATION
 from lightningsync.models import LightningSyncSetup, SetupAuditTrail
 from lightningsync.setupservice import apply_setup, export_setup
 
@@ -248,7 +248,7 @@ def test_it_enables_a_complete_service_account():
     assert LightningSyncSetup.load().service_account_password() == "Sup3r-secret"
 
 
-def test_it_says_oauth_is_not_available_when_asked_to_enable_it():
+def test_it_enables_oauth_only_after_verification():
     errors = errors_of(
         {
             "enabled": True,
@@ -257,8 +257,8 @@ def test_it_says_oauth_is_not_available_when_asked_to_enable_it():
         },
         secrets={"oauth_client_secret": "app-secret"},
     )
-    assert errors == {"enabled": [OAUTH_NOT_AVAILABLE]}
-    assert OAUTH_NOT_AVAILABLE.startswith("OAuth 2.0 is not available yet: ")
+    assert errors == {"enabled": [OAUTH_NEEDS_VERIFICATION]}
+    assert "“Verify and enable”" in OAUTH_NEEDS_VERIFICATION
     assert not LightningSyncSetup.load().enabled
 
 
@@ -426,3 +426,21 @@ def test_it_makes_a_new_org_id_and_audits_it():
     assert LightningSyncSetup.load().org_id == new
     entry = SetupAuditTrail.objects.get(field="Org ID")
     assert (entry.old_value, entry.new_value) == (str(old), str(new))
+
+
+def test_a_new_connection_method_marks_every_user_who_synced_for_reset(
+    django_capture_on_commit_callbacks,
+):
+    from lightningsync.models import UserSyncState
+    from tests.factories import UserFactory
+
+    synced = UserSyncState.objects.create(user=UserFactory(username="synced"))
+    with django_capture_on_commit_callbacks(execute=True):
+        apply_setup({"event_selection": {"category": "CRM"}}, user=None, via="test")
+    synced.refresh_from_db()
+    assert synced.reset_state == ""  # another setting: nothing to match again
+    with django_capture_on_commit_callbacks(execute=True):
+        apply_setup({"connection_method": "oauth2"}, user=None, via="test")
+    synced.refresh_from_db()
+    assert synced.reset_state == UserSyncState.ResetState.MARKED
+    assert synced.reset_requested_at is not None

@@ -2,12 +2,11 @@
 syncs through exchangesim with the real exchangelib, resets and Setup changes; the service
 (`lightningsync.statuses`) reads stored state only.
 
-Values only the connection test can reach (it writes the same connection result) are left
-to its tests: "User mailbox is running on supported version of Microsoft Exchange: ✗"
-(exchangesim answers the engine's Exchange 2013 SP1 requests whatever version it plays),
-"Salesforce_Sync folder found: ✗" (the cycle creates a missing folder) and "Calendar folder
-found: ✓/✗" (the cycle does not open the calendar until event sync exists). The events
-rows other than "Not started" and "not set to sync" wait for event sync's activity.
+"User mailbox is running on supported version of Microsoft Exchange: ✗" is reached through
+the connection test (it writes the same connection result as a cycle). Not reached here:
+"Salesforce_Sync folder found: ✗" and "Calendar folder found: ✗" (a connection test whose
+folder steps fail records them; exchangesim has no way to refuse a folder to a mailbox that
+opened).
 """
 
 from __future__ import annotations
@@ -142,14 +141,29 @@ def test_one_way_and_no_configuration_read_not_set_to_sync(ews) -> None:  # type
         "Exchange configuration not set to sync"}
 
 
-def test_events_rows_read_not_started_until_event_sync_records_activity(ews) -> None:  # type: ignore[no-untyped-def]
-    ews.configure(events_direction="exchange_to_crm")
+def test_event_rows_move_with_event_sync(ews) -> None:  # type: ignore[no-untyped-def]
+    from lightningsync.models import Event
+    from tests.engine.event_fixtures import add_event, events_on
+
+    events_on(ews)
+    add_event(ews, "Kick-off")
+    before = user_values(ews.rep)
+    assert before["event_exchange_to_crm"] == "Not started"
+    assert before["event_crm_to_exchange"] == "Exchange configuration not set to sync"
+    assert before["calendar_folder"] == "Not checked yet"
+    seen: dict[str, str] = {}
+    ews.sync(checkpoint=OnceAt("page_listed", lambda: seen.update(user_values(ews.rep))))
+    assert seen["event_exchange_to_crm"] == "Initial sync in progress"
+    after = user_values(ews.rep)
+    assert after["event_exchange_to_crm"] == "Initial sync completed"
+    assert after["event_in_sync"] == "1" and Event.objects.filter(subject="Kick-off").exists()
+    assert after["event_linked"] == CHECK
+    assert after["calendar_folder"] == CHECK  # the event sync keeps its calendar cursor
+    org = org_rows()
+    assert org["event_last_activity"].case == "An event sync time within the last few minutes"
+    assert (org["event_last_hour"].value, org["event_last_day"].value) == ("1", "1")
     ews.sync()
-    values = user_values(ews.rep)
-    assert values["event_exchange_to_crm"] == "Not started"
-    assert values["event_crm_to_exchange"] == "Exchange configuration not set to sync"
-    assert values["event_in_sync"] == "0"
-    assert values["event_linked"] == CHECK
+    assert user_values(ews.rep)["event_exchange_to_crm"] == "In sync"
 
 
 # --- recognised, linked, version: from the cycle's connection result ------------------------
@@ -407,3 +421,27 @@ def test_activity_counts_each_object_in_its_directions() -> None:
             return self.created + self.updated
 
     assert (written(OneWay(), "exchange_to_crm"), written(OneWay(), "crm_to_exchange")) == (4, 0)
+
+
+# --- what only the connection test sees -----------------------------------------------------
+
+
+def test_the_connection_test_fills_the_rows_a_sync_cannot(ews) -> None:  # type: ignore[no-untyped-def]
+    from lightningsync.models import ConnectionTestRun
+    from syncengine import connectiontest
+
+    def run_test() -> None:
+        connectiontest.perform(ConnectionTestRun.objects.create(email="rep@example.com").pk)
+
+    run_test()  # everything in place, Salesforce_Sync missing: "will be created"
+    values = user_values(ews.rep)
+    assert (values["version"], values["recognized"], values["contact_linked"]) == (
+        CHECK, CHECK, CHECK)
+    assert values["calendar_folder"] == CHECK
+    assert values["contacts_folder"] == "Not checked yet"
+    assert "Exchange 2016" in user_rows(ews.rep)["version"].meaning
+    ews.sim.set_version("Exchange2010_SP2")
+    run_test()
+    rows = user_rows(ews.rep)
+    assert rows["version"].value == CROSS
+    assert "Exchange 2010 SP2" in rows["version"].meaning

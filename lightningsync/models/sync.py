@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from .crm import Contact
+from .crm import Contact, Event
 
 
 class UserSyncState(models.Model):
@@ -59,6 +59,9 @@ class UserSyncState(models.Model):
     events_initial_sync_done = models.BooleanField(default=False)
     # What the contact sync ran with last time; a change forces a full pass.
     contacts_config_fingerprint = models.CharField(max_length=64, blank=True)
+    # What the event sync ran with last time (scope, window, private, mapping); a change
+    # re-lists the calendar (SPEC §5: widening the set).
+    events_config_fingerprint = models.CharField(max_length=64, blank=True)
     # CRM contacts changed at or after this moment are examined by the next cycle;
     # null = examine all (first cycle, after a reset or a configuration change).
     contacts_crm_watermark = models.DateTimeField(null=True, blank=True)
@@ -173,6 +176,54 @@ class ContactLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact_id} ⇄ {self.exchange_id}"
+
+
+class EventLink(models.Model):
+    """One CRM event ⇄ one Exchange calendar item of one user (events sync one way).
+
+    A null event means "deleted in the CRM": the item is never imported again (SPEC §5). A
+    detached link (no Exchange id) means the item was deleted in Exchange and the CRM event
+    kept (auto-remove off).
+    """
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Linked"
+        DETACHED = "detached", "Deleted in Exchange"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="event_links"
+    )
+    event = models.ForeignKey(
+        Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="sync_links"
+    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
+    exchange_id = models.CharField(max_length=512, null=True, blank=True)  # noqa: DJ001
+    change_key = models.CharField(max_length=255, blank=True)
+    # The normalized mapped fields as last synced from Exchange.
+    snapshot = models.JSONField(default=dict)
+    snapshot_hash = models.CharField(max_length=64, blank=True)
+    seen_generation = models.PositiveIntegerField(default=0)
+    # Linked, but the item does not carry our stamps yet (SPEC §8): written after the page.
+    needs_stamp = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "exchange_id"],
+                condition=models.Q(exchange_id__isnull=False),
+                name="event_link_user_item",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "event"],
+                condition=models.Q(event__isnull=False),
+                name="event_link_user_event",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} ⇄ {self.exchange_id}"
 
 
 class LightningSyncError(models.Model):

@@ -1,14 +1,22 @@
 """How the cycle reaches a user's mailbox: Setup and the user read here, once per cycle, and
-handed to the transport as plain `ConnectionSettings` (transports read no model)."""
+handed to the transport as plain `ConnectionSettings` (transports read no model).
+
+A rep outside the domains the service account serves is not synced (SPEC §2): the cycle
+pauses them with an entry naming the domain to add. Under Autodiscover the EWS URL is the
+domain's, from `autodiscovery`'s 24-hour cache."""
 
 from __future__ import annotations
 
-from django.conf import settings
-
+from lightningsync import domains
 from lightningsync.models import LightningSyncSetup, User
 
+from ..errorlog import Direction, Entry, Kind, PauseUser
+from ..mailbox import settings_for
 from ..transports.connect import ConnectionSettings
 from ..transports.protocol import ErrorKind, TransportError
+
+ADD_DOMAIN = ("Add the domain to Additional domains in Lightning Sync Setup (if Exchange hosts "
+              "that mailbox) or correct the user's email address; saving Setup resumes the sync.")
 
 
 def connection_settings(setup: LightningSyncSetup, user: User) -> ConnectionSettings:
@@ -17,16 +25,8 @@ def connection_settings(setup: LightningSyncSetup, user: User) -> ConnectionSett
         raise TransportError(
             ErrorKind.CONFIGURATION, f"User {user.username} has no email address."
         )
-    return ConnectionSettings(
-        method=setup.connection_method,
-        mailbox=user.email,
-        org_id=str(setup.org_id),
-        url=setup.ews_url,
-        username=setup.service_account_username,
-        password=setup.service_account_password(),
-        auth_type=setup.auth_type,
-        ca_bundle=setup.ca_bundle,
-        timeout_seconds=settings.LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS,
-        max_connections=settings.LIGHTNINGSYNC_EWS_MAX_CONNECTIONS,
-        read_concurrency=settings.LIGHTNINGSYNC_EWS_READ_CONCURRENCY,
-    )
+    reason = domains.unrecognised_reason(setup, user.email)
+    if reason:
+        raise PauseUser(Entry(Kind.IMPERSONATION, Direction.BOTH, reason, ADD_DOMAIN,
+                              detail="unrecognised domain"))
+    return settings_for(setup, user.email)

@@ -11,6 +11,7 @@ duplicates.
 Two kinds of links are decisions, not sync state, and survive: a detached link (the rep
 removed the contact from Salesforce_Sync: never pushed back) and a link whose CRM contact
 was deleted (its Exchange copy still goes to Deleted Items and is never imported again).
+So does a link whose CRM event the rep deleted: that calendar item is never imported again.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from lightningsync.models import ContactLink, FolderCursor, User, UserSyncState
+from lightningsync.models import ContactLink, EventLink, FolderCursor, User, UserSyncState
 
 # Links that record a decision: removed from Salesforce_Sync by the rep, deleted in the CRM.
 DECISIONS = Q(state=ContactLink.State.DETACHED, contact__isnull=False) | Q(
@@ -37,6 +38,16 @@ def mark_for_reset(user: User) -> UserSyncState:
     return state
 
 
+def mark_everyone_for_reset() -> int:
+    """Every user who has synced: "Marked for reset" (after a connection method change)."""
+    return UserSyncState.objects.exclude(
+        reset_state=UserSyncState.ResetState.MARKED
+    ).update(
+        reset_state=UserSyncState.ResetState.MARKED, reset_requested_at=timezone.now(),
+        reset_waiting_for="",
+    )
+
+
 def perform_reset(state: UserSyncState) -> None:
     """Delete links (but decisions) and cursors, lift the contact pause; status: "Reset in
     progress" until the cycle completes. Call under the user's claim, once it may sync."""
@@ -46,16 +57,20 @@ def perform_reset(state: UserSyncState) -> None:
     state.contacts_paused_message = ""
     state.contacts_paused_at = None
     state.contacts_config_fingerprint = ""
+    state.events_config_fingerprint = ""
     state.contacts_crm_watermark = None
     state.contacts_initial_sync_done = False
     state.events_initial_sync_done = False
     with transaction.atomic():
         ContactLink.objects.filter(user_id=state.user_id).exclude(DECISIONS).delete()
+        # An event the rep deleted in the CRM stays deleted (its link, without an event).
+        EventLink.objects.filter(user_id=state.user_id, event__isnull=False).delete()
         FolderCursor.objects.filter(user_id=state.user_id).delete()
         # Only these fields: the claim's own (lease, heartbeat) are not ours to overwrite.
         state.save(update_fields=[
             "reset_state", "reset_waiting_for", "contacts_paused_reason",
             "contacts_paused_message", "contacts_paused_at", "contacts_config_fingerprint",
+            "events_config_fingerprint",
             "contacts_crm_watermark", "contacts_initial_sync_done", "events_initial_sync_done",
         ])
 

@@ -42,6 +42,8 @@ from ..errorlog import (
     record_now,
     resolve_cycle_errors,
 )
+from ..events.state import EventReport
+from ..events.sync import EventSync
 from ..transports.connect import TransportFactory, transport_for
 from ..transports.protocol import ErrorKind, MailboxTransport, TransportError
 from . import claims
@@ -73,11 +75,13 @@ class SyncReport:
     reason: str = ""
     contacts: ContactReport | None = None
     error_kind: str = ""
+    events: EventReport | None = None
 
     def summary(self) -> str:
         """What the cycle did, in an admin's words: "2 contacts added to the CRM, 20 sent to
-        Exchange, 0 conflicts" (updates, removals and unlinks only when there were any), or
-        why it did not sync."""
+        Exchange, 0 conflicts, 3 events added to the CRM" (updates, removals and unlinks only
+        when there were any; events only when something happened to them), or why it did
+        not sync."""
 
         def count(n: int, one: str, many: str) -> str:
             return f"{n} {one if n == 1 else many}"
@@ -92,8 +96,16 @@ class SyncReport:
             }.get(self.outcome, self.outcome)
             return f"{label}: {self.reason}" if self.reason else label
         c = self.contacts
-        if c.skipped:
-            return c.skipped
+        said = [c.skipped] if c.skipped else self._contact_words(count)
+        e = self.events
+        if e is not None and not e.skipped and (e.written or e.skipped_series
+                                                or e.skipped_private or e.errors):
+            said += self._event_words(count)
+        return ", ".join(said)
+
+    def _contact_words(self, count: Callable[[int, str, str], str]) -> list[str]:
+        assert self.contacts is not None
+        c = self.contacts
         said = [f"{count(c.crm_created, 'contact', 'contacts')} added to the CRM"]
         if c.crm_updated:
             said.append(f"{c.crm_updated} updated in the CRM")
@@ -105,7 +117,20 @@ class SyncReport:
         if c.unlinked:
             said.append(f"{c.unlinked} no longer synced")
         said.append(count(c.conflicts, "conflict", "conflicts"))
-        return ", ".join(said)
+        return said
+
+    def _event_words(self, count: Callable[[int, str, str], str]) -> list[str]:
+        """ "3 events added to the CRM" and what else happened to events, when anything did."""
+        assert self.events is not None
+        e = self.events
+        said = [f"{count(e.created, 'event', 'events')} added to the CRM"]
+        for n, words in ((e.updated, "updated in the CRM"), (e.linked, "matched in the CRM"),
+                         (e.deleted, "removed from the CRM"), (e.unlinked, "no longer synced"),
+                         (e.skipped_series, "recurring skipped"),
+                         (e.skipped_private, "private skipped")):
+            if n:
+                said.append(f"{count(n, 'event', 'events')} {words}")
+        return said
 
 
 @dataclass
@@ -221,12 +246,18 @@ def _sync(cycle: _Cycle, setup: LightningSyncSetup, config: SyncConfiguration,
         for retry in range(RETRIES_IN_CYCLE + 1):
             try:
                 transport = transport or factory(connection_settings(setup, user))
+                errors = ErrorLog(user)
                 contacts = ContactSync(
                     user=user, config=config, state=state, org_id=str(setup.org_id),
-                    transport=transport, errors=ErrorLog(user), checkpoint=checkpoint,
+                    transport=transport, errors=errors, checkpoint=checkpoint,
                     progress=progress, page_size=page_size, ensure_claimed=cycle.ensure_claimed,
                 ).run()
-                return _succeeded(cycle, contacts)
+                events = EventSync(
+                    user=user, config=config, setup=setup, state=state, transport=transport,
+                    now=cycle.now, errors=errors, checkpoint=checkpoint, progress=progress,
+                    page_size=page_size, ensure_claimed=cycle.ensure_claimed,
+                ).run() if config.events_direction != config.EventsDirection.NONE else None
+                return _succeeded(cycle, contacts, events)
             except PauseUser as problem:
                 return _pause(cycle, UserSyncState.PauseReason.CONFIGURATION, problem.entry)
             except TransportError as exc:
@@ -258,8 +289,9 @@ def _why_not(state: UserSyncState, setup: LightningSyncSetup,
     return None
 
 
-def _succeeded(cycle: _Cycle, contacts: ContactReport) -> SyncReport:
-    report = _succeeded_report(cycle, contacts)
+def _succeeded(cycle: _Cycle, contacts: ContactReport,
+               events: EventReport | None) -> SyncReport:
+    report = _succeeded_report(cycle, contacts, events)
     _note_activity(cycle, report)
     return report
 
@@ -275,18 +307,20 @@ def _note_activity(cycle: _Cycle, report: SyncReport) -> None:
         finished=finished,
         initial=state.contacts_initial_sync_done and not cycle.contacts_initial_before,
     ) + activity(
-        state.user_id, config, "event", getattr(report, "events", None), started=cycle.now,
+        state.user_id, config, "event", report.events, started=cycle.now,
         finished=finished,
         initial=state.events_initial_sync_done and not cycle.events_initial_before,
     )
 
 
-def _succeeded_report(cycle: _Cycle, contacts: ContactReport) -> SyncReport:
+def _succeeded_report(cycle: _Cycle, contacts: ContactReport,
+                      events: EventReport | None) -> SyncReport:
     state = cycle.state
     cycle.release.update(
         attempts=0, last_error="", last_success_at=timezone.now(),
         contacts_initial_sync_done=state.contacts_initial_sync_done,
         contacts_crm_watermark=state.contacts_crm_watermark,
+        events_initial_sync_done=state.events_initial_sync_done,
     )
     if state.attempts or state.last_error:
         resolve_cycle_errors(state.user)
@@ -295,8 +329,8 @@ def _succeeded_report(cycle: _Cycle, contacts: ContactReport) -> SyncReport:
         finish_reset(state)
     if state.contacts_paused_reason:
         return SyncReport(state.user_id, Outcome.PAUSED, contacts.skipped, contacts,
-                          error_kind=Kind.MASS_DELETE)
-    return SyncReport(state.user_id, Outcome.SYNCED, contacts=contacts)
+                          error_kind=Kind.MASS_DELETE, events=events)
+    return SyncReport(state.user_id, Outcome.SYNCED, contacts=contacts, events=events)
 
 
 def _failed(cycle: _Cycle, exc: TransportError, retry: int) -> SyncReport | None:
@@ -313,6 +347,8 @@ def _failed(cycle: _Cycle, exc: TransportError, retry: int) -> SyncReport | None
         cycle.connection = Connection(ok=False, kind=exc.kind.value, message=exc.message)
     if exc.kind in _PAUSES:
         reason, kind, suggestion = _PAUSES[exc.kind]
+        if exc.kind == ErrorKind.AUTHENTICATION and _under_oauth():
+            suggestion = _OAUTH_AUTHENTICATION
         return _pause(cycle, reason, Entry(kind, Direction.BOTH, exc.message, suggestion,
                                            detail="cycle"))
     if exc.kind == ErrorKind.INVALID_CURSOR and retry == 0:
@@ -358,6 +394,17 @@ _PAUSES = {
     ErrorKind.OTHER_ORG: (UserSyncState.PauseReason.OTHER_ORG, Kind.OTHER_ORG,
                           "Remove the user from one org's sync configurations."),
 }
+
+
+_OAUTH_AUTHENTICATION = (
+    "Check the app registration's client secret or certificate (and the tenant) in Setup; "
+    "saving Setup or choosing Retry in the error report resumes the sync."
+)
+
+
+def _under_oauth() -> bool:
+    method = LightningSyncSetup.objects.values_list("connection_method", flat=True).first()
+    return method == LightningSyncSetup.ConnectionMethod.OAUTH2
 
 
 def _pause(cycle: _Cycle, reason: str, entry: Entry) -> SyncReport:

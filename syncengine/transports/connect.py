@@ -41,6 +41,25 @@ class ConnectionSettings:
     timeout_seconds: float  # one request to Exchange
     max_connections: int  # HTTP connections per server and worker
     read_concurrency: int  # reads of one mailbox in flight
+    # OAuth 2.0 (Microsoft Graph, app-only); empty under the service account.
+    tenant_id: str = ""
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    certificate: str = field(default="", repr=False)  # PEM: certificate + private key
+    graph_url: str = ""  # e.g. https://graph.microsoft.com (without /v1.0)
+    authority_url: str = ""  # e.g. https://login.microsoftonline.com
+
+
+@dataclass(frozen=True)
+class AutodiscoverSettings:
+    """What Autodiscover is asked with (SPEC §2): the service account, as Setup holds it."""
+
+    username: str
+    password: str = field(repr=False)
+    auth_type: str  # "basic" or "ntlm"
+    ca_bundle: str = field(repr=False)
+    timeout_seconds: float
+    service_url: str = ""  # one fixed Autodiscover address instead of the domain's
 
 
 TransportFactory = Callable[[ConnectionSettings], MailboxTransport]

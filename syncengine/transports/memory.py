@@ -16,12 +16,15 @@ import itertools
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .protocol import (
+    CalendarItemType,
     Change,
     ChangeKind,
     ChangePage,
     ErrorKind,
+    EventMeta,
     ExchangeItem,
     FieldValue,
     FolderKind,
@@ -40,6 +43,28 @@ CALENDAR = "calendar"
 CONTACTS_ROOT = "contacts-root"  # the default Contacts folder
 
 _counter = itertools.count(1)
+# Calendar properties kept with an item's fields but read only through `Change.event` and
+# `ExchangeItem.addresses`, never as mapped fields.
+_CATEGORIES = "Categories"
+_ATTENDEES = "Attendees"
+_ORGANIZER = "Organizer"
+_TYPE = "CalendarItemType"
+
+
+def event_meta(item: StoredItem) -> EventMeta:
+    f: dict[str, Any] = item.fields
+    return EventMeta(
+        start=f.get("Start"), end=f.get("End"), is_all_day=bool(f.get("IsAllDayEvent")),
+        sensitivity=str(f.get("Sensitivity") or "Normal"),
+        categories=tuple(f.get(_CATEGORIES) or ()),
+        item_type=str(f.get(_TYPE) or CalendarItemType.SINGLE),
+    )
+
+
+def _addresses(item: StoredItem) -> tuple[str, ...]:
+    f: dict[str, Any] = item.fields
+    organizer = f.get(_ORGANIZER)
+    return tuple([organizer] if organizer else []) + tuple(f.get(_ATTENDEES) or ())
 
 
 @dataclass
@@ -239,7 +264,8 @@ class MemoryTransport:
         return result
 
     def _change(self, kind: ChangeKind, item: StoredItem) -> Change:
-        return Change(kind, item.id, item.change_key, item.org_stamp, item.crm_stamp)
+        event = event_meta(item) if item.folder == CALENDAR else None
+        return Change(kind, item.id, item.change_key, item.org_stamp, item.crm_stamp, event)
 
     def count_items(self, folder: FolderRef) -> int:
         self._enter("count_items")
@@ -272,6 +298,7 @@ class MemoryTransport:
             stored.crm_stamp,
             stored.last_modified,
             {n: copy.deepcopy(stored.fields.get(n)) for n in names},
+            addresses=_addresses(stored) if stored.folder == CALENDAR else (),
         )
 
     # --- writes ---------------------------------------------------------------------------
@@ -362,10 +389,24 @@ class MemoryTransport:
         return self.mailbox_add(folder or self.contact_folder(), fields, org_stamp,
                                 crm_stamp).id
 
+    def rep_create_event(self, fields: dict[str, Any], *, categories: Sequence[str] = (),
+                         attendees: Sequence[str] = (), organizer: str | None = None,
+                         item_type: str = CalendarItemType.SINGLE,
+                         org_stamp: str | None = None, crm_stamp: str | None = None) -> str:
+        """A calendar item as a rep makes it: `fields` in `EVENT_FIELDS` names (Start/End
+        aware datetimes, or dates with IsAllDayEvent, End exclusive)."""
+        stored = {"Sensitivity": "Normal", "IsAllDayEvent": False, **fields,
+                  _CATEGORIES: tuple(categories), _ATTENDEES: tuple(attendees),
+                  _ORGANIZER: organizer or self.mailbox.smtp, _TYPE: str(item_type)}
+        return self.mailbox_add(CALENDAR, stored, org_stamp, crm_stamp).id
+
     def rep_update(self, item_id: str, **fields: FieldValue) -> None:
         stored = self.mailbox.items[item_id]
         stored.fields.update(copy.deepcopy(fields))
         self._bump(stored)
+
+    def rep_set_categories(self, item_id: str, categories: Sequence[str]) -> None:
+        self.rep_update(item_id, **{_CATEGORIES: tuple(categories)})  # type: ignore[arg-type]
 
     def touch(self, item_id: str) -> None:
         """Open the item in Outlook: the change key moves, nothing else does."""

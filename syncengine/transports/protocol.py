@@ -19,6 +19,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+EVENT_FIELDS = (
+    "Subject", "Start", "End", "IsAllDayEvent", "Location", "Body", "LegacyFreeBusyStatus",
+    "Sensitivity",
+)
+PRIVATE_SENSITIVITIES = frozenset({"Private", "Confidential"})
+
 
 class FolderKind(StrEnum):
     CONTACTS = "contacts"  # Salesforce_Sync under the default Contacts folder
@@ -62,10 +68,39 @@ class ExchangeItem:
     crm_stamp: str | None  # the CRM record id extended property, None when unstamped
     last_modified: dt.datetime | None  # LastModifiedTime / lastModifiedDateTime (aware)
     fields: dict[str, FieldValue] = field(default_factory=dict)
+    # Calendar items: the organiser's and attendees' email addresses (auto-relate only).
+    addresses: tuple[str, ...] = ()
 
     @property
     def ref(self) -> ItemRef:
         return ItemRef(self.id, self.change_key)
+
+
+class CalendarItemType(StrEnum):
+    """EWS CalendarItemType (Graph `type`): only single events are synced (SPEC §5)."""
+
+    SINGLE = "Single"
+    OCCURRENCE = "Occurrence"
+    EXCEPTION = "Exception"
+    RECURRING_MASTER = "RecurringMaster"
+
+
+@dataclass(frozen=True)
+class EventMeta:
+    """What a calendar listing tells about an item, enough to decide whether to read it
+    (SPEC §5, last rule): its times, type, sensitivity and categories.
+
+    `start`/`end` are aware UTC datetimes; for an all-day event they are dates in the
+    event's own time zone, `end` exclusive as Exchange keeps it (a one-day event on the 8th
+    ends on the 9th). None when the item has none (a malformed item).
+    """
+
+    start: dt.datetime | dt.date | None
+    end: dt.datetime | dt.date | None
+    is_all_day: bool = False
+    sensitivity: str = "Normal"  # Normal, Personal, Private, Confidential
+    categories: tuple[str, ...] = ()
+    item_type: str = CalendarItemType.SINGLE
 
 
 class ChangeKind(StrEnum):
@@ -83,6 +118,7 @@ class Change:
     change_key: str | None = None  # None for deletes
     org_stamp: str | None = None
     crm_stamp: str | None = None
+    event: EventMeta | None = None  # calendar listings: the deciding fields
 
 
 @dataclass(frozen=True)
@@ -168,6 +204,8 @@ class ItemUpdate:
     ref: ItemRef
     fields: dict[str, FieldValue]
     crm_stamp: str | None = None
+    # The folder the item is in (calendar items are stamped as calendar items).
+    kind: FolderKind = FolderKind.CONTACTS
 
 
 @runtime_checkable
@@ -201,6 +239,9 @@ class MailboxTransport(Protocol):
     ) -> Iterator[ChangePage]:
         """Changes since `cursor` (None: every item, as creates), page by page.
 
+        In the calendar, creates and updates carry `Change.event`: the fields that decide
+        whether the item syncs, so that only those are read in full (`get_items`).
+
         Raises TransportError(INVALID_CURSOR) for a cursor the server no longer accepts and
         TransportError(NOT_FOUND) when the folder is gone. An id may appear as an update
         although the engine never saw it (resuming mid-listing); deletes of unknown ids may
@@ -216,6 +257,11 @@ class MailboxTransport(Protocol):
         self, folder: FolderRef, ids: Sequence[str], fields: Sequence[str]
     ) -> list[ExchangeItem | ItemFailure]:
         """The items with only `fields` filled, in the order of `ids`; chunks internally.
+
+        Calendar fields (`EVENT_FIELDS`): Start/End as aware UTC datetimes, or for an
+        all-day event dates in its own zone, End exclusive; IsAllDayEvent a bool; Body as
+        text; LegacyFreeBusyStatus and Sensitivity as EWS names. `addresses` holds the
+        organiser's and attendees' email addresses.
 
         A vanished item is an ItemFailure(NOT_FOUND); other per-item errors are classified.
         """

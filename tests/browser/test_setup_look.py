@@ -125,8 +125,8 @@ def test_the_readme_screenshots(signed_in_page, exchange_sim):  # type: ignore[n
     page.goto("/admin/")
     page.fill("#quick-find", "sync")
     assert page.locator("#setup-menu a:visible").all_inner_texts() == [
-        "Lightning Sync Setup", "Sync Configurations", "Lightning Sync Status",
-        "Lightning Sync Errors",
+        "Lightning Sync Setup", "Sync Configurations", "Lightning Sync Connection Test",
+        "Lightning Sync Status", "Lightning Sync Errors",
     ]
     page.screenshot(path=str(README_SHOTS / "setup-home.png"))
 

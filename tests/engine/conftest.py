@@ -30,7 +30,9 @@ def rep(db):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def config(rep):  # type: ignore[no-untyped-def]
-    return SyncConfigurationFactory(name="Reps", users=[rep], contacts_direction="both")
+    return SyncConfigurationFactory(
+        # Contacts only: the event tests turn events on (tests/engine/test_events_*.py).
+        name="Reps", users=[rep], contacts_direction="both", events_direction="none")
 
 
 @pytest.fixture

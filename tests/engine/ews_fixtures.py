@@ -1,14 +1,16 @@
 """Fixtures for end-to-end engine tests through exchangesim with the real exchangelib.
 
 `ews` is an enabled org whose Setup points at a fresh simulator (service account, EWS URL,
-Basic auth), a rep (`rep@example.com`) with a mailbox, in a Both-ways configuration. It
+Basic auth; or, parametrised with `BOTH_TRANSPORTS`, also OAuth 2.0 over Microsoft Graph on
+the simulator over TLS), a rep (`rep@example.com`) with a mailbox, in a Both-ways configuration. It
 runs cycles through `sync_user` with the default transport factory (Setup → connect →
 EwsTransport), records the runner's sleeps instead of sleeping, and reads both sides' whole
 state: CRM contacts as dicts of mapped fields + owner + account, and a mailbox folder as
 dicts of the EWS properties a rep sees.
 
 Import the fixture into a test module with `from .ews_fixtures import ews_fixture  # noqa: F401`
-(the fixture is named `ews`).
+(the fixture is named `ews`). `@BOTH_TRANSPORTS` runs a test on EWS and on Graph: the
+world's `op()`, `writes()`, `fault()` and `id_of()` speak the transport's words.
 """
 
 from __future__ import annotations
@@ -42,6 +44,27 @@ from .ews_rep import SYNC_FOLDER, SimRep
 MAILBOX = "rep@example.com"
 DELETED = "deleteditems"
 WRITE_OPERATIONS = ("CreateItem", "UpdateItem", "DeleteItem", "MoveItem", "CreateFolder")
+GRAPH_WRITE_OPERATIONS = ("graph:createContact", "graph:updateContact", "graph:deleteContact",
+                          "graph:createContactFolder")
+# The simulator's fault for a cause, per transport: (kind, operation).
+FAULTS = {
+    "ews": {"throttled": ("server_busy", "SyncFolderItems"),
+            "invalid_cursor": ("invalid_sync_state", None),
+            "refused": ("unauthorized", None)},
+    "graph": {"throttled": ("graph_throttled", "graph:contactsDelta"),
+              "unavailable": ("graph_unavailable", "graph:contactsDelta"),
+              "invalid_cursor": ("graph_sync_reset", "graph:contactsDelta"),
+              "refused": ("graph_forbidden", None)},
+}
+# The simulator's request names, per transport.
+OPERATIONS = {
+    "ews": {"listing": "SyncFolderItems", "create_folder": "CreateFolder",
+            "get_item": "GetItem", "folder_check": "GetFolder", "update": "UpdateItem"},
+    "graph": {"listing": "graph:contactsDelta", "create_folder": "graph:createContactFolder",
+              "get_item": "graph:getContact", "folder_check": "graph:listContactFolders",
+              "update": "graph:updateContact"},
+}
+BOTH_TRANSPORTS = pytest.mark.parametrize("ews", ["ews", "graph"], indirect=True)
 # What `sim.items()` returns besides the properties a rep sees.
 _BOOKKEEPING = {"id", "changekey", "item_type", "folder", "created", "modified", "extended"}
 # Properties Exchange (or exchangelib's defaults on create) fills in on every contact; they
@@ -61,6 +84,27 @@ def point_setup_at(running: Any, *, password: str | None = None) -> LightningSyn
     setup.service_account_username = running.username
     setup.auth_type = LightningSyncSetup.AuthType.BASIC
     setup.set_service_account_password(password or running.password)
+    setup.save()
+    return setup
+
+
+def point_setup_at_graph(running: Any) -> LightningSyncSetup:
+    """The org's Setup, enabled, under OAuth 2.0 with the simulator's tenant and app (its
+    authority host and Graph root are the simulator's; its CA the only trust)."""
+    from django.utils import timezone
+
+    with open(running.ca_pem) as ca:
+        ca_bundle = ca.read()
+    setup = LightningSyncSetup.load()
+    setup.enabled = True
+    setup.connection_method = LightningSyncSetup.ConnectionMethod.OAUTH2
+    setup.oauth_tenant_id = running.tenant
+    setup.oauth_client_id = running.client_id
+    setup.set_oauth_client_secret(running.client_secret)
+    setup.graph_url = running.base_url
+    setup.authority_url = running.base_url
+    setup.ca_bundle = ca_bundle
+    setup.oauth_token_acquired_at = timezone.now()
     setup.save()
     return setup
 
@@ -130,6 +174,20 @@ class EwsWorld:
     rep: User
     config: SyncConfiguration
     sleeps: list[float] = field(default_factory=list)
+    transport: str = "ews"  # or "graph"
+
+    def op(self, name: str) -> str:
+        """The simulator's name of a request (`listing`, `create_folder`, `get_item`, ...)."""
+        return OPERATIONS[self.transport][name]
+
+    def id_of(self, item: dict[str, Any]) -> str:
+        """A simulator item's id as the transport (and so the links) name it."""
+        return str(self.sim.graph_id(item["id"])) if self.transport == "graph" else item["id"]
+
+    def fault(self, cause: str, **kwargs: Any) -> None:
+        """Make the simulator answer the next matching request with `cause`."""
+        kind, operation = FAULTS[self.transport][cause]
+        self.sim.add_fault(kind, operation=operation, mailbox=MAILBOX, **kwargs)
 
     @property
     def sim(self) -> Any:
@@ -180,7 +238,8 @@ class EwsWorld:
 
     def writes(self, mailbox: str = MAILBOX) -> dict[str, int]:
         """Write requests since the last `reset_counters()`, per operation (zeros omitted)."""
-        counts = {op: self.sim.request_count(op, mailbox) for op in WRITE_OPERATIONS}
+        ops = GRAPH_WRITE_OPERATIONS if self.transport == "graph" else WRITE_OPERATIONS
+        counts = {op: self.sim.request_count(op, mailbox) for op in ops}
         return {op: n for op, n in counts.items() if n}
 
     def state(self, user: User | None = None) -> UserSyncState:
@@ -192,12 +251,17 @@ class EwsWorld:
 
 
 @pytest.fixture(name="ews")
-def ews_fixture(db, exchange_sim):  # type: ignore[no-untyped-def]
-    exchange_sim.sim.add_mailbox(MAILBOX, "Rita Rep")
-    setup = point_setup_at(exchange_sim)
+def ews_fixture(request, db):  # type: ignore[no-untyped-def]
+    transport = getattr(request, "param", "ews")
+    running = request.getfixturevalue("exchange_sim_graph" if transport == "graph"
+                                      else "exchange_sim")
+    running.sim.add_mailbox(MAILBOX, "Rita Rep")
+    setup = point_setup_at_graph(running) if transport == "graph" else point_setup_at(running)
     rep = UserFactory(username="rep", email=MAILBOX, first_name="Rita", last_name="Rep")
-    config = SyncConfigurationFactory(name="Reps", users=[rep], contacts_direction="both")
-    return EwsWorld(exchange_sim, setup, rep, config)
+    config = SyncConfigurationFactory(
+        # Contacts only: the event tests turn events on (tests/engine/test_events_*.py).
+        name="Reps", users=[rep], contacts_direction="both", events_direction="none")
+    return EwsWorld(running, setup, rep, config, transport=transport)
 
 
 def crm_contact(owner: Any, **fields: Any) -> Contact:

@@ -39,6 +39,25 @@ def to_sim_fields(fields: dict[str, Any], current: dict[str, Any] | None = None)
     return out
 
 
+def to_sim_event(fields: dict[str, Any], *, categories: tuple[str, ...] = (),
+                 attendees: tuple[str, ...] = (), recurring: bool = False) -> dict[str, Any]:
+    """Transport event fields -> the simulator's: all-day dates become midnights UTC
+    (the simulator's all-day form); a series is weekly, three occurrences."""
+    out = dict(fields)
+    if categories:
+        out["Categories"] = list(categories)
+    if attendees:
+        out["RequiredAttendees"] = list(attendees)
+    if recurring:
+        start = fields["Start"]
+        out["Recurrence"] = {
+            "Pattern": "Weekly", "Interval": 1, "DaysOfWeek": start.strftime("%A"),
+            "Range": "Numbered", "StartDate": start.date().isoformat(),
+            "NumberOfOccurrences": 3,
+        }
+    return out
+
+
 class SimRep:
     def __init__(self, sim: Any, mailbox: str) -> None:
         self.sim = sim
@@ -59,6 +78,18 @@ class SimRep:
 
     def touch(self, item_id: str) -> None:
         self.sim.update_item(self.mailbox, item_id)
+
+    def create_event(self, fields: dict[str, Any], *, categories: tuple[str, ...] = (),
+                     attendees: tuple[str, ...] = (), recurring: bool = False) -> str:
+        """A calendar item as Outlook makes it (see `to_sim_event`)."""
+        return self.sim.create_event(self.mailbox, **to_sim_event(
+            fields, categories=categories, attendees=attendees, recurring=recurring))
+
+    def update_event(self, item_id: str, **fields: Any) -> None:
+        self.sim.update_item(self.mailbox, item_id, **to_sim_event(fields))
+
+    def set_categories(self, item_id: str, categories: tuple[str, ...]) -> None:
+        self.sim.set_categories(self.mailbox, item_id, list(categories))
 
     def delete_folder(self, path: str = SYNC_FOLDER) -> None:
         """Outlook's folder delete: the folder moves, id and items, under Deleted Items."""

@@ -17,6 +17,7 @@ from syncengine.transports.connect import ConnectionSettings
 from syncengine.transports.ews.transport import EwsTransport
 
 from .ews_fixtures import (  # noqa: F401  (fixtures)
+    BOTH_TRANSPORTS,
     MAILBOX,
     EwsWorld,
     crm_contact,
@@ -43,11 +44,11 @@ def _linked_pair(ews: EwsWorld) -> tuple[Any, str]:
 
 
 # --- throttling -----------------------------------------------------------------------------
+@BOTH_TRANSPORTS
 def test_throttling_persists_the_back_off_and_the_next_cycle_waits(ews) -> None:  # type: ignore[no-untyped-def]
     _linked_pair(ews)
     ews.outlook.create({"Surname": "Later"})
-    ews.sim.add_fault("server_busy", operation="SyncFolderItems", mailbox=MAILBOX,
-                      back_off_ms=45_000)
+    ews.fault("throttled", back_off_ms=45_000)
     before = timezone.now()
     report = ews.sync()
     assert (report.outcome, report.error_kind) == ("backing_off", "throttled")
@@ -71,6 +72,7 @@ def test_throttling_persists_the_back_off_and_the_next_cycle_waits(ews) -> None:
 
 
 # --- invalid sync state ---------------------------------------------------------------------
+@BOTH_TRANSPORTS
 def test_an_invalid_sync_state_resyncs_everything_without_duplicates(ews) -> None:  # type: ignore[no-untyped-def]
     _, item = _linked_pair(ews)
     ews.outlook.create({"Surname": "FromOutlook"})
@@ -78,11 +80,11 @@ def test_an_invalid_sync_state_resyncs_everything_without_duplicates(ews) -> Non
     crm_contact(ews.rep, last_name="NewInCrm")
     ews.outlook.update(item, BusinessPhone="2")
     ews.outlook.create({"Surname": "AlsoNew"})
-    ews.sim.add_fault("invalid_sync_state", mailbox=MAILBOX)
+    ews.fault("invalid_cursor")
     ews.sim.reset_counters()
     report = ews.sync()
     assert report.outcome == "synced", report.summary()
-    assert ews.sim.request_count("SyncFolderItems", MAILBOX) >= 2  # refused, then from scratch
+    assert ews.sim.request_count(ews.op("listing"), MAILBOX) >= 2  # refused, then from scratch
     assert crm_state() == ordered([
         {"owner": "rep", "account": None, "last_name": "Pair", "title": "Buyer", "phone": "2"},
         {"owner": "rep", "account": None, "last_name": "FromOutlook"},
@@ -168,8 +170,9 @@ def test_a_wrong_password_pauses_the_user_until_setup_is_fixed(ews) -> None:  # 
 
 
 def test_a_server_that_refuses_ntlm_pauses_the_user_as_an_authentication_error(ews) -> None:  # type: ignore[no-untyped-def]
-    # exchangesim, like an EWS virtual directory with Windows authentication off, offers
-    # Basic only: requests_ntlm then raises PermissionError, an OSError.
+    # A server that advertises NTLM but never answers with a challenge: requests_ntlm then
+    # raises PermissionError, an OSError.
+    ews.sim.set_ntlm(False)
     ews.setup.auth_type = LightningSyncSetup.AuthType.NTLM
     ews.setup.save()
     report = ews.sync()

@@ -18,6 +18,7 @@ from syncengine.cycle.reset import mark_for_reset
 from tests.factories import AccountFactory, UserFactory
 
 from .ews_fixtures import (  # noqa: F401  (fixtures)
+    BOTH_TRANSPORTS,
     MAILBOX,
     EwsWorld,
     crm_contact,
@@ -63,7 +64,7 @@ def test_salesforce_sync_is_created_when_missing_and_only_once(ews) -> None:  # 
     assert ews.has_sync_folder() == 0
     report = ews.sync()
     assert report.outcome == "synced" and report.contacts.folder_created
-    assert ews.sim.request_count("CreateFolder", MAILBOX) == 1
+    assert ews.sim.request_count(ews.op("create_folder"), MAILBOX) == 1
     assert ews.has_sync_folder() == 1
     assert ews.exchange() == [] and crm_state() == []
     quiet(ews)
@@ -72,17 +73,18 @@ def test_salesforce_sync_is_created_when_missing_and_only_once(ews) -> None:  # 
     ews.sim.reset_counters()
     report = ews.sync()
     assert report.outcome == "synced" and not report.contacts.folder_created
-    assert ews.sim.request_count("CreateFolder", MAILBOX) == 0
+    assert ews.sim.request_count(ews.op("create_folder"), MAILBOX) == 0
     assert ews.has_sync_folder() == 1
 
 
+@BOTH_TRANSPORTS
 def test_an_existing_salesforce_sync_is_used(ews) -> None:  # type: ignore[no-untyped-def]
     ews.sim.create_folder(MAILBOX, "Salesforce_Sync", parent="contacts")
     ews.outlook.create({"Surname": "Already"})
     ews.outlook.create({"Surname": "Elsewhere"}, folder="contacts")  # not ours to sync
     report = ews.sync()
     assert not report.contacts.folder_created
-    assert ews.sim.request_count("CreateFolder", MAILBOX) == 0
+    assert ews.sim.request_count(ews.op("create_folder"), MAILBOX) == 0
     assert crm_state() == [{"owner": "rep", "account": None, "last_name": "Already"}]
     assert ews.exchange("contacts") == [{"Surname": "Elsewhere"}]
     quiet(ews)
@@ -100,6 +102,7 @@ EX_ONLY_ITEM = {"GivenName": "Ex", "Surname": "Change", "CompanyName": "Acme",
                 "PhoneNumbers": {"BusinessPhone": "+1 555 0100"}}
 
 
+@BOTH_TRANSPORTS
 @pytest.mark.parametrize(
     ("direction", "crm", "exchange"),
     [
@@ -131,7 +134,7 @@ def test_each_direction_with_contacts_on_both_sides(ews, direction, crm, exchang
     linked = {ln.exchange_id: ln for ln in ews.links()}
     assert len(linked) == (2 if direction == "both" else 1)
     for item in ews.items():
-        link = linked.get(item["id"])
+        link = linked.get(ews.id_of(item))
         if link is None:  # CRM to Exchange: the rep's own contact is left alone, unstamped
             assert direction == "crm_to_exchange" and stamps(item) == {}
         else:
@@ -147,6 +150,7 @@ def test_each_direction_with_contacts_on_both_sides(ews, direction, crm, exchang
         quiet(ews)
 
 
+@BOTH_TRANSPORTS
 # --- ownership and filters ----------------------------------------------------------------
 @pytest.mark.parametrize("ownership", ["users_records", "all"])
 def test_ownership_and_field_filters_choose_what_goes_to_exchange(ews, ownership) -> None:  # type: ignore[no-untyped-def]
@@ -175,6 +179,7 @@ def test_ownership_and_field_filters_choose_what_goes_to_exchange(ews, ownership
     quiet(ews)
 
 
+@BOTH_TRANSPORTS
 # --- first sight --------------------------------------------------------------------------
 def test_first_sight_matches_email_then_name_and_account_else_creates(ews) -> None:  # type: ignore[no-untyped-def]
     other = UserFactory(username="other")
@@ -205,7 +210,8 @@ def test_first_sight_matches_email_then_name_and_account_else_creates(ews) -> No
     assert crm_state() == ordered(crm)
     assert ews.exchange() == ordered(exchange)
     by_item = {ln.exchange_id: ln.contact_id for ln in ews.links()}
-    assert by_item[ann_item] == ann.pk and by_item[bo_item] == bo.pk
+    assert by_item[ews.id_of({"id": ann_item})] == ann.pk
+    assert by_item[ews.id_of({"id": bo_item})] == bo.pk
     assert errors() == []
     quiet(ews)
     # Reset Sync forgets every link; matching relinks the same pairs, no duplicates.
@@ -250,6 +256,7 @@ def test_an_unresolved_account_entry_names_the_imported_crm_contact(ews) -> None
     assert (error.contact, error.crm_record_id) == (drifter, str(drifter.pk))
 
 
+@BOTH_TRANSPORTS
 # --- changes ------------------------------------------------------------------------------
 def test_opening_an_item_writes_nothing(ews) -> None:  # type: ignore[no-untyped-def]
     ews.sim.create_folder(MAILBOX, "Salesforce_Sync", parent="contacts")
@@ -261,13 +268,14 @@ def test_opening_an_item_writes_nothing(ews) -> None:  # type: ignore[no-untyped
     ews.sim.reset_counters()
     report = ews.sync()
     assert report.outcome == "synced" and report.contacts.written == 0
-    assert ews.sim.request_count("GetItem", MAILBOX) == 1  # looked, and saw nothing new
+    assert ews.sim.request_count(ews.op("get_item"), MAILBOX) == 1  # looked, and saw nothing new
     assert ews.writes() == {}
     assert Contact.objects.get().updated_at == contact.updated_at
     assert crm_state() == crm_before and ews.exchange() == exchange_before
     quiet(ews)
 
 
+@BOTH_TRANSPORTS
 def test_edits_to_different_fields_on_both_sides_both_survive(ews) -> None:  # type: ignore[no-untyped-def]
     contact = crm_contact(ews.rep, last_name="Merge", title="Buyer", phone="1")
     ews.sync()
@@ -284,6 +292,7 @@ def test_edits_to_different_fields_on_both_sides_both_survive(ews) -> None:  # t
     quiet(ews)
 
 
+@BOTH_TRANSPORTS
 @pytest.mark.parametrize(
     ("policy", "crm_edited", "winner"),
     [
@@ -340,6 +349,7 @@ def test_updating_the_business_phone_keeps_the_reps_other_phones(ews) -> None:  
     quiet(ews)
 
 
+@BOTH_TRANSPORTS
 # --- deletes ------------------------------------------------------------------------------
 @pytest.mark.parametrize(("how", "lands_in"), [("delete", "deleteditems"),
                                                 ("move_out", "contacts")])
@@ -366,6 +376,7 @@ def test_a_contact_removed_from_salesforce_sync_is_unlinked_and_never_pushed_bac
     quiet(ews)
 
 
+@BOTH_TRANSPORTS
 def test_a_deleted_crm_contact_goes_to_deleted_items(ews) -> None:  # type: ignore[no-untyped-def]
     doomed = crm_contact(ews.rep, last_name="Doomed")
     crm_contact(ews.rep, last_name="Survivor")
@@ -415,6 +426,7 @@ def test_a_pushed_contact_leaving_the_filters(ews, direction) -> None:  # type: 
     quiet(ews)
 
 
+@BOTH_TRANSPORTS
 # --- safety rails -------------------------------------------------------------------------
 @pytest.mark.parametrize("how", ["emptied", "deleted"])
 def test_the_mass_delete_guard(ews, how) -> None:  # type: ignore[no-untyped-def]
@@ -476,6 +488,7 @@ def test_the_contact_limit(ews, monkeypatch) -> None:  # type: ignore[no-untyped
     quiet(ews)
 
 
+@BOTH_TRANSPORTS
 def test_items_of_another_org_are_refused_and_ours_are_stamped(ews) -> None:  # type: ignore[no-untyped-def]
     from syncengine.transports.ews.stamps import PROPERTY_SET_ID
 
@@ -496,7 +509,7 @@ def test_items_of_another_org_are_refused_and_ours_are_stamped(ews) -> None:  # 
     assert ews.exchange() == [{"Surname": "Foreign"}, {"Surname": "Mine"}, {"Surname": "Outlook"}]
     assert ews.sim.item(MAILBOX, foreign) == foreign_before  # untouched
     (error,) = errors("other_org")
-    assert OTHER_ORG in error.message and error.exchange_item_id == foreign
+    assert OTHER_ORG in error.message and error.exchange_item_id == ews.id_of({"id": foreign})
     assert "remove this user" in error.suggestion
     outlook = Contact.objects.get(last_name="Outlook")
     assert _item_stamps(ews) == {
@@ -550,6 +563,7 @@ def test_a_salesforce_sync_deleted_in_outlook_below_the_guard_is_replaced(ews) -
     quiet(ews)
 
 
+@BOTH_TRANSPORTS
 def test_a_quiet_cycle_is_one_request_and_the_folder_check_one_more_hourly(ews) -> None:  # type: ignore[no-untyped-def]
     from lightningsync.models import FolderCursor
 
@@ -558,13 +572,13 @@ def test_a_quiet_cycle_is_one_request_and_the_folder_check_one_more_hourly(ews) 
     ews.sim.reset_counters()
     assert ews.sync().outcome == "synced"
     assert ews.sim.request_count(mailbox=MAILBOX) == 1
-    assert ews.sim.request_count("SyncFolderItems", MAILBOX) == 1
+    assert ews.sim.request_count(ews.op("listing"), MAILBOX) == 1
     FolderCursor.objects.filter(user=ews.rep).update(
         folder_checked_at=timezone.now() - FOLDER_CHECK_INTERVAL)
     ews.sim.reset_counters()
     assert ews.sync().outcome == "synced"
     assert ews.sim.request_count(mailbox=MAILBOX) == 2
-    assert ews.sim.request_count("GetFolder", MAILBOX) == 1
+    assert ews.sim.request_count(ews.op("folder_check"), MAILBOX) == 1
     ews.sim.reset_counters()
     assert ews.sync().outcome == "synced"
     assert ews.sim.request_count(mailbox=MAILBOX) == 1
@@ -580,6 +594,7 @@ ALL_FIELDS_CRM = {
 }
 
 
+@BOTH_TRANSPORTS
 def test_every_mapped_field_round_trips_without_rewrites(ews) -> None:  # type: ignore[no-untyped-def]
     acme = AccountFactory(name="Acme")
     crm_contact(ews.rep, account=acme, **ALL_FIELDS_CRM)

@@ -230,6 +230,7 @@ def test_a_wrong_password_is_an_authentication_error(sim):  # type: ignore[no-un
 
 
 def test_a_refused_ntlm_handshake_is_an_authentication_error(sim):  # type: ignore[no-untyped-def]
+    sim.sim.set_ntlm(False)  # NTLM advertised, never a challenge
     transport = ews_transport(sim, auth_type="ntlm")
     with pytest.raises(TransportError) as caught:
         transport.find_contact_folder()
@@ -267,7 +268,8 @@ def test_it_trusts_a_private_ca_bundle(exchange_sim_tls):  # type: ignore[no-unt
 
 def test_a_changed_auth_type_takes_effect_without_a_restart(sim):  # type: ignore[no-untyped-def]
     # exchangelib shares one connection setup per endpoint and credentials: the transport
-    # must not get the Basic one back once Setup says NTLM (the simulator offers Basic only).
+    # must not get the Basic one back once Setup says NTLM (the server refuses NTLM).
+    sim.sim.set_ntlm(False)
     assert ews_transport(sim).ensure_contact_folder().created
     with pytest.raises(TransportError) as caught:
         ews_transport(sim, auth_type="ntlm").find_contact_folder()

@@ -6,6 +6,7 @@ import pytest
 
 from syncengine.transports.contract import ORG_ID, TransportContract
 from syncengine.transports.memory import MemoryTransport
+from syncengine.transports.protocol import CalendarItemType
 
 
 class MemoryRep:
@@ -29,6 +30,17 @@ class MemoryRep:
 
     def delete_folder(self):  # type: ignore[no-untyped-def]
         self.t.rep_delete_folder()
+
+    def create_event(self, fields, *, categories=(), attendees=(), recurring=False):  # type: ignore[no-untyped-def]
+        return self.t.rep_create_event(
+            fields, categories=categories, attendees=attendees,
+            item_type=CalendarItemType.RECURRING_MASTER if recurring else CalendarItemType.SINGLE)
+
+    def update_event(self, item_id, **fields):  # type: ignore[no-untyped-def]
+        self.t.rep_update(item_id, **fields)
+
+    def set_categories(self, item_id, categories):  # type: ignore[no-untyped-def]
+        self.t.rep_set_categories(item_id, categories)
 
 
 class TestMemoryTransport(TransportContract):

@@ -13,7 +13,7 @@ from lightningsync.models import Contact, ContactLink, LightningSyncSetup, UserS
 from syncengine.cycle.reset import mark_for_reset
 
 from .conftest import OnceAt
-from .ews_fixtures import DELETED, EwsWorld, crm_contact, crm_state, ews_fixture  # noqa: F401
+from .ews_fixtures import BOTH_TRANSPORTS, DELETED, EwsWorld, crm_contact, crm_state, ews_fixture  # noqa: F401
 
 
 def _reset(ews: EwsWorld) -> tuple[str, str]:
@@ -21,6 +21,7 @@ def _reset(ews: EwsWorld) -> tuple[str, str]:
     return state.reset_state, state.reset_waiting_for
 
 
+@BOTH_TRANSPORTS
 def test_a_contact_the_rep_removed_is_not_pushed_back_after_a_reset(ews) -> None:  # type: ignore[no-untyped-def]
     kept = crm_contact(ews.rep, last_name="Kept", email="kept@x.test")
     removed = crm_contact(ews.rep, last_name="Removed", email="removed@x.test")
@@ -58,6 +59,7 @@ def _crash_at(step: str) -> OnceAt:
     return OnceAt(step, crash)
 
 
+@BOTH_TRANSPORTS
 def test_a_contact_deleted_in_the_crm_is_not_reimported_after_a_reset(ews) -> None:  # type: ignore[no-untyped-def]
     """Even for an item that never got its stamps (the worker died right after linking it):
     the link that records the CRM delete survives the reset."""
@@ -93,7 +95,7 @@ def _no_configuration(ews: EwsWorld) -> tuple[Any, str]:
 
 
 def _paused(ews: EwsWorld) -> tuple[Any, str]:
-    ews.sim.add_fault("unauthorized", mailbox="rep@example.com", count=20)
+    ews.fault("refused", count=20)
     assert ews.sync().outcome == "paused"
 
     def fixed() -> None:  # the admin corrects the password: Setup is saved
@@ -101,9 +103,11 @@ def _paused(ews: EwsWorld) -> tuple[Any, str]:
         LightningSyncSetup.objects.filter(pk=ews.setup.pk).update(
             updated_at=timezone.now() + dt.timedelta(seconds=1))
 
-    return fixed, "Paused: UnauthorizedError"
+    return fixed, ("Paused: The mailbox rep@example.com is outside the app's scope"
+                   if ews.transport == "graph" else "Paused: UnauthorizedError")
 
 
+@BOTH_TRANSPORTS
 @pytest.mark.parametrize("cannot_sync", [_lightning_sync_off, _no_configuration, _paused])
 def test_a_reset_waits_until_the_user_can_sync_and_says_what_for(ews, cannot_sync) -> None:  # type: ignore[no-untyped-def]
     crm_contact(ews.rep, last_name="Synced", email="synced@x.test")
@@ -125,6 +129,7 @@ def test_a_reset_waits_until_the_user_can_sync_and_says_what_for(ews, cannot_syn
     assert (crm_state(), ews.exchange()) == before
 
 
+@BOTH_TRANSPORTS
 def test_a_reset_marked_again_during_its_cycle_runs_again(ews) -> None:  # type: ignore[no-untyped-def]
     crm_contact(ews.rep, last_name="Synced")
     ews.sync()

@@ -83,12 +83,26 @@ def test_a_failed_basic_sign_in_at_debug_logs_no_password(ews: EwsWorld) -> None
 
 
 def test_a_failed_ntlm_sign_in_against_the_simulator_logs_no_password(ews: EwsWorld) -> None:
+    setup = LightningSyncSetup.load()
+    setup.auth_type = LightningSyncSetup.AuthType.NTLM
+    setup.set_service_account_password(WRONG_PASSWORD)
+    setup.save()
+    with app_logging_at_debug() as buffer:
+        report = ews.sync()
+    assert report.outcome == "paused"
+    log = buffer.getvalue()
+    assert "NTLM step output" in log  # pyspnego logged its messages, without their content
+    assert "TlRMTVNTUA" not in log
+    assert_no_trace_of(log, ews.running.username, WRONG_PASSWORD)
+
+
+def test_an_ntlm_sign_in_against_the_simulator_logs_no_password(ews: EwsWorld) -> None:
     LightningSyncSetup.objects.update(auth_type=LightningSyncSetup.AuthType.NTLM)
     with app_logging_at_debug() as buffer:
         report = ews.sync()
-    assert report.outcome != "synced"
+    assert report.outcome == "synced"
     log = buffer.getvalue()
-    assert "NTLM step output" in log  # pyspnego logged its messages, without their content
+    assert "NTLM step output" in log
     assert "TlRMTVNTUA" not in log
     assert_no_trace_of(log, ews.running.username, ews.running.password)
 
@@ -179,3 +193,24 @@ def test_redaction_leaves_ordinary_text_alone(db: Any) -> None:
         r"INFO syncengine Basic authentication for rep@example.com: 12 contacts, id "
         r"AAMkADE2Zjk4, 5% done$", buffer.getvalue().strip()
     )
+
+
+@pytest.mark.parametrize("ews", ["graph"], indirect=True)
+def test_a_graph_sync_at_debug_logs_no_secret_and_no_token(ews: EwsWorld) -> None:
+    """msal's and urllib3's debug logs included; a refused secret as well."""
+    crm_contact(ews.rep, last_name="Pushed", email="pushed@example.com")
+    with app_logging_at_debug() as buffer:
+        first = ews.sync()
+        ews.outlook.create({"Surname": "Pulled", "CompanyName": "Initech"})
+        second = ews.sync()
+        ews.setup.set_oauth_client_secret(WRONG_PASSWORD)
+        ews.setup.save()
+        refused = ews.sync()
+    log = buffer.getvalue()
+    assert (first.contacts.exchange_created, second.contacts.crm_created) == (1, 1)
+    assert refused.error_kind == "authentication"
+    assert "msal" in log and "/oauth2/v2.0/token" in log  # it did log the token requests
+    assert_no_trace_of(log, ews.running.client_id, ews.running.client_secret)
+    assert_no_trace_of(log, ews.running.client_id, WRONG_PASSWORD)
+    for line in log.splitlines():  # no access token (a JWT) either
+        assert not re.search(r"eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+", line), line

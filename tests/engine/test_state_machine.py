@@ -49,7 +49,8 @@ class ContactSyncMachine(RuleBasedStateMachine):
         setup.save()
         self.accounts = {n: AccountFactory(name=n) for n in ("Acme", "Globex")}
         self.rep = UserFactory(username="sm-rep", email="sm-rep@example.com")
-        self.config = SyncConfigurationFactory(users=[self.rep], contacts_direction="both")
+        self.config = SyncConfigurationFactory(users=[self.rep], contacts_direction="both",
+                                               events_direction="none")
         self.mailbox = MemoryTransport(org_id=str(setup.org_id))
         self.serial = 0
         self.synced = False

@@ -18,6 +18,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from lightningsync import setupservice
 from lightningsync.models import LightningSyncSetup
 
+OAUTH2 = LightningSyncSetup.ConnectionMethod.OAUTH2
+
 VIA = "command line"
 
 # Section path -> the flag that sets it, so an error names what the admin typed.
@@ -34,6 +36,7 @@ FLAGS = {
     "oauth2.tenant_id": "--tenant-id",
     "oauth2.client_id": "--client-id",
     "oauth2.client_secret": "--client-secret-stdin/--client-secret-file",
+    "oauth2.certificate": "--certificate-file",
     "oauth2.graph_url": "--graph-url",
     "oauth2.authority_url": "--authority-url",
     "event_selection.enabled": "--event-selection",
@@ -92,6 +95,15 @@ class Command(BaseCommand):
             "--client-secret-stdin", action="store_true", help="read the OAuth client secret"
         )
         secret.add_argument("--client-secret-file", metavar="F", type=Path)
+        parser.add_argument(
+            "--certificate-file", metavar="F", type=Path,
+            help="PEM file with the app's certificate and its private key (instead of a secret)",
+        )
+        parser.add_argument(
+            "--check-mailbox", metavar="SMTP",
+            help="with --method oauth2 --enable: the mailbox to read (default: the first user "
+            "in a sync configuration)",
+        )
         parser.add_argument("--graph-url")
         parser.add_argument("--authority-url")
         parser.add_argument("--event-selection", choices=["on", "off"])
@@ -104,6 +116,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         section = self._section(options)
         secrets = self._secrets(options)
+        method = options["method"] or LightningSyncSetup.load().connection_method
+        enabling_oauth = options["enabled"] is True and method == OAUTH2
+        if enabling_oauth:  # saved first; the check decides about the method and the switch
+            section.pop("enabled")
+            section.pop("connection_method", None)
         if section or secrets:
             try:
                 setup = setupservice.apply_setup(section, user=None, via=VIA, secrets=secrets)
@@ -111,7 +128,34 @@ class Command(BaseCommand):
                 raise CommandError(error_line(exc)) from None
         else:
             setup = LightningSyncSetup.load()
-        self._print(setup, as_json=options["json"], changed=bool(section or secrets))
+        if enabling_oauth:
+            setup = self._verify_and_enable(
+                options["check_mailbox"], quiet=bool(options["json"])
+            )
+        self._print(
+            setup, as_json=options["json"], changed=bool(section or secrets or enabling_oauth)
+        )
+
+    def _verify_and_enable(self, mailbox: str | None, *, quiet: bool) -> LightningSyncSetup:
+        """OAuth 2.0 is switched on only after a token was acquired and a mailbox read."""
+        from syncengine.cycle.oauth_access import verify_oauth_access
+        from syncengine.transports.protocol import TransportError
+
+        try:
+            checked = verify_oauth_access(LightningSyncSetup.load(), mailbox)
+            setup = setupservice.enable_oauth(user=None, via=VIA)
+        except TransportError as exc:
+            raise CommandError(
+                f"--enable: OAuth 2.0 was not enabled: {exc.message} The other settings given "
+                "were saved."
+            ) from None
+        except ValidationError as exc:
+            raise CommandError(error_line(exc)) from None
+        if not quiet:
+            self.stdout.write(
+                f"OAuth 2.0 verified: a token was acquired and the mailbox {checked} was read."
+            )
+        return setup
 
     # --- flags -> a partial section ---------------------------------------------------------
 
@@ -172,6 +216,10 @@ class Command(BaseCommand):
         elif options["password_file"] is not None:
             secrets["service_account_password"] = self._read_file(
                 options["password_file"], "--password-file"
+            )
+        if options["certificate_file"] is not None:
+            secrets["oauth_certificate"] = self._read_file(
+                options["certificate_file"], "--certificate-file"
             )
         if options["client_secret_stdin"]:
             secrets["oauth_client_secret"] = self._read_stdin(stdin, "--client-secret-stdin")

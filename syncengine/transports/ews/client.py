@@ -14,6 +14,7 @@ credentials carry the rest of the settings, so that other settings never share a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import tempfile
@@ -89,8 +90,7 @@ def configuration_for(settings: ConnectionSettings) -> Configuration:
             if not settings.url:
                 raise TransportError(
                     ErrorKind.CONFIGURATION,
-                    "No EWS URL is set in Lightning Sync Setup (Autodiscover is resolved by "
-                    "the connection test, which stores the URL it found).",
+                    "No EWS URL is set in Lightning Sync Setup.",
                 )
             config = Configuration(
                 service_endpoint=settings.url,
@@ -143,10 +143,48 @@ def account_for(settings: ConnectionSettings) -> Account:
     )
     protocol = account.protocol
     protocol.TIMEOUT = settings.timeout_seconds
+    secure_sessions(protocol, settings.ca_bundle)
+    return account
+
+
+def secure_sessions(protocol: Any, ca_bundle: str) -> None:
+    """Make every session of `protocol` (EWS or Autodiscover) reach only where SPEC §13
+    allows and trust `ca_bundle` (PEM; "" = the system store). Idempotent."""
     if not getattr(protocol, "_lightningsync_guarded", False):
         _guard_sessions(protocol)
         protocol._lightningsync_guarded = True
-    if settings.ca_bundle and not getattr(protocol, "_lightningsync_ca", None):
-        _trust_bundle(protocol, _ca_bundle_path(settings.ca_bundle))
+    if ca_bundle and not getattr(protocol, "_lightningsync_ca", None):
+        _trust_bundle(protocol, _ca_bundle_path(ca_bundle))
         protocol._lightningsync_ca = True
+
+
+def probe_account(settings: ConnectionSettings, tag: str) -> Account:
+    """An Account on a connection of its own (not shared with the sync's), for probes that
+    change the protocol's state (the version probe does). Close it with `forget_probe`."""
+    config = Configuration(
+        service_endpoint=settings.url,
+        credentials=_SettingsCredentials(
+            settings.username, settings.password,
+            f"{_fingerprint(settings, with_credentials=False)}:{tag}",
+        ),
+        auth_type=NTLM if settings.auth_type == "ntlm" else BASIC,
+        version=EWS_VERSION,
+        retry_policy=FailFast(),
+        max_connections=1,
+    )
+    account = Account(
+        primary_smtp_address=settings.mailbox, config=config, autodiscover=False,
+        access_type=IMPERSONATION, default_timezone=None,
+    )
+    account.protocol.TIMEOUT = settings.timeout_seconds
+    secure_sessions(account.protocol, settings.ca_bundle)
     return account
+
+
+def forget_probe(account: Account) -> None:
+    """Close a probe's connection and drop it from exchangelib's process-wide cache."""
+    protocol = account.protocol
+    with contextlib.suppress(Exception):
+        protocol.close()
+    with contextlib.suppress(KeyError):
+        del type(protocol)[protocol.config]

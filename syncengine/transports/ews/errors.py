@@ -18,6 +18,7 @@ from lightningsync.outbound import excerpt
 
 from ..guarded_http import RefusedDestination
 from ..protocol import ErrorKind, ItemFailure, TransportError
+from ..words import MAILBOX_FULL
 
 # Per-item response codes: the item is refused, the rest of the batch went through.
 _ITEM_CONFLICT = (ews.ErrorIrresolvableConflict, ews.ErrorStaleObject)
@@ -75,6 +76,9 @@ def _ntlm_refused(exc: BaseException) -> bool:
     return isinstance(exc, PermissionError) and exc.errno is None
 
 
+ntlm_refused = _ntlm_refused
+
+
 def classify(exc: BaseException) -> ErrorKind:
     """The kind of an exception raised by exchangelib or requests."""
     if isinstance(exc, ews.RateLimitError):
@@ -117,10 +121,7 @@ EXTERNAL_ERRORS: tuple[type[BaseException], ...] = (
 # Per-item refusals whose cause the rep (not the admin) fixes: said in words, not codes.
 # (When the item is tried again is the error report's suggestion, the same for every refusal.)
 _REP_FIXES = {
-    ews.ErrorQuotaExceeded: (
-        "The mailbox is full, so Exchange refused the contact: the user needs to free space, "
-        "for example by emptying Deleted Items"
-    ),
+    ews.ErrorQuotaExceeded: MAILBOX_FULL,
 }
 
 

@@ -10,9 +10,9 @@ given on update, and aborts a whole chunk on one stale change key. The connectio
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from exchangelib import Account, Contact
 from exchangelib import errors as ews_errors
@@ -41,6 +41,7 @@ from ..protocol import (
     WriteResult,
 )
 from . import services
+from .calendar_xml import event_paths, listing_paths
 from .client import account_for
 from .contact_xml import new_contact_elem
 from .contacts import apply_fields, display_name
@@ -48,6 +49,8 @@ from .errors import EXTERNAL_ERRORS, item_failure, to_transport_error
 from .results import in_order, refused, written
 from .stamps import CRM_FIELD, ORG_FIELD, stamp_paths
 
+_C = TypeVar("_C")
+_R = TypeVar("_R")
 CONTACT_FOLDER_NAME = "Salesforce_Sync"
 GET_CHUNK = 100
 WRITE_CHUNK = 100
@@ -103,6 +106,14 @@ class EwsTransport:
         if isinstance(result, Exception):
             raise to_transport_error(result)
         return result
+
+    def _in_flight(self, fn: Callable[[_C], _R], chunks: Sequence[_C]) -> list[_R]:
+        """`fn` of every chunk, in order, with up to `read_concurrency` requests in flight."""
+        workers = min(len(chunks), max(1, self.read_concurrency))
+        if workers <= 1:
+            return [fn(chunk) for chunk in chunks]
+        with ThreadPoolExecutor(workers, thread_name_prefix="ews") as pool:
+            return list(pool.map(fn, chunks))
 
     # -- folders ------------------------------------------------------------------------
     def find_contact_folder(self) -> FolderRef | None:
@@ -215,6 +226,8 @@ class EwsTransport:
     ) -> Iterator[ChangePage]:
         target = self._folder(folder.id)
         state = cursor
+        calendar = folder.kind is FolderKind.CALENDAR
+        paths = listing_paths() if calendar else stamp_paths()
         while True:
             svc = services.SyncFolderItemIds(account=self.account)
 
@@ -223,7 +236,7 @@ class EwsTransport:
                     svc.call(
                         folder=target,
                         shape=ID_ONLY,
-                        additional_fields=stamp_paths(),
+                        additional_fields=paths,
                         sync_state=state,
                         ignore=None,
                         max_changes_returned=page_size,
@@ -241,12 +254,15 @@ class EwsTransport:
                 elif change_type in (SyncFolderItems.CREATE, SyncFolderItems.UPDATE):
                     if folder.kind is FolderKind.CONTACTS and not item.is_contact:
                         continue  # distribution lists and anything else are not synced
+                    if calendar and item.event is None:
+                        continue  # not a calendar item (a meeting message, a note...)
                     kind = (
                         ChangeKind.CREATE
                         if change_type == SyncFolderItems.CREATE
                         else ChangeKind.UPDATE
                     )
-                    changes.append(Change(kind, item.id, item.changekey, item.org, item.crm))
+                    changes.append(Change(kind, item.id, item.changekey, item.org, item.crm,
+                                          item.event))
             more = not svc.includes_last_item_in_range
             yield ChangePage(changes, svc.sync_state, more)
             if not more:
@@ -257,13 +273,14 @@ class EwsTransport:
     def get_items(
         self, folder: FolderRef, ids: Sequence[str], fields: Sequence[str]
     ) -> list[ExchangeItem | ItemFailure]:
-        if folder.kind is not FolderKind.CONTACTS:
-            raise NotImplementedError("Event reads arrive with event sync.")
-        paths = services.contact_paths(fields)
+        calendar = folder.kind is FolderKind.CALENDAR
+        paths = event_paths(fields) if calendar else services.contact_paths(fields)
+        reader = services.GetEvents if calendar else services.GetContacts
+        what = "calendar item" if calendar else "contact"
         chunks = [ids[start : start + GET_CHUNK] for start in range(0, len(ids), GET_CHUNK)]
 
         def fetch(chunk: Sequence[str]) -> list[Any]:
-            svc = services.GetContacts(account=self.account, chunk_size=GET_CHUNK)
+            svc = reader(account=self.account, chunk_size=GET_CHUNK)
             svc.names = fields
             return self._call(lambda: list(svc.call(
                 items=[(i, None) for i in chunk], additional_fields=paths, shape=ID_ONLY)))
@@ -271,12 +288,7 @@ class EwsTransport:
         # Two requests in flight: one chunk is parsed here while Exchange prepares the next
         # (measured on the import benchmark: the client otherwise idles for the server's time
         # of every request). Results keep the order of `ids`; the first failure is raised.
-        workers = min(len(chunks), max(1, self.read_concurrency))
-        if workers <= 1:
-            fetched = [fetch(chunk) for chunk in chunks]
-        else:
-            with ThreadPoolExecutor(workers, thread_name_prefix="ews-get") as pool:
-                fetched = list(pool.map(fetch, chunks))
+        fetched = self._in_flight(fetch, chunks)
         out: list[ExchangeItem | ItemFailure] = []
         for chunk, results in zip(chunks, fetched, strict=True):
             for item_id, result in zip(chunk, results, strict=True):
@@ -284,7 +296,7 @@ class EwsTransport:
                     out.append(item_failure(item_id, result))
                 elif not isinstance(result, ExchangeItem):
                     out.append(
-                        ItemFailure(item_id, ErrorKind.PERMANENT_ITEM, "Not a contact item.")
+                        ItemFailure(item_id, ErrorKind.PERMANENT_ITEM, f"Not a {what}.")
                     )
                 else:
                     out.append(result)
@@ -324,16 +336,22 @@ class EwsTransport:
     def update_items(self, updates: Sequence[ItemUpdate]) -> list[WriteResult]:
         left_out = [refused(u.ref.id, u.fields) for u in updates]
         sending = [u for u, r in zip(updates, left_out, strict=True) if r is None]
-        sent: list[WriteResult] = []
-        for start in range(0, len(sending), WRITE_CHUNK):
-            chunk = sending[start : start + WRITE_CHUNK]
+        chunks = [sending[start : start + WRITE_CHUNK]
+                  for start in range(0, len(sending), WRITE_CHUNK)]
+
+        def send(chunk: list[ItemUpdate]) -> list[WriteResult]:
             # Stamp-only updates (items linked without a change of their own) go as XML.
             stamps_only = all(not u.fields and u.crm_stamp is not None for u in chunk)
-            service = services.StampItems if stamps_only else services.UpdateContacts
+            if any(u.kind is FolderKind.CALENDAR for u in chunk) and not stamps_only:
+                raise ValueError("Calendar items are only ever stamped (events sync one way).")
+            service: type[services.StampItems] | type[services.UpdateContacts] = (
+                services.UpdateContacts if not stamps_only
+                else services.StampEvents if chunk[0].kind is FolderKind.CALENDAR
+                else services.StampItems)
             items = [self._stamp_target(u) if stamps_only else self._update_target(u)
                      for u in chunk]
             results = self._call(
-                lambda service=service, items=items: list(
+                lambda: list(
                     service(account=self.account, chunk_size=WRITE_CHUNK).call(
                         items=items,
                         conflict_resolution="NeverOverwrite",
@@ -343,7 +361,10 @@ class EwsTransport:
                     )
                 )
             )
-            sent += [written(u.ref.id, r) for u, r in zip(chunk, results, strict=True)]
+            return [written(u.ref.id, r) for u, r in zip(chunk, results, strict=True)]
+
+        # The chunks touch distinct items: as for reads, two requests in flight.
+        sent = [r for results in self._in_flight(send, chunks) for r in results]
         return in_order(left_out, sent)
 
     def _update_target(self, update: ItemUpdate) -> tuple[Contact, list[str]]:

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('lightningsync', '0012_salesforce_field_labels'),
+        ('lightningsync', '0014_connection_test_autodiscover'),
     ]
 
     operations = [

@@ -1,0 +1,422 @@
+"""The connection test (SPEC §6): read-only checks, in order, of everything between Setup and
+one rep's mailbox, each within a time limit, each passing, warning or failing with what to do.
+The first failure ends the test (later steps read "Not tested"). Results are stored on a
+`ConnectionTestRun` as each step completes, so the Setup page can show them while the
+django-q2 task runs; the command prints them as they come.
+
+The analyzer (`analyze`) walks the seed's Remote Connectivity Analyzer parameters (target
+mailbox, service account, Autodiscover or URL, a predefined folder, impersonation by SMTP
+address) over the same probes and says what each saw.
+
+Steps run in a worker thread (so a stuck server costs the step's limit, not the task's);
+only the calling thread touches the database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.utils import timezone
+
+from lightningsync import domains
+from lightningsync.connectionfacts import record_connection
+from lightningsync.models import (
+    AutodiscoverResult,
+    ConnectionResult,
+    ConnectionTestRun,
+    LightningSyncSetup,
+    User,
+    UserSyncState,
+)
+
+from .autodiscovery import autodiscover_settings
+from .mailbox import settings_for
+from .transports.connect import SERVICE_ACCOUNT, ConnectionSettings
+from .transports.protocol import TransportError
+
+T = TypeVar("T")
+
+PASS, WARNING, FAIL, SKIPPED = "pass", "warning", "fail", "skipped"
+Outcome = ConnectionTestRun.Outcome
+
+# (key, title) of every step, in the order they run.
+STEPS: tuple[tuple[str, str], ...] = (
+    ("enabled", "Lightning Sync enabled"),
+    ("credentials", "Service account credentials present"),
+    ("domain", "Rep's email domain recognised"),
+    ("url", "EWS URL"),
+    ("reachable", "Exchange server reachable"),
+    ("tls", "TLS certificate trusted"),
+    ("auth", "Service account signed in"),
+    ("version", "Server version supported"),
+    ("mailbox", "Rep's mailbox found"),
+    ("impersonation", "Impersonation allowed"),
+    ("contacts", "Contacts folder readable, Salesforce_Sync present"),
+    ("calendar", "Calendar readable"),
+)
+TITLES = dict(STEPS)
+SUMMARIES: dict[str, str] = {
+    Outcome.SUCCESSFUL: "Connection test successful",
+    Outcome.WARNINGS: "Connection test successful with warnings",
+    Outcome.FAILED: "Connection test failed",
+    Outcome.RUNNING: "Connection test running",
+}
+
+
+@dataclass
+class Step:
+    key: str
+    title: str
+    status: str
+    detail: str = ""
+    suggestion: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return dataclasses.asdict(self)
+
+
+class StepFailed(Exception):
+    def __init__(self, message: str, suggestion: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.suggestion = suggestion
+
+
+def step_seconds() -> float:
+    return float(settings.LIGHTNINGSYNC_CONNECTION_TEST_STEP_SECONDS)
+
+
+def within_limit(fn: Callable[[], T], seconds: float) -> T:
+    """`fn()`, or StepFailed once `seconds` have passed without an answer."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="connection-test")
+    try:
+        return pool.submit(fn).result(timeout=seconds)
+    except FutureTimeout:
+        raise StepFailed(
+            f"No answer within {seconds:g} s.",
+            "Check that the Exchange server is up and answering, and that nothing between "
+            "this server and Exchange holds the connection open.") from None
+    finally:
+        pool.shutdown(wait=False)
+
+
+class _Run:
+    """The steps of one test, recorded through `record` as they complete."""
+
+    def __init__(self, email: str, record: Callable[[Step], None]) -> None:
+        self.email = email.strip()
+        self.record = record
+        self.setup = LightningSyncSetup.load()
+        self.steps: list[Step] = []
+        self.probe: Any = None
+
+    def add(self, key: str, status: str, detail: str = "", suggestion: str = "") -> Step:
+        step = Step(key, TITLES[key], status, detail, suggestion)
+        self.steps.append(step)
+        self.record(step)
+        return step
+
+    def check(self, key: str, fn: Callable[[], str]) -> bool:
+        """Run one step in its time limit; record and return whether it passed."""
+        try:
+            detail = within_limit(fn, step_seconds())
+        except (StepFailed, _probe().ProbeFailed) as failed:
+            self.add(key, FAIL, failed.message, failed.suggestion)
+            return False
+        self.add(key, PASS, detail)
+        return True
+
+    def outcome(self) -> str:
+        statuses = {s.status for s in self.steps}
+        if FAIL in statuses:
+            return Outcome.FAILED
+        return Outcome.WARNINGS if WARNING in statuses else Outcome.SUCCESSFUL
+
+    def skip_rest(self) -> None:
+        done = {s.key for s in self.steps}
+        for key, _ in STEPS:
+            if key not in done:
+                self.add(key, SKIPPED, "Not tested: an earlier step failed.")
+
+    # -- the steps ---------------------------------------------------------------------
+    def run(self) -> str:
+        try:
+            self._run()
+        finally:
+            if self.probe is not None:
+                self.probe.close()
+        if self.outcome() == Outcome.FAILED:
+            self.skip_rest()
+        return self.outcome()
+
+    def _run(self) -> None:
+        setup = self.setup
+        if setup.enabled:
+            self.add("enabled", PASS, "Lightning Sync is enabled.")
+        else:
+            self.add("enabled", WARNING, "Lightning Sync is off: nothing syncs until it is on.",
+                     "Turn on Enable Lightning Sync in Lightning Sync Setup once the test "
+                     "passes.")
+        if setup.connection_method != SERVICE_ACCOUNT:
+            self.add("credentials", FAIL,
+                     "The connection test checks the Exchange service account connection; "
+                     "Setup uses OAuth 2.0 for Exchange Online.",
+                     "Switch the connection method to Exchange service account to test it.")
+            return
+        missing = [name for name, present in (
+            ("user name", bool(setup.service_account_username)),
+            ("password", setup.has_service_account_password)) if not present]
+        if missing:
+            self.add("credentials", FAIL, f"Setup has no service account {' or '.join(missing)}.",
+                     "Enter the service account's user name and password in Lightning Sync "
+                     "Setup.")
+            return
+        self.add("credentials", PASS, f"Service account {setup.service_account_username}.")
+        if not domains.domain_of(self.email):
+            self.add("domain", FAIL, f"“{self.email}” is not an email address.",
+                     "Enter the rep's email address, as Exchange knows their mailbox.")
+            return
+        reason = domains.unrecognised_reason(setup, self.email)
+        if reason:
+            self.add("domain", FAIL, reason, "Add the rep's email domain to Additional domains "
+                     "in Lightning Sync Setup, or test a rep of a recognised domain.")
+            return
+        known = ", ".join(domains.recognised_domains(setup)) or "any domain"
+        self.add("domain", PASS, f"{domains.domain_of(self.email)} is served ({known}).")
+        url = self._url()
+        if not url:
+            return
+        settings_ = dataclasses.replace(
+            settings_for(setup, self.email, url=url),
+            timeout_seconds=min(step_seconds(), settings.LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS))
+        if self._server_steps(settings_):
+            self._mailbox_steps()
+
+    def _url(self) -> str:
+        setup = self.setup
+        if not setup.autodiscover:
+            if not setup.ews_url:
+                self.add("url", FAIL, "Setup gives no EWS URL.",
+                         "Enter the EWS URL (https://<server>/EWS/Exchange.asmx) or choose "
+                         "Autodiscover in Lightning Sync Setup.")
+                return ""
+            self.add("url", PASS, f"From Setup: {setup.ews_url}")
+            return setup.ews_url
+        from .transports.ews.autodiscover import discover_ews_url
+
+        domain = domains.domain_of(self.email)
+        found: list[tuple[str, str]] = []
+        error = ""
+        try:
+            found.append(within_limit(
+                lambda: discover_ews_url(self.email, autodiscover_settings(setup)),
+                step_seconds()))
+        except TransportError as exc:
+            error = exc.message
+        except StepFailed as exc:
+            error = f"Autodiscover did not answer: {exc.message}"
+        AutodiscoverResult.objects.update_or_create(domain=domain, defaults={
+            "ews_url": found[0][0] if found else "", "service_url": found[0][1] if found else "",
+            "error": error, "error_kind": "" if found else "configuration",
+            "resolved_at": timezone.now()})
+        if not found:
+            self.add("url", FAIL, error,
+                     f"Check the Autodiscover records of {domain} (autodiscover.{domain} or "
+                     f"{domain}) and that they answer for this mailbox, or enter the EWS URL "
+                     "in Lightning Sync Setup instead.")
+            return ""
+        self.add("url", PASS, f"Autodiscover ({found[0][1]}) gave {found[0][0]} for {domain}.")
+        return found[0][0]
+
+    def _server_steps(self, conn: ConnectionSettings) -> bool:
+        probe = _probe()
+        if not self.check("reachable", lambda: probe.reachable(conn.url, conn.timeout_seconds)):
+            return False
+        try:
+            self.probe = probe.Probe(conn, tag=f"connection-test:{id(self)}")
+        except probe.ProbeFailed as failed:
+            self.add("tls", FAIL, failed.message, failed.suggestion)
+            return False
+        if not self.check("tls", self.probe.tls):
+            return False
+        versions: list[Any] = []
+
+        def sign_in() -> str:
+            versions.append(self.probe.server_version())
+            return f"Exchange accepted {conn.username} ({conn.auth_type.upper()})."
+
+        if not self.check("auth", sign_in):
+            return False
+        found = versions[0]
+        if not found.supported:
+            self.add("version", FAIL,
+                     f"{found.name} (build {found.build}) is not supported: Lightning Sync "
+                     "needs Exchange 2013 SP1 or later.",
+                     "Point Lightning Sync at a server running Exchange 2013 SP1, 2016 or 2019 "
+                     "(or move the mailboxes to one).")
+            return False
+        self.add("version", PASS, f"{found.name} (build {found.build}).")
+        return True
+
+    def _mailbox_steps(self) -> None:
+        ProbeFailed = _probe().ProbeFailed
+        try:
+            opened = within_limit(self.probe.mailbox, step_seconds())
+        except ProbeFailed as failed:
+            if failed.where == "impersonation":
+                self.add("mailbox", PASS, f"Exchange knows {self.email}.")
+                self.add("impersonation", FAIL, failed.message, failed.suggestion)
+            else:
+                self.add("mailbox", FAIL, failed.message, failed.suggestion)
+            return
+        except StepFailed as failed:
+            self.add("mailbox", FAIL, failed.message, failed.suggestion)
+            return
+        self.add("mailbox", PASS, f"Exchange knows {self.email}.")
+        self.add("impersonation", PASS, opened)
+
+        def contacts() -> tuple[Any, int, int]:
+            folder, count = self.probe.contact_folder()
+            return folder, count, (self.probe.count(folder) if folder is not None else 0)
+
+        try:
+            folder, count, synced = within_limit(contacts, step_seconds())
+        except (StepFailed, ProbeFailed) as failed:
+            self.add("contacts", FAIL, failed.message, failed.suggestion)
+            return
+        said = f"Contacts holds {_items(count)}; "
+        if folder is None:
+            self.add("contacts", WARNING,
+                     said + "Salesforce_Sync is missing: it will be created at the first sync.",
+                     "Nothing to do: the first sync creates it; reps then put the contacts "
+                     "they want synced in it.")
+        else:
+            self.add("contacts", PASS, said + f"Salesforce_Sync is there with {_items(synced)}.")
+        self.check("calendar", lambda: f"Calendar found ({self.probe.calendar().id[:12]}…).")
+
+
+def _probe() -> Any:
+    """The EWS probes (exchangelib is imported when a test runs, not with the pages)."""
+    from .transports.ews import probe
+
+    return probe
+
+
+def _items(n: int) -> str:
+    return f"{n} item{'' if n == 1 else 's'}"
+
+
+# -- running and recording ----------------------------------------------------------------
+def start(email: str, requested_by: Any = None) -> ConnectionTestRun:
+    """A new run for `email`, its task enqueued once the row is committed."""
+    from django.db import transaction
+    from django_q.tasks import async_task
+
+    prune()
+    run = ConnectionTestRun.objects.create(email=email.strip(), requested_by=requested_by)
+    transaction.on_commit(lambda: async_task(
+        "syncengine.tasks.connection_test_task", run.pk, group="lightningsync-connection-test"))
+    return run
+
+
+def perform(run_id: int, on_step: Callable[[Step], None] | None = None) -> ConnectionTestRun:
+    """Run the test of a stored run, saving each step as it completes."""
+    run = ConnectionTestRun.objects.get(pk=run_id)
+    saved: list[Step] = []
+
+    def record(step: Step) -> None:
+        if step not in saved:
+            saved.append(step)
+        run.steps = [s.as_dict() for s in saved]
+        ConnectionTestRun.objects.filter(pk=run.pk).update(steps=run.steps)
+        if on_step is not None:
+            on_step(step)
+
+    test = _Run(run.email, record)
+    try:
+        outcome = test.run()
+    except Exception as exc:  # a bug must not leave the page "running" for ever
+        test.add(_next_key(test), FAIL, f"The test stopped on an unexpected error "
+                 f"({type(exc).__name__}).", "Report this if it repeats.")
+        outcome = Outcome.FAILED
+        test.skip_rest()
+        raise
+    finally:
+        run.outcome = test.outcome() if test.steps else Outcome.FAILED
+        run.finished_at = timezone.now()
+        ConnectionTestRun.objects.filter(pk=run.pk).update(
+            outcome=run.outcome, finished_at=run.finished_at)
+    _record_facts(run.email, test.steps, run.finished_at)
+    if outcome == Outcome.SUCCESSFUL or outcome == Outcome.WARNINGS:
+        _resume_paused(run.email)
+    return run
+
+
+# A failed step and what it says about the rep's mailbox (the status page's rows).
+_FAILURES = {
+    "auth": ConnectionResult.Failure.AUTHENTICATION,
+    "version": ConnectionResult.Failure.VERSION,
+    "mailbox": ConnectionResult.Failure.MAILBOX,
+    "impersonation": ConnectionResult.Failure.ACCESS,
+}
+
+
+def _record_facts(email: str, steps: list[Step], at: Any) -> None:
+    """What the test found about the rep's mailbox, as the user's last connection result
+    (Lightning Sync Status reads it): the version, the folders, or the step that failed."""
+    user = User.objects.filter(email__iexact=email).order_by("pk").first()
+    done = {s.key: s for s in steps if s.status != SKIPPED}
+    if user is None or "auth" not in done:  # Exchange was not reached: nothing learnt
+        return
+    failed = next((s for s in steps if s.status == FAIL and s.key in _FAILURES), None)
+    version, contacts, calendar = done.get("version"), done.get("contacts"), done.get("calendar")
+    reached = done.get("impersonation")
+    record_connection(
+        user.pk, source="connection test",
+        # The rep's mailbox opened through the service account: recognised and linked.
+        ok=failed is None and reached is not None and reached.status == PASS,
+        failure=_FAILURES[failed.key] if failed else "",
+        message=failed.detail if failed else "",
+        server_version=version.detail.split(" (build")[0] if version else None,
+        version_supported=None if version is None else version.status == PASS,
+        # "Salesforce_Sync is missing: it will be created" is no failure to find it.
+        contacts_folder_found=(None if contacts is None or contacts.status == WARNING
+                               else contacts.status == PASS),
+        calendar_folder_found=None if calendar is None else calendar.status == PASS,
+        at=at,
+    )
+
+
+def _next_key(test: _Run) -> str:
+    done = {s.key for s in test.steps}
+    return next((key for key, _ in STEPS if key not in done), STEPS[-1][0])
+
+
+def _resume_paused(email: str) -> None:
+    """A successful test resumes a rep paused for credentials or access (SPEC §9)."""
+    UserSyncState.objects.filter(
+        user__email__iexact=email,
+        paused_reason__in=(UserSyncState.PauseReason.AUTHENTICATION,
+                           UserSyncState.PauseReason.CONFIGURATION),
+    ).update(paused_reason="", paused_message="", paused_at=None)
+
+
+def latest(email: str) -> ConnectionTestRun | None:
+    """The last test run for this rep (what the status page may show)."""
+    return ConnectionTestRun.objects.filter(email__iexact=email.strip()).first()
+
+
+KEEP_RUNS = dt.timedelta(days=30)
+
+
+def prune(keep: dt.timedelta = KEEP_RUNS) -> int:
+    """Forget runs older than `keep` (each new run from the page prunes)."""
+    deleted, _ = ConnectionTestRun.objects.filter(started_at__lt=timezone.now() - keep).delete()
+    return deleted

@@ -1,0 +1,194 @@
+"""One mailbox on Microsoft Graph v1.0: requests with the app's token, and `$batch`.
+
+Every request carries a token from the process's `TokenSource` (a 401 drops the cached
+token and the request is sent once more with a new one: tokens expire, an admin may rotate
+the secret). The session trusts exactly Setup's CA bundle and reaches only where SPEC §13
+allows. Failures come back classified (`errors.classify`); the transport decides whether a
+failure is the whole call's or one item's.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.parse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from lightningsync.outbound import excerpt
+
+from .. import guarded_http
+from ..connect import ConnectionSettings
+from ..protocol import ErrorKind, TransportError
+from . import auth, errors
+from .tls import session_for
+
+BATCH_LIMIT = 20  # Graph's most requests per $batch
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+@dataclass
+class SubRequest:
+    method: str
+    url: str  # relative to /v1.0, e.g. "/users/a@b/contacts/ID"
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+_sessions: dict[tuple[str, int], requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def _session(settings: ConnectionSettings) -> requests.Session:
+    """One pooled session per CA bundle and pool size, shared by every mailbox."""
+    key = (settings.ca_bundle, settings.max_connections)
+    with _sessions_lock:
+        session = _sessions.get(key)
+        if session is None:
+            session = guarded_http.guard(
+                session_for(settings.ca_bundle), pool_size=max(1, settings.max_connections)
+            )
+            _sessions[key] = session
+        return session
+
+
+class GraphClient:
+    def __init__(self, settings: ConnectionSettings) -> None:
+        if not settings.graph_url:
+            raise TransportError(
+                ErrorKind.CONFIGURATION, "No Graph base URL is set in Lightning Sync Setup."
+            )
+        self.settings = settings
+        self.root = f"{settings.graph_url.rstrip('/')}/v1.0"
+        self.user = f"/users/{urllib.parse.quote(settings.mailbox, safe='@')}"
+        self.tokens = auth.token_source(settings)
+        self.session = _session(settings)
+        self.requests_sent = 0
+        self._token: str | None = None
+
+    # -- tokens -------------------------------------------------------------------------
+    def token(self) -> str:
+        if self._token is None:
+            self._token = self.tokens.token()
+        return self._token
+
+    def roles(self) -> list[str]:
+        return auth.token_roles(self.token())
+
+    def _renew(self) -> None:
+        with self.tokens.lock:
+            self.tokens.app.remove_tokens_for_client()
+        self._token = None
+
+    # -- requests -----------------------------------------------------------------------
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        """One request (a path below /v1.0, or an absolute next/delta link)."""
+        target = url if url.startswith("https://") or url.startswith("http://") else self.root + url
+        for attempt in (1, 2):
+            answer = self._send_once(method, target, body, headers or {})
+            if answer.status != 401 or attempt == 2:
+                return answer
+            self._renew()
+        return answer  # pragma: no cover
+
+    def _send_once(self, method: str, target: str, body: Any, headers: dict[str, str]) -> Answer:
+        sent = {"Authorization": f"Bearer {self.token()}", "Accept": "application/json",
+                **headers}
+        data = None
+        if body is not None:
+            sent["Content-Type"] = "application/json"
+            data = json.dumps(body)
+        self.requests_sent += 1
+        try:
+            response = self.session.request(
+                method, target, data=data, headers=sent, timeout=self.settings.timeout_seconds
+            )
+        except guarded_http.RefusedDestination as exc:
+            raise TransportError(ErrorKind.CONFIGURATION, str(exc)) from None
+        except requests.RequestException as exc:
+            said = excerpt(str(exc)) or type(exc).__name__
+            raise TransportError(
+                ErrorKind.TRANSIENT, f"Microsoft Graph could not be reached: {said}"
+            ) from None
+        try:
+            parsed = response.json() if response.content else None
+        except ValueError:
+            parsed = None
+        return Answer(response.status_code, dict(response.headers), parsed)
+
+    def batch(self, requests_: Sequence[SubRequest]) -> list[Answer]:
+        """The answers of `requests_`, in their order, sent `BATCH_LIMIT` per `$batch`.
+
+        A sub-request answered 429 (or 503) with Retry-After is its own answer: the caller
+        sees it per item. A failure of a `$batch` request itself fails the whole call.
+        """
+        answers: list[Answer] = []
+        for start in range(0, len(requests_), BATCH_LIMIT):
+            chunk = requests_[start : start + BATCH_LIMIT]
+            payload = {"requests": [self._sub(str(n), r) for n, r in enumerate(chunk)]}
+            answer = self.send("POST", "/$batch", body=payload)
+            if not answer.ok:
+                raise self.error(answer)
+            by_id = {
+                str(r.get("id")): r
+                for r in (answer.body or {}).get("responses", [])
+                if isinstance(r, dict)
+            }
+            for n in range(len(chunk)):
+                sub = by_id.get(str(n))
+                if sub is None:
+                    answers.append(Answer(500, {}, {"error": {
+                        "code": "missingResponse",
+                        "message": "The $batch answer has no response for this request."}}))
+                    continue
+                headers = {str(k): str(v) for k, v in (sub.get("headers") or {}).items()}
+                answers.append(Answer(int(sub.get("status", 500)), headers, sub.get("body")))
+        return answers
+
+    @staticmethod
+    def _sub(request_id: str, r: SubRequest) -> dict[str, Any]:
+        entry: dict[str, Any] = {"id": request_id, "method": r.method, "url": r.url}
+        headers = dict(r.headers)
+        if r.body is not None:
+            entry["body"] = r.body
+            headers["Content-Type"] = "application/json"
+        if headers:
+            entry["headers"] = headers
+        return entry
+
+    # -- failures -----------------------------------------------------------------------
+    def classify(self, answer: Answer) -> tuple[ErrorKind, str, float | None]:
+        roles: list[str] | None = None
+        if answer.status == 403:
+            try:
+                roles = self.roles()
+            except TransportError:
+                roles = None
+        return errors.classify(
+            answer.status, answer.headers, answer.body,
+            mailbox=self.settings.mailbox, client_id=self.settings.client_id, roles=roles,
+        )
+
+    def error(self, answer: Answer) -> TransportError:
+        kind, message, wait = self.classify(answer)
+        return TransportError(kind, message, back_off_seconds=wait)

@@ -1,0 +1,108 @@
+"""Graph's answers classified once (ARCHITECTURE.md, "Errors are classified once"): a status
+and an OData error body -> an `ErrorKind` and a message an admin can act on.
+
+401 and 403 are told apart by what the token says: a token without the application
+permissions means admin consent is missing (or was withdrawn); a token with them refused for
+one mailbox means that mailbox is outside the app's RBAC for Applications scope. Both
+messages name what the Exchange Online admin runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lightningsync.outbound import excerpt
+
+from ..protocol import ErrorKind
+from ..words import MAILBOX_FULL
+
+NEEDED_ROLES = ("Contacts.ReadWrite",)
+CONSENT_FIX = (
+    "A global administrator must grant admin consent to the app registration's application "
+    "permissions Contacts.ReadWrite and Calendars.Read (the admin consent link on the "
+    "Lightning Sync Setup page), then use “Verify and enable” again."
+)
+
+
+def scope_fix(client_id: str, mailbox: str) -> str:
+    return (
+        f"Add {mailbox} to the management scope of the app's RBAC for Applications role "
+        "assignments in Exchange Online PowerShell (New-ManagementScope, "
+        f"New-ManagementRoleAssignment -App {client_id or '<client ID>'} -Role "
+        "\"Application Contacts.ReadWrite\" and \"Application Calendars.Read\" "
+        "-CustomResourceScope <scope>), then check it with Test-ServicePrincipalAuthorization "
+        f"-Identity {client_id or '<client ID>'} -Resource {mailbox}."
+    )
+
+
+def error_of(body: Any) -> tuple[str, str]:
+    """(code, message) of Graph's `{"error": {"code", "message"}}` body."""
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict):
+        return "", ""
+    return excerpt(str(err.get("code") or ""), limit=80), excerpt(str(err.get("message") or ""))
+
+
+def retry_after(headers: dict[str, str]) -> float | None:
+    raw = {k.lower(): v for k, v in headers.items()}.get("retry-after")
+    try:
+        return max(0.0, float(raw)) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def classify(
+    status: int,
+    headers: dict[str, str],
+    body: Any,
+    *,
+    mailbox: str,
+    client_id: str,
+    roles: list[str] | None,
+) -> tuple[ErrorKind, str, float | None]:
+    """(kind, message, back-off seconds) of a failed answer."""
+    code, message = error_of(body)
+    said = f"{status} {code}: {message}" if code else f"HTTP {status}"
+    wait = retry_after(headers)
+    if code == "ErrorQuotaExceeded":  # whatever the status: the rep frees space
+        return ErrorKind.PERMANENT_ITEM, f"{MAILBOX_FULL} ({code})", None
+    if status == 429 or (status == 503 and wait is not None):
+        return ErrorKind.THROTTLED, f"Microsoft Graph asks to wait ({said}).", wait or 60.0
+    if status >= 500:
+        return ErrorKind.TRANSIENT, f"Microsoft Graph failed ({said}).", None
+    if status == 410 or code.lower() in ("syncstatenotfound", "resyncrequired"):
+        return ErrorKind.INVALID_CURSOR, f"The delta link is no longer valid ({said}).", None
+    if status == 401:
+        return (
+            ErrorKind.AUTHENTICATION,
+            f"Microsoft Graph refused the app's token ({said}). Check the tenant ID and the "
+            "authority host in Setup.",
+            None,
+        )
+    if status == 403:
+        if roles is not None and not set(NEEDED_ROLES) & set(roles):
+            return (
+                ErrorKind.CONFIGURATION,
+                f"The app has no permission to mailboxes' contacts: admin consent is missing "
+                f"({said}). {CONSENT_FIX}",
+                None,
+            )
+        return (
+            ErrorKind.CONFIGURATION,
+            f"The mailbox {mailbox} is outside the app's scope ({said}). "
+            f"{scope_fix(client_id, mailbox)}",
+            None,
+        )
+    if status == 404 and code in ("ErrorInvalidUser", "ErrorNonExistentMailbox",
+                                  "MailboxNotEnabledForRESTAPI", "ResourceNotFound"):
+        return (
+            ErrorKind.CONFIGURATION,
+            f"Exchange Online has no mailbox {mailbox} ({said}). Check the user's email "
+            "address.",
+            None,
+        )
+    if status == 404:
+        return ErrorKind.NOT_FOUND, f"Not found ({said}).", None
+    if status in (409, 412):
+        return ErrorKind.CONFLICT, f"The item changed meanwhile ({said}).", None
+    return ErrorKind.PERMANENT_ITEM, f"Microsoft Graph refused the request ({said}).", None
