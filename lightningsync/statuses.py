@@ -24,6 +24,7 @@ from django.db.models import Max, Q, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
+from lightningsync import domains
 from lightningsync.effective import effective_configuration, syncing_users
 from lightningsync.models import (
     ConnectionResult,
@@ -58,6 +59,7 @@ PAST_DATE = dt.timedelta(hours=24)
 KEEP_ACTIVITY = dt.timedelta(hours=25)
 KEEP_INITIAL_ACTIVITY = dt.timedelta(days=90)
 CHART_HOURS = 24
+OUTSIDE_SHOWN = 20
 
 Failure = ConnectionResult.Failure
 Activity = SyncActivity
@@ -111,6 +113,10 @@ class OrgFigures:
     linked_users: int = 0
     recognized: bool | None = None  # the service account (or app registration), last seen
     recognized_message: str = ""
+    # Syncing reps whose email domain the service account does not serve: (email, reason),
+    # the first OUTSIDE_SHOWN of them, and how many in all.
+    outside_domains: list[list[str]] = field(default_factory=list)
+    outside_count: int = 0
     contact: ObjectFigures = field(default_factory=ObjectFigures)
     event: ObjectFigures = field(default_factory=ObjectFigures)
 
@@ -136,6 +142,10 @@ def compute_org_figures(now: dt.datetime | None = None) -> OrgFigures:
         - dt.timedelta(hours=CHART_HOURS - 1)).isoformat())
     syncing = set(syncing_users())
     figures.syncing_users = len(syncing)
+    outside = domains.recognised_domains_status()
+    figures.outside_count = len(outside.outside)
+    figures.outside_domains = [[email, reason] for _, email, reason in
+                               outside.outside[:OUTSIDE_SHOWN]]
     ok_users = ConnectionResult.objects.filter(ok=True).values_list("user_id", flat=True)
     figures.linked_users = len(syncing.intersection(ok_users.iterator()))
     # Credentials are the org's: the latest result that says something about them decides.
@@ -221,6 +231,7 @@ def org_tables(setup: LightningSyncSetup | None = None, figures: OrgFigures | No
         Table("system-setup", "Configuration Setup Statuses", (
             _account_provided(setup), _lightning_for_outlook(setup),
             _account_recognized(setup, figures), _linked_users(figures),
+            *_outside_domains(setup, figures),
         )),
         Table("system-contacts", "Contacts Statuses", _object_rows(CONTACT, figures.contact, now)),
         Table("system-events", "Events Statuses", _object_rows(EVENT, figures.event, now)),
@@ -317,6 +328,27 @@ def _linked_users(figures: OrgFigures) -> Status:
         "Check the statuses of the users who do not sync: their email address must be the "
         "address of their Exchange mailbox.", ok=False,
         case="An unexpected number of Lightning Sync users")
+
+
+def _outside_domains(setup: LightningSyncSetup, figures: OrgFigures) -> tuple[Status, ...]:
+    """Beyond the seed: the syncing reps the service account's domains leave out (SPEC §2)."""
+    if not domains.applies(setup):
+        return ()
+    served = ", ".join(domains.recognised_domains(setup))
+    label = "Users outside the recognised domains:"
+    if not figures.outside_count:
+        return (Status("outside_domains", label, "0",
+                       f"Every syncing user's email domain is served by the service account "
+                       f"({served}).", ok=True, case="0"),)
+    names = ", ".join(email for email, _ in figures.outside_domains)
+    more = figures.outside_count - len(figures.outside_domains)
+    more_said = f" and {more} more" if more > 0 else ""
+    return (Status("outside_domains", label, str(figures.outside_count),
+                   f"Not synced, their email domain is not served ({served}): "
+                   f"{names}{more_said}.",
+                   "Add their domains to Additional domains in Lightning Sync Setup if "
+                   "Exchange hosts their mailboxes.", ok=False,
+                   case="The number of users outside the recognised domains"),)
 
 
 _OBJECT_WORDS = {CONTACT: ("contact", "contacts"), EVENT: ("event", "events")}
@@ -489,6 +521,12 @@ def _version(f: UserFacts) -> Status:
 def _recognized(f: UserFacts) -> Status:
     words = _account_words(f.setup)
     label = f"User recognized by Exchange {words}:"
+    outside = domains.unrecognised_reason(f.setup, f.user.email) if f.user.email else ""
+    if outside:
+        return Status("recognized", label, CROSS,
+                      f"The user is not synced: {outside.split('. Add ')[0]}.",
+                      "Add the domain to Additional domains in Lightning Sync Setup if Exchange "
+                      "hosts that mailbox.", ok=False, case=CROSS)
     r = f.result
     if r is not None and r.ok:
         return Status("recognized", label, CHECK,

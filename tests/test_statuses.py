@@ -275,6 +275,7 @@ def test_the_rows_carry_the_seeds_labels(ews) -> None:  # type: ignore[no-untype
          "Salesforce recognizes Microsoft Exchange service account:"),
         ("Configuration Setup Statuses",
          "Users with linked Microsoft Exchange and Salesforce email addresses:"),
+        ("Configuration Setup Statuses", "Users outside the recognised domains:"),
         ("Contacts Statuses", "Last sync activity:"),
         ("Contacts Statuses", "Records synced in last 60 minutes:"),
         ("Contacts Statuses", "Records synced in last 24 hours:"),
@@ -445,3 +446,17 @@ def test_the_connection_test_fills_the_rows_a_sync_cannot(ews) -> None:  # type:
     rows = user_rows(ews.rep)
     assert rows["version"].value == CROSS
     assert "Exchange 2010 SP2" in rows["version"].meaning
+
+
+def test_a_rep_outside_the_recognised_domains_is_named(ews) -> None:  # type: ignore[no-untyped-def]
+    assert org_values()["outside_domains"] == "0"
+    dan = UserFactory(username="dan", email="dan@partner.example")
+    ews.config.users.add(dan)
+    assert ews.sync(dan).outcome == "paused"
+    rows = user_rows(dan)
+    assert rows["recognized"].value == CROSS
+    assert "partner.example" in rows["recognized"].meaning
+    assert "Additional domains" in rows["recognized"].next_step
+    org = org_rows()
+    assert org["outside_domains"].value == "1"
+    assert "dan@partner.example" in org["outside_domains"].meaning
