@@ -99,10 +99,7 @@ def within_limit(fn: Callable[[], T], seconds: float) -> T:
     try:
         return pool.submit(fn).result(timeout=seconds)
     except FutureTimeout:
-        raise StepFailed(
-            f"No answer within {seconds:g} s.",
-            "Check that the Exchange server is up and answering, and that nothing between "
-            "this server and Exchange holds the connection open.") from None
+        raise StepFailed(f"No answer within {seconds:g} s.", _probe().NO_ANSWER) from None
     finally:
         pool.shutdown(wait=False)
 

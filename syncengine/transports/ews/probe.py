@@ -38,6 +38,8 @@ _PRODUCTS = {
 
 ADD_CA = ("If the server's certificate comes from your own certificate authority, paste that "
           "CA's certificate (PEM) into Trusted CA bundle in Lightning Sync Setup.")
+NO_ANSWER = ("Check that the Exchange server is up and answering, and that nothing between "
+             "this server and Exchange holds the connection open.")
 CHECK_PASSWORD = ("Check the service account user name (user@domain.tld or DOMAIN\\user), its "
                   "password and the authentication type (Basic or NTLM, as the EWS site "
                   "allows) in Lightning Sync Setup.")
@@ -190,6 +192,8 @@ class Probe:
 
     def _failure(self, exc: BaseException) -> ProbeFailed:
         mailbox = self.settings.mailbox
+        if _timed_out(exc):
+            return ProbeFailed(f"No answer within {self.settings.timeout_seconds:g} s.", NO_ANSWER)
         if isinstance(exc, ews.UnauthorizedError):
             return ProbeFailed(
                 f"Exchange refused the service account's sign-in ({type(exc).__name__}).",
@@ -212,3 +216,18 @@ class Probe:
         error = exc if isinstance(exc, TransportError) else to_transport_error(exc)
         return ProbeFailed(error.message, "Check the Exchange server and the connection "
                            "settings in Lightning Sync Setup, then test again.")
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether the server did not answer in time. exchangelib sometimes reports a read timeout
+    only inside its own error's text ("No valid version headers found in response
+    (ErrorTimeoutExpired(...))"), so the text is read as well as the chain of causes."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ews.ErrorTimeoutExpired | requests.exceptions.Timeout
+                      | socket.timeout):
+            return True
+        if "ErrorTimeoutExpired(" in str(seen) or "Read timed out" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
