@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.core.management import call_command
 
-from lightningsync.models import Contact, User
+from lightningsync.models import Contact, LightningSyncSetup, User
 from lightningsync.setupservice import apply_setup
 from tests.factories import ContactFactory, EventFactory, UserFactory
 
@@ -138,6 +138,8 @@ def test_the_readme_screenshots(signed_in_page, exchange_sim):  # type: ignore[n
     exchange_sim.sim.create_contact(reps[0].email, folder="contacts/Salesforce_Sync",
                                     GivenName="Ken", Surname="Thompson", CompanyName="Bell Labs")
     point_setup_at(exchange_sim)
+    # The simulator's service account is at its own domain: it serves the demo's too.
+    LightningSyncSetup.objects.update(additional_domains="demo.example")
     for rep in reps:
         assert sync_user(rep.pk, sleep=lambda s: None).outcome == "synced"
     refresh_statuses_task()
