@@ -113,9 +113,17 @@ LAYOUT: tuple[tuple[str, tuple[tuple[str, tuple[Item, ...]], ...]], ...] = (
                     ),
                     ViewItem(
                         "lightningsync_status",
-                        "Check whether Lightning Sync is on and which users it syncs.",
+                        "See how sync is going for the org and for each user, and reset a "
+                        "user's sync.",
                         perms.READ_SETUP,
-                        keywords="sync status reset",
+                        keywords="sync status reset check status users chart",
+                    ),
+                    ModelItem(
+                        "lightningsync",
+                        "LightningSyncError",
+                        "What failed to sync, for whom and why, with what to do about it; "
+                        "retry and export.",
+                        keywords="errors error report sync errors retry export csv",
                     ),
                 ),
             ),

@@ -77,6 +77,11 @@ class SetupSite(admin.AdminSite):
                 view(status_views.status_page),
                 name="lightningsync_status",
             ),
+            path(
+                "setup/lightning-sync-status/reset/<int:user_id>/",
+                view(status_views.reset_sync),
+                name="lightningsync_reset",
+            ),
         ]
         return custom + super().get_urls()
 

@@ -67,6 +67,12 @@ OBJECTS: dict[str, ObjectWords] = {
         "audit",
         empty="No Setup changes recorded yet.",
     ),
+    "lightningsync.lightningsyncerror": ObjectWords(
+        "Lightning Sync Errors",
+        "Lightning Sync Error",
+        "status",
+        empty="No sync errors: Lightning Sync has met none.",
+    ),
     "lightningsync.user": ObjectWords("Users", "User", "user"),
     "lightningsync.profile": ObjectWords("Profiles", "Profile", "profile"),
     "auth.group": ObjectWords("Permission Groups", "Permission Group", "group"),
@@ -112,6 +118,7 @@ PAGES: dict[str, PageWords] = {
         "Review Configuration Upload", "upload", parent="lightningsync_config_upload"
     ),
     "lightningsync_status": PageWords("Lightning Sync Status", "status"),
+    "lightningsync_reset": PageWords("Reset Sync", "status", parent="lightningsync_status"),
     "lightningsync_connection_test": PageWords(
         "Lightning Sync Connection Test", "bolt", parent="lightningsync_setup"
     ),

@@ -26,10 +26,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from lightningsync import domains
+from lightningsync.connectionfacts import record_connection
 from lightningsync.models import (
     AutodiscoverResult,
+    ConnectionResult,
     ConnectionTestRun,
     LightningSyncSetup,
+    User,
     UserSyncState,
 )
 
@@ -347,9 +350,45 @@ def perform(run_id: int, on_step: Callable[[Step], None] | None = None) -> Conne
         run.finished_at = timezone.now()
         ConnectionTestRun.objects.filter(pk=run.pk).update(
             outcome=run.outcome, finished_at=run.finished_at)
+    _record_facts(run.email, test.steps, run.finished_at)
     if outcome == Outcome.SUCCESSFUL or outcome == Outcome.WARNINGS:
         _resume_paused(run.email)
     return run
+
+
+# A failed step and what it says about the rep's mailbox (the status page's rows).
+_FAILURES = {
+    "auth": ConnectionResult.Failure.AUTHENTICATION,
+    "version": ConnectionResult.Failure.VERSION,
+    "mailbox": ConnectionResult.Failure.MAILBOX,
+    "impersonation": ConnectionResult.Failure.ACCESS,
+}
+
+
+def _record_facts(email: str, steps: list[Step], at: Any) -> None:
+    """What the test found about the rep's mailbox, as the user's last connection result
+    (Lightning Sync Status reads it): the version, the folders, or the step that failed."""
+    user = User.objects.filter(email__iexact=email).order_by("pk").first()
+    done = {s.key: s for s in steps if s.status != SKIPPED}
+    if user is None or "auth" not in done:  # Exchange was not reached: nothing learnt
+        return
+    failed = next((s for s in steps if s.status == FAIL and s.key in _FAILURES), None)
+    version, contacts, calendar = done.get("version"), done.get("contacts"), done.get("calendar")
+    reached = done.get("impersonation")
+    record_connection(
+        user.pk, source="connection test",
+        # The rep's mailbox opened through the service account: recognised and linked.
+        ok=failed is None and reached is not None and reached.status == PASS,
+        failure=_FAILURES[failed.key] if failed else "",
+        message=failed.detail if failed else "",
+        server_version=version.detail.split(" (build")[0] if version else None,
+        version_supported=None if version is None else version.status == PASS,
+        # "Salesforce_Sync is missing: it will be created" is no failure to find it.
+        contacts_folder_found=(None if contacts is None or contacts.status == WARNING
+                               else contacts.status == PASS),
+        calendar_folder_found=None if calendar is None else calendar.status == PASS,
+        at=at,
+    )
 
 
 def _next_key(test: _Run) -> str:

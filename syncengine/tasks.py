@@ -25,8 +25,11 @@ from django_q.conf import Conf
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
+from lightningsync import statuses
 from lightningsync.effective import syncing_users
+from lightningsync.models import User
 
+from .cycle.reset import mark_for_reset
 from .cycle.runner import sync_user
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,8 @@ log = logging.getLogger(__name__)
 SCHEDULE_NAME = "lightningsync: sync every user"
 TASK_GROUP = "lightningsync-sync"
 SYNC_TASK = "syncengine.tasks.sync_users_task"
+STATUS_SCHEDULE_NAME = "lightningsync: status snapshot every minute"
+RESET_TASK = "syncengine.tasks.reset_user_task"
 
 
 class BatchFailed(Exception):
@@ -104,7 +109,17 @@ def enqueue_all_users() -> int:
 
 
 def ensure_schedule() -> Schedule:
-    """Create or update the periodic schedule (idempotent; run by migrate and at start)."""
+    """Create or update the periodic schedules (idempotent; run by migrate and at start):
+    the sync of every user, and the status snapshot every minute. Returns the first."""
+    Schedule.objects.update_or_create(
+        name=STATUS_SCHEDULE_NAME,
+        defaults={
+            "func": "syncengine.tasks.refresh_statuses_task",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+        },
+    )
     schedule, _ = Schedule.objects.update_or_create(
         name=SCHEDULE_NAME,
         defaults={
@@ -137,3 +152,24 @@ def push_after_commit(owner_id: int) -> None:
         transaction.on_commit(_Push(owner_id))  # outside a transaction: runs now
     else:
         pending.owner_ids.add(owner_id)
+
+
+def refresh_statuses_task() -> int:
+    """The status schedule's job (SPEC §7): the org's statuses into their snapshot, and old
+    sync activity pruned; the number of activity rows pruned."""
+    statuses.refresh_org_snapshot()
+    return statuses.prune_activity()
+
+
+def reset_user_task(user_id: int) -> None:
+    """Reset Sync's task: a cycle of the user, which performs the reset marked for it (or
+    records what it waits for)."""
+    sync_user(user_id)
+
+
+def request_reset(user: User) -> None:
+    """Reset Sync (SPEC §10): mark the user ("Marked for reset"), then run the user's cycle
+    as a task once the transaction commits."""
+    mark_for_reset(user)
+    transaction.on_commit(
+        lambda: async_task(RESET_TASK, user.pk, group=TASK_GROUP, save=False))

@@ -25,6 +25,7 @@ from lightningsync.fieldmaps import CONTACTS
 from lightningsync.management.commands.lightningsync_demo import seed_demo_org
 from lightningsync.models import ConnectionTestRun, Contact, Event, User
 from lightningsync.setupservice import apply_setup
+from syncengine.errorlog import Direction, Entry, Kind, record_now
 from tests.factories import StaffUserFactory
 
 # The roles: a superuser, a staff member of each group a migration makes, and staff without one.
@@ -62,6 +63,14 @@ def org() -> dict[type[Model], Model]:
     assert event is not None
     event.who_contact = Contact.objects.order_by("pk").first()
     event.save()
+    # A row of the error report, as a cycle would file it about one of Alice's contacts.
+    record_now(alice, Entry(
+        Kind.UNRESOLVED_ACCOUNT, Direction.EXCHANGE_TO_CRM,
+        "No account is named “Bell Labs”; the contact was saved without an account.",
+        "Create the account.", exchange_item_id="AAMkCrawl",
+        contact_id=Contact.objects.filter(owner=alice).order_by("pk").values_list(
+            "pk", flat=True).first(),
+    ))
     now = timezone.now()
     ConnectionTestRun.objects.create(
         email=alice.email, outcome=ConnectionTestRun.Outcome.FAILED, finished_at=timezone.now(),

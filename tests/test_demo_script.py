@@ -148,6 +148,16 @@ def test_the_readme_account_signs_in_and_opens_every_setup_page(demo: Demo) -> N
         except urllib.error.HTTPError as refused:
             answers[link] = refused.code
     assert answers == dict.fromkeys(links, 200)
+    # The first sync met Alice's contact at "Bell Labs", a company with no account: the error
+    # report lists it. Over EWS, Dan is outside the service account's domains: the error report
+    # and the status page name him (OAuth reaches every mailbox of the tenant).
+    errors = opener.open(f"{demo.url}/admin/lightningsync/lightningsyncerror/").read().decode()
+    assert "Grand Totals (" in errors and "Bell Labs" in errors
+    status = opener.open(f"{demo.url}/admin/setup/lightning-sync-status/?q=alice").read().decode()
+    assert "alice@demo.example" in status and 'id="row-linked_users"' in status
+    if demo.transport == "ews":
+        assert "partner.example" in errors
+        assert 'id="row-outside_domains"' in status and "dan@partner.example" in status
 
 
 def test_the_readme_connection_tests_pass_for_alice_and_name_dans_domain(demo: Demo) -> None:

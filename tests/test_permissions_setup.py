@@ -35,6 +35,8 @@ PAGES = {
     "admin:lightningsync_event_changelist": SETUP_READERS,
     "admin:lightningsync_user_changelist": SETUP_READERS,
     "admin:lightningsync_profile_changelist": SETUP_READERS,
+    "admin:lightningsync_lightningsyncerror_changelist": ("admin", "reporter"),
+    "admin:lightningsync_lightningsyncerror_export": ("admin", "reporter"),
 }
 
 
@@ -127,3 +129,40 @@ def test_it_lets_setup_readers_view_but_not_change_crm_records(client, persona):
     assert client.get(change).status_code == 200
     assert client.post(change, {"last_name": "Forged"}).status_code == 403
     assert client.get(reverse("admin:lightningsync_contact_add")).status_code == 403
+
+
+@pytest.mark.parametrize(("persona_name", "ok"), allowed("admin", "config_manager"))
+def test_it_lets_only_user_managers_reset_sync(client, persona, persona_name, ok):
+    from lightningsync.models import UserSyncState
+    from tests.factories import UserFactory
+
+    target = UserFactory(first_name="Target", email="target@example.com")
+    client.force_login(persona(persona_name))
+    url = reverse("admin:lightningsync_reset", args=[target.pk])
+    assert client.get(url).status_code == (200 if ok else 403)
+    assert client.post(url).status_code == (302 if ok else 403)
+    marked = UserSyncState.objects.filter(user=target, reset_state="marked").exists()
+    assert marked == ok
+    page = client.get(reverse("admin:lightningsync_status"), {"q": "target"})
+    if page.status_code == 200:
+        assert (f'id="reset-sync-{target.pk}"' in page.content.decode()) == ok
+
+
+@pytest.mark.parametrize(("persona_name", "ok"), allowed("admin"))
+def test_it_lets_only_report_users_who_manage_users_retry_errors(client, persona, persona_name,
+                                                                  ok):
+    from django.utils import timezone
+
+    from lightningsync.models import LightningSyncError, UserSyncState
+    from tests.factories import UserFactory
+
+    rep = UserFactory()
+    now = timezone.now()
+    UserSyncState.objects.create(user=rep, paused_reason="authentication", paused_at=now)
+    error = LightningSyncError.objects.create(
+        user=rep, direction="both", kind="authentication", message="refused",
+        first_occurred_at=now, last_occurred_at=now, fingerprint="f")
+    client.force_login(persona(persona_name))
+    url = reverse("admin:lightningsync_lightningsyncerror_changelist")
+    client.post(url, {"action": "retry", "_selected_action": [error.pk]})
+    assert UserSyncState.objects.get(user=rep).paused_reason == ("" if ok else "authentication")

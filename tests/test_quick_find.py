@@ -78,8 +78,20 @@ def test_it_filters_by_name_with_q(admin_client):
         "Sync Configurations",
         "Lightning Sync Connection Test",
         "Lightning Sync Status",
+        "Lightning Sync Errors",
     ]
     assert 'value="lightning sync"' in response.content.decode()
+
+
+def test_it_finds_the_error_report_for_those_who_run_reports(client, admin_client, persona):
+    assert entry_labels(admin_client.get(INDEX, {"q": "Lightning Sync Errors"})) == [
+        "Lightning Sync Errors"]
+    assert entry_labels(admin_client.get(INDEX, {"q": "error report"})) == [
+        "Lightning Sync Errors"]
+    client.force_login(persona("reporter"))
+    assert entry_labels(client.get(INDEX, {"q": "errors"})) == ["Lightning Sync Errors"]
+    client.force_login(persona("viewer"))
+    assert entry_labels(client.get(INDEX, {"q": "errors"})) == []
 
 
 def test_it_matches_every_word_in_any_order(admin_client):

@@ -41,6 +41,8 @@ KEY_PAGES: list[tuple[str, tuple[str, ...]]] = [
     ("admin:password_change", EVERYONE),
     ("admin:lightningsync_setup", SETUP_READERS),
     ("admin:lightningsync_status", SETUP_READERS),
+    ("admin:lightningsync_lightningsyncerror_changelist", (S, A, R)),
+    ("admin:lightningsync_lightningsyncerror_export", (S, A, R)),
     ("admin:lightningsync_config_download", SETUP_READERS),
     ("admin:lightningsync_config_upload", (S, A)),
     ("admin:lightningsync_connection_test", (S, A)),

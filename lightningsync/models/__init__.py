@@ -6,6 +6,7 @@ from .configuration import ConfigurationProfile, ConfigurationUser, ContactFilte
 from .connectiontest import ConnectionTestRun
 from .crm import Account, Contact, Event, Lead, Profile, User
 from .setup import LightningSyncSetup
+from .status import ConnectionResult, OrgStatusSnapshot, SyncActivity
 from .sync import ContactLink, EventLink, FolderCursor, LightningSyncError, UserSyncState
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "AutodiscoverResult",
     "ConfigurationProfile",
     "ConfigurationUser",
+    "ConnectionResult",
     "ConnectionTestRun",
     "Contact",
     "ContactFilter",
@@ -23,8 +25,10 @@ __all__ = [
     "Lead",
     "LightningSyncError",
     "LightningSyncSetup",
+    "OrgStatusSnapshot",
     "Profile",
     "SetupAuditTrail",
+    "SyncActivity",
     "SyncConfiguration",
     "User",
     "UserSyncState",

@@ -62,7 +62,9 @@ def claim(user_id: int, now: dt.datetime | None = None) -> tuple[UserSyncState, 
             return None
         UserSyncState.objects.get_or_create(user_id=user_id)
         return claim(user_id, now)
-    state = UserSyncState.objects.select_related("user").get(user_id=user_id)
+    # With the user's last connection result, which the cycle rewrites only when it changes.
+    state = UserSyncState.objects.select_related("user", "user__connection_result").get(
+        user_id=user_id)
     return state, token
 
 

@@ -47,6 +47,7 @@ from ..events.sync import EventSync
 from ..transports.connect import TransportFactory, transport_for
 from ..transports.protocol import ErrorKind, MailboxTransport, TransportError
 from . import claims
+from .activity import Connection, activity, reached, write_after_cycle
 from .connection import connection_settings
 from .reset import finish_reset, perform_reset
 
@@ -139,6 +140,13 @@ class _Cycle:
     now: dt.datetime
     release: dict[str, Any] = field(default_factory=dict)
     ensure_claimed: Callable[[], None] = lambda: None  # the claim's `Heartbeat.ensure_held`
+    # For the status page, written with the release: the cycle's activity and what it found
+    # about the mailbox (None: it did not reach the mailbox, or learnt nothing about it).
+    activity: list[Any] = field(default_factory=list)
+    connection: Connection | None = None
+    config: SyncConfiguration | None = None
+    contacts_initial_before: bool = False
+    events_initial_before: bool = False
 
 
 def sync_user(
@@ -181,8 +189,10 @@ def sync_user(
             cycle.release["reset_waiting_for"] = _waiting_for(report)
         return report
     finally:
-        cycle.release["last_sync_finished_at"] = timezone.now()
-        claims.release(state, token, **cycle.release)
+        finished = timezone.now()
+        cycle.release["last_sync_finished_at"] = finished
+        write_after_cycle(lambda: claims.release(state, token, **cycle.release),
+                          cycle.activity, state.user, cycle.connection, finished)
 
 
 def _run(cycle: _Cycle, factory: TransportFactory, checkpoint: Checkpoint | None,
@@ -228,6 +238,9 @@ def _sync(cycle: _Cycle, setup: LightningSyncSetup, config: SyncConfiguration,
     """The cycle proper, with its retries: the user may sync now."""
     state = cycle.state
     user = state.user
+    cycle.config = config
+    cycle.contacts_initial_before = state.contacts_initial_sync_done
+    cycle.events_initial_before = state.events_initial_sync_done
     transport: MailboxTransport | None = None
     try:
         for retry in range(RETRIES_IN_CYCLE + 1):
@@ -278,6 +291,30 @@ def _why_not(state: UserSyncState, setup: LightningSyncSetup,
 
 def _succeeded(cycle: _Cycle, contacts: ContactReport,
                events: EventReport | None) -> SyncReport:
+    report = _succeeded_report(cycle, contacts, events)
+    _note_activity(cycle, report)
+    return report
+
+
+def _note_activity(cycle: _Cycle, report: SyncReport) -> None:
+    """The cycle's activity per object and direction, and the mailbox reached."""
+    state, config = cycle.state, cycle.config
+    assert config is not None
+    finished = cycle.release["last_success_at"]
+    cycle.connection = reached(report)
+    cycle.activity = activity(
+        state.user_id, config, "contact", report.contacts, started=cycle.now,
+        finished=finished,
+        initial=state.contacts_initial_sync_done and not cycle.contacts_initial_before,
+    ) + activity(
+        state.user_id, config, "event", report.events, started=cycle.now,
+        finished=finished,
+        initial=state.events_initial_sync_done and not cycle.events_initial_before,
+    )
+
+
+def _succeeded_report(cycle: _Cycle, contacts: ContactReport,
+                      events: EventReport | None) -> SyncReport:
     state = cycle.state
     cycle.release.update(
         attempts=0, last_error="", last_success_at=timezone.now(),
@@ -306,6 +343,8 @@ def _failed(cycle: _Cycle, exc: TransportError, retry: int) -> SyncReport | None
         _report(state, Kind.THROTTLED, f"Exchange is busy and asked to wait {seconds:.0f} s.",
                 "Nothing to do: the sync resumes by itself after the wait.")
         return SyncReport(user_id, Outcome.BACKING_OFF, exc.message, error_kind=Kind.THROTTLED)
+    if exc.kind in (ErrorKind.AUTHENTICATION, ErrorKind.CONFIGURATION):
+        cycle.connection = Connection(ok=False, kind=exc.kind.value, message=exc.message)
     if exc.kind in _PAUSES:
         reason, kind, suggestion = _PAUSES[exc.kind]
         if exc.kind == ErrorKind.AUTHENTICATION and _under_oauth():

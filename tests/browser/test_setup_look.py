@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.core.management import call_command
 
-from lightningsync.models import Contact, User
+from lightningsync.models import Contact, LightningSyncSetup, User
 from lightningsync.setupservice import apply_setup
 from tests.factories import ContactFactory, EventFactory, UserFactory
 
@@ -104,10 +104,13 @@ def test_the_favicon_is_served(page):  # type: ignore[no-untyped-def]
     assert response.headers["content-type"].startswith("image/")
 
 
-def test_the_readme_screenshots(signed_in_page):  # type: ignore[no-untyped-def]
-    """Setup home with Quick Find in use, and the Lightning Sync Status page, at a common
-    laptop size. The Status page is still its first version: take it again once the per-user
-    statuses land."""
+def test_the_readme_screenshots(signed_in_page, exchange_sim):  # type: ignore[no-untyped-def]
+    """Setup home with Quick Find in use, and Lightning Sync Status after the demo reps'
+    first syncs (through the simulated Exchange), with Alice's statuses checked."""
+    from syncengine.cycle.runner import sync_user
+    from syncengine.tasks import refresh_statuses_task
+    from tests.engine.ews_fixtures import point_setup_at
+
     page = signed_in_page
     call_command("lightningsync_demo")
     admin = User.objects.get(username="admin-persona")
@@ -123,13 +126,26 @@ def test_the_readme_screenshots(signed_in_page):  # type: ignore[no-untyped-def]
     page.fill("#quick-find", "sync")
     assert page.locator("#setup-menu a:visible").all_inner_texts() == [
         "Lightning Sync Setup", "Sync Configurations", "Lightning Sync Connection Test",
-        "Lightning Sync Status",
+        "Lightning Sync Status", "Lightning Sync Errors",
     ]
     page.screenshot(path=str(README_SHOTS / "setup-home.png"))
 
-    page.goto("/admin/setup/lightning-sync-status/")
+    reps = list(User.objects.filter(username__in=["alice", "bob"]).order_by("username"))
+    for rep in reps:
+        exchange_sim.sim.add_mailbox(rep.email)
+    # As in `make demo`: Alice keeps a contact at a company the CRM has no account for.
+    exchange_sim.sim.create_folder(reps[0].email, "Salesforce_Sync")
+    exchange_sim.sim.create_contact(reps[0].email, folder="contacts/Salesforce_Sync",
+                                    GivenName="Ken", Surname="Thompson", CompanyName="Bell Labs")
+    point_setup_at(exchange_sim)
+    # The simulator's service account is at its own domain: it serves the demo's too.
+    LightningSyncSetup.objects.update(additional_domains="demo.example")
+    for rep in reps:
+        assert sync_user(rep.pk, sleep=lambda s: None).outcome == "synced"
+    refresh_statuses_task()
+    page.goto(f"/admin/setup/lightning-sync-status/?q=alice&user={reps[0].pk}")
     assert page.locator("h1").inner_text() == "Lightning Sync Status"
-    page.screenshot(path=str(README_SHOTS / "status.png"))
+    page.screenshot(path=str(README_SHOTS / "status.png"), full_page=True)
 
 
 def box(page, selector: str) -> dict[str, float]:  # type: ignore[no-untyped-def]

@@ -137,12 +137,13 @@ def test_the_command_refuses_unknown_users(rep, config, org) -> None:  # type: i
         call_command("lightningsync_sync")
 
 
-def test_the_schedule_is_created_once(db, settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_schedules_are_created_once(db, settings) -> None:  # type: ignore[no-untyped-def]
     settings.LIGHTNINGSYNC_SYNC_INTERVAL_MINUTES = 7
     tasks.ensure_schedule()
     tasks.ensure_schedule()
-    (schedule,) = Schedule.objects.all()
-    assert (schedule.minutes, schedule.func) == (7, "syncengine.tasks.enqueue_all_users")
+    schedules = {s.func: s.minutes for s in Schedule.objects.all()}
+    assert schedules == {"syncengine.tasks.enqueue_all_users": 7,
+                         "syncengine.tasks.refresh_statuses_task": 1}
 
 
 def test_the_schedule_enqueues_a_cycle_for_every_syncing_user(rep, config, org, registered) -> None:  # type: ignore[no-untyped-def]

@@ -15,34 +15,29 @@ from .conftest import crm_contact
 
 
 def test_saving_an_active_configuration_syncs_its_users(
-    rep, org, mailbox, django_capture_on_commit_callbacks
+    rep, org, mailbox, django_capture_on_commit_callbacks, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    connect.register("service_account", lambda settings: mailbox)
-    try:
-        crm_contact(rep, last_name="Waiting")
-        spec = configurations.spec_from_dict(
-            {"name": "Reps", "users": [rep.email], "contacts": {"direction": "both"}}
-        )
-        with django_capture_on_commit_callbacks(execute=True):
-            configurations.save(spec, user=None)
-        # Q_CLUSTER runs tasks inline in tests: the rep's contact is already in Exchange.
-        assert [i.fields["Surname"] for i in mailbox.folder_items()] == ["Waiting"]
-    finally:
-        connect._registry.pop("service_account", None)
+    # Restored afterwards: the EWS transport registers itself only once, at import.
+    monkeypatch.setitem(connect._registry, "service_account", lambda settings: mailbox)
+    crm_contact(rep, last_name="Waiting")
+    spec = configurations.spec_from_dict(
+        {"name": "Reps", "users": [rep.email], "contacts": {"direction": "both"}}
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        configurations.save(spec, user=None)
+    # Q_CLUSTER runs tasks inline in tests: the rep's contact is already in Exchange.
+    assert [i.fields["Surname"] for i in mailbox.folder_items()] == ["Waiting"]
 
 
 def test_saving_an_inactive_configuration_syncs_nobody(
-    rep, org, mailbox, django_capture_on_commit_callbacks
+    rep, org, mailbox, django_capture_on_commit_callbacks, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    connect.register("service_account", lambda settings: mailbox)
-    try:
-        crm_contact(rep, last_name="Waiting")
-        spec = configurations.spec_from_dict({"name": "Off", "active": False, "users": [rep.email]})
-        with django_capture_on_commit_callbacks(execute=True):
-            configurations.save(spec, user=None)
-        assert mailbox.folder_items() == []
-    finally:
-        connect._registry.pop("service_account", None)
+    monkeypatch.setitem(connect._registry, "service_account", lambda settings: mailbox)
+    crm_contact(rep, last_name="Waiting")
+    spec = configurations.spec_from_dict({"name": "Off", "active": False, "users": [rep.email]})
+    with django_capture_on_commit_callbacks(execute=True):
+        configurations.save(spec, user=None)
+    assert mailbox.folder_items() == []
 
 
 def test_users_of_follows_the_precedence_rules(db) -> None:  # type: ignore[no-untyped-def]
