@@ -91,7 +91,7 @@ class LightningSyncErrorAdmin(admin.ModelAdmin):
     list_display = ("last_occurred_at", "user_name", "object", "direction", "kind", "message",
                     "suggestion", "count", "crm_record", "resolved")
     list_display_links = None
-    list_select_related = ("user",)
+    list_select_related = ("user", "contact")
     list_filter = (
         ("user", admin.RelatedOnlyFieldListFilter),
         "object", "direction", "kind", "last_occurred_at", "resolved",
@@ -150,7 +150,9 @@ class LightningSyncErrorAdmin(admin.ModelAdmin):
             url = reverse("admin:lightningsync_contact_change", args=[obj.contact_id])
         except NoReverseMatch:
             return obj.crm_record_id
-        return format_html('<a href="{}">Contact {}</a>', url, obj.contact_id)
+        # The contact's name, as the report's readers know it (its id when it has none).
+        return format_html('<a href="{}">{}</a>', url,
+                           str(obj.contact).strip() or f"Contact {obj.contact_id}")
 
     # -- Retry --------------------------------------------------------------------------
     @admin.action(description="Retry the selected errors", permissions=["retry"])

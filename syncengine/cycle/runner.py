@@ -125,11 +125,12 @@ class SyncReport:
         e = self.events
         said = [f"{count(e.created, 'event', 'events')} added to the CRM"]
         for n, words in ((e.updated, "updated in the CRM"), (e.linked, "matched in the CRM"),
-                         (e.deleted, "removed from the CRM"), (e.unlinked, "no longer synced"),
-                         (e.skipped_series, "recurring skipped"),
-                         (e.skipped_private, "private skipped")):
+                         (e.deleted, "removed from the CRM"), (e.unlinked, "no longer synced")):
             if n:
                 said.append(f"{count(n, 'event', 'events')} {words}")
+        for n, kind in ((e.skipped_series, "recurring"), (e.skipped_private, "private")):
+            if n:  # "1 recurring event skipped": series and private events do not sync
+                said.append(f"{n} {kind} {'event' if n == 1 else 'events'} skipped")
         return said
 
 

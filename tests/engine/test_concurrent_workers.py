@@ -8,6 +8,7 @@ commits pages while the other is between a read and its next write.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -144,7 +145,8 @@ def test_qcluster_with_two_workers_syncs_several_users_on_one_sqlite_file(
     sqlite_org.seed(importers, pushers, enqueue=True)
     log_path = tmp_path / "worker.log"
     with log_path.open("w") as log:
-        cluster = sqlite_org.manage("qcluster", stdout=log)
+        # Its own process group: the cluster's children go with it, whatever happens.
+        cluster = sqlite_org.manage("qcluster", stdout=log, start_new_session=True)
         try:
             for _ in range(600):  # until the four users are done, at most ~5 minutes
                 finished = sqlite_org.query(
@@ -157,6 +159,8 @@ def test_qcluster_with_two_workers_syncs_several_users_on_one_sqlite_file(
         finally:
             cluster.send_signal(signal.SIGTERM)
             cluster.wait(timeout=60)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(cluster.pid, signal.SIGKILL)  # a child left behind
     log_text = log_path.read_text()
     assert LOCKED not in log_text, log_text
     assert (finished, queued) == (4, 0), log_text

@@ -152,7 +152,7 @@ def test_recurring_series_are_skipped_and_counted_not_errors(ews) -> None:
     report = synced(ews)
     assert subjects() == ["Single"]
     assert report.events is not None and report.events.skipped_series == 1
-    assert "1 event recurring skipped" in report.summary()
+    assert "1 recurring event skipped" in report.summary()
     assert LightningSyncError.objects.count() == 0
 
 
