@@ -1,0 +1,17 @@
+"""What a connection-test probe raises, whichever the method (EWS or Microsoft Graph)."""
+
+from __future__ import annotations
+
+ADD_CA = ("If the server's certificate comes from your own certificate authority, paste that "
+          "CA's certificate (PEM) into Trusted CA bundle in Lightning Sync Setup.")
+
+
+class ProbeFailed(Exception):
+    """What went wrong, what to do, and which check it concerns (`where`: a step's key such as
+    "auth", "mailbox", "impersonation", "scope", "tls", or "" for the probe's own)."""
+
+    def __init__(self, message: str, suggestion: str, where: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.suggestion = suggestion
+        self.where = where
