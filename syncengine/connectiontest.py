@@ -226,8 +226,13 @@ class _Run:
             self.add("domain", FAIL, reason, "Add the rep's email domain to Additional domains "
                      "in Lightning Sync Setup, or test a rep of a recognised domain.")
             return False
+        domain = domains.domain_of(self.email)
+        if setup.connection_method != SERVICE_ACCOUNT:
+            self.add("domain", PASS, f"{domain}: under OAuth 2.0 every mailbox in the app "
+                     "registration's scope syncs, whatever its domain.")
+            return True
         known = ", ".join(domains.recognised_domains(setup)) or "any domain"
-        self.add("domain", PASS, f"{domains.domain_of(self.email)} is served ({known}).")
+        self.add("domain", PASS, f"{domain} is served ({known}).")
         return True
 
     # -- under OAuth 2.0 (Microsoft Graph) -----------------------------------------------
