@@ -288,6 +288,10 @@ class _Run:
             if failed.where == "scope":
                 self.add("mailbox", PASS, f"Exchange Online knows {self.email}.")
                 self.add("scope", FAIL, failed.message, failed.suggestion)
+            elif failed.where == "folder":  # the app reached the mailbox; Contacts did not
+                self.add("mailbox", PASS, f"Exchange Online knows {self.email}.")
+                self.add("scope", PASS, "Exchange Online answered for the mailbox.")
+                self.add("contacts", FAIL, failed.message, failed.suggestion)
             else:
                 self.add("mailbox", FAIL, failed.message, failed.suggestion)
             return
@@ -373,6 +377,10 @@ class _Run:
             if failed.where == "impersonation":
                 self.add("mailbox", PASS, f"Exchange knows {self.email}.")
                 self.add("impersonation", FAIL, failed.message, failed.suggestion)
+            elif failed.where == "folder":  # the mailbox opened as the rep; Contacts did not
+                self.add("mailbox", PASS, f"Exchange knows {self.email}.")
+                self.add("impersonation", PASS, "Exchange answered for the rep's mailbox.")
+                self.add("contacts", FAIL, failed.message, failed.suggestion)
             else:
                 self.add("mailbox", FAIL, failed.message, failed.suggestion)
             return

@@ -21,7 +21,7 @@ from lightningsync.outbound import excerpt
 
 from ..connect import ConnectionSettings
 from ..guarded_http import RefusedDestination, checked_addresses
-from ..probing import ADD_CA, ProbeFailed
+from ..probing import ADD_CA, FOLDER_FIX, ProbeFailed
 from ..protocol import FolderKind, FolderRef, TransportError
 from .client import EWS_VERSION, forget_probe, probe_account
 from .errors import EXTERNAL_ERRORS, ntlm_refused, to_transport_error
@@ -188,6 +188,9 @@ class Probe:
                 CHECK_PASSWORD, "auth")
         if isinstance(exc, ews.ErrorNonExistentMailbox):
             return ProbeFailed(f"Exchange has no mailbox for {mailbox}.", CHECK_ADDRESS, "mailbox")
+        if isinstance(exc, ews.ErrorFolderNotFound):
+            return ProbeFailed(f"Exchange did not find the folder in {mailbox}'s mailbox "
+                               "(ErrorFolderNotFound).", FOLDER_FIX, "folder")
         if isinstance(exc, ews.ErrorImpersonateUserDenied | ews.ErrorImpersonationDenied
                       | ews.ErrorImpersonationFailed):
             return ProbeFailed(

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from ..connect import ConnectionSettings
-from ..probing import ProbeFailed
+from ..probing import FOLDER_FIX, ProbeFailed
 from ..protocol import ErrorKind, FolderRef, TransportError
 from .auth import TokenRefused, token_roles
 from .client import Answer, GraphClient
@@ -75,6 +75,10 @@ class GraphProbe:
         if answer.status == 404 and kind is ErrorKind.CONFIGURATION:
             raise ProbeFailed(f"Exchange Online has no mailbox {self.settings.mailbox}.",
                               CHECK_ADDRESS, "mailbox")
+        if kind is ErrorKind.NOT_FOUND:  # the mailbox answered: its Contacts folder did not
+            raise ProbeFailed(f"Exchange Online did not find the Contacts folder of "
+                              f"{self.settings.mailbox} ({said_of(answer.status, answer.body)}).",
+                              FOLDER_FIX, "folder")
         raise ProbeFailed(message, "Check the Graph base URL in Lightning Sync Setup.",
                           "mailbox")
 
@@ -119,8 +123,7 @@ class GraphProbe:
 
 def _fix(exc: TransportError, settings: ConnectionSettings) -> str:
     if exc.kind is ErrorKind.NOT_FOUND:
-        return ("The folder could not be opened: check the mailbox in Exchange Online (the "
-                "Contacts and Calendar folders must exist and be the rep's defaults).")
+        return FOLDER_FIX
     if "outside the app's scope" in exc.message:
         return scope_fix(settings.client_id, settings.mailbox)
     return "Check the app's permissions and scope for this mailbox, then test again."
