@@ -4,6 +4,7 @@ Microsoft Entra ID or Exchange Online, read-only, and the facts the status rows 
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +198,30 @@ def test_a_step_without_an_answer_fails_at_its_time_limit(org, settings):
     org.sim.add_fault("delay", operation="graph:getCalendar", delay=3)
     failed = failed_at(run_test(), "calendar")
     assert failed["detail"] == "No answer within 1 s."
+
+
+def test_the_analyzer_under_oauth_names_the_app_and_counts_the_calendar(org, capsys):
+    from django.core.management import call_command
+
+    org.sim.create_folder(REP, "Salesforce_Sync", parent="contacts")
+    org.sim.create_event(REP, Subject="Review",
+                         Start=dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC),
+                         End=dt.datetime(2026, 3, 2, 10, tzinfo=dt.UTC))
+    call_command("lightningsync_analyze", REP, "--folder", "calendar")
+    out = capsys.readouterr().out
+    assert f"App registration: tenant {org.tenant}; client ID {org.client_id}" in out
+    assert "✓ Token acquired from Microsoft Entra ID" in out
+    assert "✓ Mailbox in the app's scope" in out
+    assert "✓ Calendar items: the rep's Calendar holds 1 item." in out
+    assert out.rstrip().endswith("Connectivity Test Successful")
+    assert no_writes(org.sim)
+
+
+def test_the_analyzer_under_oauth_fails_naming_the_missing_consent(org, capsys):
+    from django.core.management import CommandError, call_command
+
+    org.sim.set_app_consent(org.client_id, False)
+    with pytest.raises(CommandError, match="Admin consent granted"):
+        call_command("lightningsync_analyze", REP)
+    out = capsys.readouterr().out
+    assert "✗ Admin consent granted" in out and "Admin consent link:" in out

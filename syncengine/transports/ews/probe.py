@@ -178,6 +178,10 @@ class Probe:
         except TransportError as exc:
             raise self._failure(exc.__cause__ or exc) from exc
 
+    def count_calendar(self) -> int:
+        """Items in the rep's Calendar (the analyzer's "Calendar items")."""
+        return self.count(FolderRef(FolderKind.CALENDAR, self.calendar().id))
+
     def _failure(self, exc: BaseException) -> ProbeFailed:
         mailbox = self.settings.mailbox
         if _timed_out(exc):

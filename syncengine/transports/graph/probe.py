@@ -90,8 +90,15 @@ class GraphProbe:
     def count(self, folder: FolderRef) -> int:
         return self._call(lambda: self.transport.count_items(folder))
 
+    def count_calendar(self) -> int:
+        """Events in the rep's Calendar (the analyzer's "Calendar items")."""
+        return self._call(lambda: self._count(f"{self.client.user}/calendar/events"))
+
     def _count_contacts(self) -> int:
-        url: str | None = f"{self.client.user}/contacts?$select=id&$top=1000"
+        return self._count(f"{self.client.user}/contacts")
+
+    def _count(self, collection: str) -> int:
+        url: str | None = f"{collection}?$select=id&$top=1000"
         count = 0
         while url:
             answer = self.client.send("GET", url)
