@@ -4,6 +4,11 @@ The first failure ends the test (later steps read "Not tested"). Results are sto
 `ConnectionTestRun` as each step completes, so the Setup page can show them while the
 django-q2 task runs; the command prints them as they come.
 
+Under the service account the steps (`STEPS`) go through EWS (`transports.ews.probe`); under
+OAuth 2.0 (`GRAPH_STEPS`) through Microsoft Graph with the app registration's token
+(`transports.graph.probe`): token, admin consent, mailbox, the app's scope, then the same
+folder steps. What the test learns is recorded with `record_connection` either way.
+
 The analyzer (`analyze`) walks the seed's Remote Connectivity Analyzer parameters (target
 mailbox, service account, Autodiscover or URL, a predefined folder, impersonation by SMTP
 address) over the same probes and says what each saw.

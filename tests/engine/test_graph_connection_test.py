@@ -225,3 +225,28 @@ def test_the_analyzer_under_oauth_fails_naming_the_missing_consent(org, capsys):
         call_command("lightningsync_analyze", REP)
     out = capsys.readouterr().out
     assert "✗ Admin consent granted" in out and "Admin consent link:" in out
+
+
+def test_a_certificate_credential_passes_and_a_stranger_certificate_is_refused(org):
+    ca = trustme.CA()
+    app_id = "66666666-2222-3333-4444-555555555555"
+    registered = ca.issue_cert("app.example.com", key_type=trustme.KeyType.RSA)
+    org.sim.add_app(app_id, cert_pem=registered.cert_chain_pems[0].bytes().decode(),
+                    roles=["Contacts.ReadWrite", "Calendars.ReadWrite"])
+    setup = LightningSyncSetup.load()
+    setup.oauth_client_id = app_id
+    setup.set_oauth_client_secret("")
+    setup.set_oauth_certificate(registered.cert_chain_pems[0].bytes().decode()
+                                + registered.private_key_pem.bytes().decode())
+    setup.save()
+    run = run_test()
+    assert step(run, "settings")["detail"] == (
+        f"Tenant {org.tenant}, app {app_id}, with a certificate.")
+    assert statuses_of(run)["token"] == "pass", run.steps
+    stranger = ca.issue_cert("other.example.com", key_type=trustme.KeyType.RSA)
+    setup.set_oauth_certificate(stranger.cert_chain_pems[0].bytes().decode()
+                                + stranger.private_key_pem.bytes().decode())
+    setup.save()
+    failed = failed_at(run_test(), "token")
+    assert failed["detail"].startswith("The client certificate was refused")
+    assert "Certificates & secrets" in failed["suggestion"]
