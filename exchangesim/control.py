@@ -218,6 +218,26 @@ class Simulator(GraphControl):
             self.store.mailbox(mailbox).quota = items
             self.store.dirty = True
 
+    def refuse_folder(self, mailbox: str, folder: str, refusal: str | None = "not_found") -> None:
+        """Make a distinguished folder ("contacts", "calendar", ...) of a mailbox that opens
+        unreachable, as Exchange does: EWS requests naming it answer ErrorFolderNotFound
+        ("not_found") or ErrorAccessDenied ("access_denied"); Graph 404 ErrorItemNotFound or
+        403 ErrorAccessDenied. refusal=None reaches it again."""
+        from .store import DISTINGUISHED_FOLDERS, FOLDER_REFUSALS
+
+        if folder not in {d[0] for d in DISTINGUISHED_FOLDERS}:
+            raise ValueError(f"{folder!r} is not a distinguished folder name")
+        if refusal is not None and refusal not in FOLDER_REFUSALS:
+            raise ValueError(f"Unknown refusal {refusal!r}; choose one of "
+                             f"{', '.join(FOLDER_REFUSALS)}")
+        with self.store.lock:
+            refused = self.store.mailbox(mailbox).refused
+            if refusal is None:
+                refused.pop(folder, None)
+            else:
+                refused[folder] = refusal
+            self.store.dirty = True
+
     def mailboxes(self) -> list[str]:
         with self.store.lock:
             return [m.smtp for m in self.store.mailboxes.values()]

@@ -53,7 +53,7 @@ def folder_from_elem(ctx: Context, elem: etree._Element) -> Folder:
             raise SimError(
                 "ErrorFolderNotFound", "The specified folder could not be found in the store."
             )
-        return mbx.folders[mbx.distinguished[name]]
+        return mbx.folder(name)  # a refused folder (`refuse_folder`) raises here
     fid = elem.get("Id", "")
     try:
         fkind, mbx_uid, _uid, _extra = ids.parse_id(fid)
@@ -63,7 +63,7 @@ def folder_from_elem(ctx: Context, elem: etree._Element) -> Folder:
         raise SimError(
             "ErrorFolderNotFound", "The specified folder could not be found in the store."
         )
-    return mbx.folders[fid]
+    return mbx.folder(fid)
 
 
 def first_folder(ctx: Context, container: etree._Element | None) -> Folder:

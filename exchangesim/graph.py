@@ -31,7 +31,7 @@ from .graph_errors import (
     unsupported_query,
 )
 from .graph_ids import invalid_user, user_object_id
-from .store import Mailbox, SimError
+from .store import FolderRefused, Mailbox, SimError
 
 if TYPE_CHECKING:
     from .control import Simulator
@@ -249,6 +249,9 @@ def dispatch(sim: Simulator, req: GraphRequest) -> tuple[GraphResponse, str, str
             response = r.handler(Ctx(sim, mbx, user, req, args))
     except GraphError as e:
         response = GraphResponse(e.status, e, dict(e.headers))
+    except FolderRefused as e:
+        response = GraphResponse(e.graph_status, GraphError(e.graph_status, e.graph_code,
+                                                            e.graph_text))
     except SimError as e:
         status = STATUS_OF.get(e.code, 400)
         err = GraphError(status, e.code, e.text)

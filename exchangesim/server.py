@@ -50,6 +50,7 @@ CONTROL_METHODS = {
     "add_service_account": "POST",
     "set_scope": "POST",
     "set_quota": "POST",
+    "refuse_folder": "POST",
     "create_folder": "POST",
     "create_item": "POST",
     "create_contact": "POST",

@@ -59,6 +59,29 @@ class SimError(Exception):
         self.xml = xml
 
 
+# How Exchange refuses a distinguished folder of a mailbox that opened: its EWS ResponseCode
+# (GetFolder, FindFolder, ...) and Graph's status and code for the same folder.
+FOLDER_REFUSALS = {
+    "not_found": ("ErrorFolderNotFound", "The specified folder could not be found in the store.",
+                  404, "ErrorItemNotFound", "The specified object was not found in the store."),
+    "access_denied": ("ErrorAccessDenied", "Access is denied. Check credentials and try again.",
+                      403, "ErrorAccessDenied", "Access is denied. Check credentials and try "
+                      "again."),
+}
+
+
+class FolderRefused(SimError):
+    """A distinguished folder the control API made unreachable (`refuse_folder`)."""
+
+    def __init__(self, refusal: str) -> None:
+        code, text, status, graph_code, graph_text = FOLDER_REFUSALS[refusal]
+        super().__init__(code, text)
+        self.refusal = refusal
+        self.graph_status = status
+        self.graph_code = graph_code
+        self.graph_text = graph_text
+
+
 class SchemaViolation(Exception):
     """A request the EWS schema rejects; Exchange answers with an ErrorSchemaValidation fault."""
 
@@ -139,6 +162,9 @@ class Mailbox:
     # The most items the mailbox may hold (None: no limit); at it, CreateItem and UpdateItem
     # answer ErrorQuotaExceeded, as a full mailbox does.
     quota: int | None = None
+    # Distinguished folders Exchange refuses (name -> a FOLDER_REFUSALS key), as when the
+    # folder is gone or its permissions deny the caller: every request naming it fails.
+    refused: dict[str, str] = field(default_factory=dict)
 
     def tick(self) -> int:
         self.clock += 1
@@ -147,6 +173,9 @@ class Mailbox:
     def folder(self, ref: str) -> Folder:
         """A folder by id or distinguished name (the latter as in DistinguishedFolderId)."""
         fid = self.distinguished.get(ref, ref)
+        for name, refusal in self.refused.items():
+            if self.distinguished.get(name) == fid:
+                raise FolderRefused(refusal)
         try:
             return self.folders[fid]
         except KeyError:
@@ -538,6 +567,7 @@ def _mailbox_to_json(m: Mailbox) -> dict[str, Any]:
         "seq": m.seq,
         "clock": m.clock,
         "quota": m.quota,
+        "refused": m.refused,
         "distinguished": m.distinguished,
         "folders": [
             {
@@ -581,6 +611,7 @@ def _mailbox_from_json(d: dict[str, Any]) -> Mailbox:
         seq=d["seq"],
         clock=d["clock"],
         quota=d.get("quota"),
+        refused=dict(d.get("refused") or {}),
         distinguished=dict(d["distinguished"]),
     )
     for fd in d["folders"]:

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from lightningsync import permissions as perms
-from lightningsync.models import ConnectionTestRun
+from lightningsync.models import ConnectionTestRun, LightningSyncSetup
 from syncengine import connectiontest
 
 from .access import require, signed_in_user
@@ -55,7 +55,8 @@ def _steps(run: ConnectionTestRun) -> list[dict[str, Any]]:
     """Every step of the test: those stored, then those still to come (pending)."""
     done = {s["key"]: s for s in run.steps}
     return [done.get(key, {"key": key, "title": title, "status": "pending", "detail": "",
-                           "suggestion": ""}) for key, title in connectiontest.STEPS]
+                           "suggestion": ""}) for key, title in connectiontest.steps_of_run(
+                               run.steps, LightningSyncSetup.load().connection_method)]
 
 
 @require_GET

@@ -4,6 +4,11 @@ The first failure ends the test (later steps read "Not tested"). Results are sto
 `ConnectionTestRun` as each step completes, so the Setup page can show them while the
 django-q2 task runs; the command prints them as they come.
 
+Under the service account the steps (`STEPS`) go through EWS (`transports.ews.probe`); under
+OAuth 2.0 (`GRAPH_STEPS`) through Microsoft Graph with the app registration's token
+(`transports.graph.probe`): token, admin consent, mailbox, the app's scope, then the same
+folder steps. What the test learns is recorded with `record_connection` either way.
+
 The analyzer (`analyze`) walks the seed's Remote Connectivity Analyzer parameters (target
 mailbox, service account, Autodiscover or URL, a predefined folder, impersonation by SMTP
 address) over the same probes and says what each saw.
@@ -39,6 +44,7 @@ from lightningsync.models import (
 from .autodiscovery import autodiscover_settings
 from .mailbox import settings_for
 from .transports.connect import SERVICE_ACCOUNT, ConnectionSettings
+from .transports.probing import ProbeFailed
 from .transports.protocol import TransportError
 
 T = TypeVar("T")
@@ -61,7 +67,34 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("contacts", "Contacts folder readable, Salesforce_Sync present"),
     ("calendar", "Calendar readable"),
 )
-TITLES = dict(STEPS)
+# Under OAuth 2.0 (Microsoft Graph): the app registration instead of the service account.
+GRAPH_STEPS: tuple[tuple[str, str], ...] = (
+    ("enabled", "Lightning Sync enabled"),
+    ("settings", "OAuth 2.0 settings present"),
+    ("domain", "Rep's email domain recognised"),
+    ("token", "Token acquired from Microsoft Entra ID"),
+    ("consent", "Admin consent granted"),
+    ("mailbox", "Rep's mailbox found"),
+    ("scope", "Mailbox in the app's scope"),
+    ("contacts", "Contacts folder readable, Salesforce_Sync present"),
+    ("calendar", "Calendar readable"),
+)
+TITLES = {**dict(STEPS), **dict(GRAPH_STEPS)}
+
+
+def steps_for(method: str) -> tuple[tuple[str, str], ...]:
+    """The steps a test runs under a connection method."""
+    return STEPS if method == SERVICE_ACCOUNT else GRAPH_STEPS
+
+
+def steps_of_run(stored: list[dict[str, str]], method: str) -> tuple[tuple[str, str], ...]:
+    """The steps of a stored run: those of the method its steps show, else Setup's now."""
+    keys = {s.get("key") for s in stored}
+    if keys & ({k for k, _ in GRAPH_STEPS} - {k for k, _ in STEPS}):
+        return GRAPH_STEPS
+    if keys & ({k for k, _ in STEPS} - {k for k, _ in GRAPH_STEPS}):
+        return STEPS
+    return steps_for(method)
 SUMMARIES: dict[str, str] = {
     Outcome.SUCCESSFUL: "Connection test successful",
     Outcome.WARNINGS: "Connection test successful with warnings",
@@ -113,6 +146,9 @@ class _Run:
         self.setup = LightningSyncSetup.load()
         self.steps: list[Step] = []
         self.probe: Any = None
+        self.keys = [key for key, _ in steps_for(self.setup.connection_method)]
+        # Whether Exchange (or Microsoft's authority) answered: only then are facts learnt.
+        self.answered = False
 
     def add(self, key: str, status: str, detail: str = "", suggestion: str = "") -> Step:
         step = Step(key, TITLES[key], status, detail, suggestion)
@@ -124,7 +160,7 @@ class _Run:
         """Run one step in its time limit; record and return whether it passed."""
         try:
             detail = within_limit(fn, step_seconds())
-        except (StepFailed, _probe().ProbeFailed) as failed:
+        except (StepFailed, ProbeFailed) as failed:
             self.add(key, FAIL, failed.message, failed.suggestion)
             return False
         self.add(key, PASS, detail)
@@ -138,7 +174,7 @@ class _Run:
 
     def skip_rest(self) -> None:
         done = {s.key for s in self.steps}
-        for key, _ in STEPS:
+        for key in self.keys:
             if key not in done:
                 self.add(key, SKIPPED, "Not tested: an earlier step failed.")
 
@@ -162,10 +198,7 @@ class _Run:
                      "Turn on Enable Lightning Sync in Lightning Sync Setup once the test "
                      "passes.")
         if setup.connection_method != SERVICE_ACCOUNT:
-            self.add("credentials", FAIL,
-                     "The connection test checks the Exchange service account connection; "
-                     "Setup uses OAuth 2.0 for Exchange Online.",
-                     "Switch the connection method to Exchange service account to test it.")
+            self._graph()
             return
         missing = [name for name, present in (
             ("user name", bool(setup.service_account_username)),
@@ -176,17 +209,8 @@ class _Run:
                      "Setup.")
             return
         self.add("credentials", PASS, f"Service account {setup.service_account_username}.")
-        if not domains.domain_of(self.email):
-            self.add("domain", FAIL, f"“{self.email}” is not an email address.",
-                     "Enter the rep's email address, as Exchange knows their mailbox.")
+        if not self._domain():
             return
-        reason = domains.unrecognised_reason(setup, self.email)
-        if reason:
-            self.add("domain", FAIL, reason, "Add the rep's email domain to Additional domains "
-                     "in Lightning Sync Setup, or test a rep of a recognised domain.")
-            return
-        known = ", ".join(domains.recognised_domains(setup)) or "any domain"
-        self.add("domain", PASS, f"{domains.domain_of(self.email)} is served ({known}).")
         url = self._url()
         if not url:
             return
@@ -195,6 +219,93 @@ class _Run:
             timeout_seconds=min(step_seconds(), settings.LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS))
         if self._server_steps(settings_):
             self._mailbox_steps()
+
+    def _domain(self) -> bool:
+        setup = self.setup
+        if not domains.domain_of(self.email):
+            self.add("domain", FAIL, f"“{self.email}” is not an email address.",
+                     "Enter the rep's email address, as Exchange knows their mailbox.")
+            return False
+        reason = domains.unrecognised_reason(setup, self.email)
+        if reason:
+            self.add("domain", FAIL, reason, "Add the rep's email domain to Additional domains "
+                     "in Lightning Sync Setup, or test a rep of a recognised domain.")
+            return False
+        domain = domains.domain_of(self.email)
+        if setup.connection_method != SERVICE_ACCOUNT:
+            self.add("domain", PASS, f"{domain}: under OAuth 2.0 every mailbox in the app "
+                     "registration's scope syncs, whatever its domain.")
+            return True
+        known = ", ".join(domains.recognised_domains(setup)) or "any domain"
+        self.add("domain", PASS, f"{domain} is served ({known}).")
+        return True
+
+    # -- under OAuth 2.0 (Microsoft Graph) -----------------------------------------------
+    def _graph(self) -> None:
+        setup = self.setup
+        missing = [label for label, value in (
+            ("tenant ID", setup.oauth_tenant_id),
+            ("application (client) ID", setup.oauth_client_id),
+            ("client secret or certificate", setup.has_oauth_credential),
+            ("Graph base URL", setup.graph_url),
+            ("authority host", setup.authority_url),
+        ) if not value]
+        if missing:
+            self.add("settings", FAIL, f"Setup has no {', no '.join(missing)} for OAuth 2.0.",
+                     "Enter them in Lightning Sync Setup: the tenant ID and the application "
+                     "(client) ID are on the app registration's Overview in the Microsoft "
+                     "Entra admin center, the secret or certificate under its Certificates & "
+                     "secrets.")
+            return
+        credential = "a certificate" if setup.oauth_certificate() else "a client secret"
+        self.add("settings", PASS, f"Tenant {setup.oauth_tenant_id}, app "
+                 f"{setup.oauth_client_id}, with {credential}.")
+        if not self._domain():
+            return
+        from lightningsync.setupservice import admin_consent_url
+
+        from .transports.connect import OAUTH2
+        from .transports.graph.probe import GraphProbe
+
+        conn = dataclasses.replace(
+            settings_for(setup, self.email, method=OAUTH2),
+            timeout_seconds=min(step_seconds(), settings.LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS))
+        try:
+            self.probe = GraphProbe(conn, admin_consent_url(setup))
+        except TransportError as exc:
+            self.add("token", FAIL, exc.message, "Correct the OAuth 2.0 settings in Lightning "
+                     "Sync Setup.")
+            return
+        try:
+            detail = within_limit(self.probe.token, step_seconds())
+        except (StepFailed, ProbeFailed) as failed:
+            # Microsoft's authority answered (and refused) unless it was not reached.
+            self.answered = isinstance(failed, ProbeFailed) and failed.where == "authority"
+            self.add("token", FAIL, failed.message, failed.suggestion)
+            return
+        self.answered = True
+        self.add("token", PASS, detail)
+        if not self.check("consent", self.probe.consent):
+            return
+        try:
+            opened = within_limit(self.probe.mailbox, step_seconds())
+        except ProbeFailed as failed:
+            if failed.where == "scope":
+                self.add("mailbox", PASS, f"Exchange Online knows {self.email}.")
+                self.add("scope", FAIL, failed.message, failed.suggestion)
+            elif failed.where == "folder":  # the app reached the mailbox; Contacts did not
+                self.add("mailbox", PASS, f"Exchange Online knows {self.email}.")
+                self.add("scope", PASS, "Exchange Online answered for the mailbox.")
+                self.add("contacts", FAIL, failed.message, failed.suggestion)
+            else:
+                self.add("mailbox", FAIL, failed.message, failed.suggestion)
+            return
+        except StepFailed as failed:
+            self.add("mailbox", FAIL, failed.message, failed.suggestion)
+            return
+        self.add("mailbox", PASS, f"Exchange Online knows {self.email}.")
+        self.add("scope", PASS, opened)
+        self._folder_steps()
 
     def _url(self) -> str:
         setup = self.setup
@@ -249,7 +360,9 @@ class _Run:
             versions.append(self.probe.server_version())
             return f"Exchange accepted {conn.username} ({conn.auth_type.upper()})."
 
-        if not self.check("auth", sign_in):
+        signed_in = self.check("auth", sign_in)
+        self.answered = True  # Exchange answered the sign-in, accepting it or not
+        if not signed_in:
             return False
         found = versions[0]
         if not found.supported:
@@ -263,13 +376,16 @@ class _Run:
         return True
 
     def _mailbox_steps(self) -> None:
-        ProbeFailed = _probe().ProbeFailed
         try:
             opened = within_limit(self.probe.mailbox, step_seconds())
         except ProbeFailed as failed:
             if failed.where == "impersonation":
                 self.add("mailbox", PASS, f"Exchange knows {self.email}.")
                 self.add("impersonation", FAIL, failed.message, failed.suggestion)
+            elif failed.where == "folder":  # the mailbox opened as the rep; Contacts did not
+                self.add("mailbox", PASS, f"Exchange knows {self.email}.")
+                self.add("impersonation", PASS, "Exchange answered for the rep's mailbox.")
+                self.add("contacts", FAIL, failed.message, failed.suggestion)
             else:
                 self.add("mailbox", FAIL, failed.message, failed.suggestion)
             return
@@ -278,7 +394,10 @@ class _Run:
             return
         self.add("mailbox", PASS, f"Exchange knows {self.email}.")
         self.add("impersonation", PASS, opened)
+        self._folder_steps()
 
+    def _folder_steps(self) -> None:
+        """Salesforce_Sync (read, never created) and the Calendar, through either probe."""
         def contacts() -> tuple[Any, int, int]:
             folder, count = self.probe.contact_folder()
             return folder, count, (self.probe.count(folder) if folder is not None else 0)
@@ -350,7 +469,7 @@ def perform(run_id: int, on_step: Callable[[Step], None] | None = None) -> Conne
         run.finished_at = timezone.now()
         ConnectionTestRun.objects.filter(pk=run.pk).update(
             outcome=run.outcome, finished_at=run.finished_at)
-    _record_facts(run.email, test.steps, run.finished_at)
+    _record_facts(run.email, test.steps, run.finished_at, test.answered)
     if outcome == Outcome.SUCCESSFUL or outcome == Outcome.WARNINGS:
         _resume_paused(run.email)
     return run
@@ -362,27 +481,34 @@ _FAILURES = {
     "version": ConnectionResult.Failure.VERSION,
     "mailbox": ConnectionResult.Failure.MAILBOX,
     "impersonation": ConnectionResult.Failure.ACCESS,
+    # OAuth 2.0: the app registration's token, its consent and its scope.
+    "token": ConnectionResult.Failure.AUTHENTICATION,
+    "consent": ConnectionResult.Failure.ACCESS,
+    "scope": ConnectionResult.Failure.ACCESS,
 }
+# The step that says the rep's mailbox opened as the rep (EWS) or to the app (Graph).
+_REACHED = ("impersonation", "scope")
 
 
-def _record_facts(email: str, steps: list[Step], at: Any) -> None:
+def _record_facts(email: str, steps: list[Step], at: Any, answered: bool) -> None:
     """What the test found about the rep's mailbox, as the user's last connection result
     (Lightning Sync Status reads it): the version, the folders, or the step that failed."""
     user = User.objects.filter(email__iexact=email).order_by("pk").first()
     done = {s.key: s for s in steps if s.status != SKIPPED}
-    if user is None or "auth" not in done:  # Exchange was not reached: nothing learnt
+    if user is None or not answered:  # Exchange was not reached: nothing learnt
         return
     failed = next((s for s in steps if s.status == FAIL and s.key in _FAILURES), None)
-    version, contacts, calendar = done.get("version"), done.get("contacts"), done.get("calendar")
-    reached = done.get("impersonation")
+    contacts, calendar = done.get("contacts"), done.get("calendar")
+    reached = next((done[k] for k in _REACHED if k in done), None)
+    opened = failed is None and reached is not None and reached.status == PASS
+    version, supported = _version_seen(done, opened)
     record_connection(
         user.pk, source="connection test",
-        # The rep's mailbox opened through the service account: recognised and linked.
-        ok=failed is None and reached is not None and reached.status == PASS,
+        # The rep's mailbox opened through the service account (or the app): recognised.
+        ok=opened,
         failure=_FAILURES[failed.key] if failed else "",
         message=failed.detail if failed else "",
-        server_version=version.detail.split(" (build")[0] if version else None,
-        version_supported=None if version is None else version.status == PASS,
+        server_version=version, version_supported=supported,
         # "Salesforce_Sync is missing: it will be created" is no failure to find it.
         contacts_folder_found=(None if contacts is None or contacts.status == WARNING
                                else contacts.status == PASS),
@@ -391,9 +517,20 @@ def _record_facts(email: str, steps: list[Step], at: Any) -> None:
     )
 
 
+def _version_seen(done: dict[str, Step], opened: bool) -> tuple[str | None, bool | None]:
+    """(server version, supported) as the test saw them: EWS's version step; under Graph a
+    mailbox that opened is on Exchange Online."""
+    version = done.get("version")
+    if version is not None:
+        return version.detail.split(" (build")[0], version.status == PASS
+    if "scope" in done and opened:
+        return "Exchange Online", True
+    return None, None
+
+
 def _next_key(test: _Run) -> str:
     done = {s.key for s in test.steps}
-    return next((key for key, _ in STEPS if key not in done), STEPS[-1][0])
+    return next((key for key in test.keys if key not in done), test.keys[-1])
 
 
 def _resume_paused(email: str) -> None:

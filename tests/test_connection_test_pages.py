@@ -67,6 +67,28 @@ def test_a_running_test_refreshes_and_lists_the_steps_still_to_come(admin_client
     assert [s["status"] for s in data["steps"]][:2] == ["pass", "pending"]
 
 
+def test_under_oauth_the_page_runs_and_lists_the_graph_steps(
+        db, exchange_sim_graph, admin_client, django_capture_on_commit_callbacks):
+    from tests.engine.ews_fixtures import point_setup_at_graph
+    from tests.engine.graph_fixtures import grant_app_roles
+
+    exchange_sim_graph.sim.add_mailbox(REP)
+    grant_app_roles(exchange_sim_graph)
+    point_setup_at_graph(exchange_sim_graph)
+    pending = ConnectionTestRun.objects.create(email=REP)
+    text = admin_client.get(reverse("admin:lightningsync_connection_test_run",
+                                    args=[pending.pk])).content.decode()
+    assert text.count('data-status="pending"') == len(connectiontest.GRAPH_STEPS)
+    assert "Admin consent granted" in text and "Service account signed in" not in text
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(reverse("admin:lightningsync_connection_test"),
+                                     {"email": REP})
+    page = admin_client.get(response["Location"]).content.decode()
+    assert "Connection test successful with warnings" in page
+    for _, title in connectiontest.GRAPH_STEPS:
+        assert escape(title) in page
+
+
 def test_a_failed_step_shows_its_suggestion(org, admin_client):
     run = ConnectionTestRun.objects.create(email="ghost@example.com")
     connectiontest.perform(run.pk)

@@ -3,10 +3,9 @@ syncs through exchangesim with the real exchangelib, resets and Setup changes; t
 (`lightningsync.statuses`) reads stored state only.
 
 "User mailbox is running on supported version of Microsoft Exchange: ✗" is reached through
-the connection test (it writes the same connection result as a cycle). Not reached here:
-"Salesforce_Sync folder found: ✗" and "Calendar folder found: ✗" (a connection test whose
-folder steps fail records them; exchangesim has no way to refuse a folder to a mailbox that
-opened).
+the connection test (it writes the same connection result as a cycle), and so are
+"Salesforce_Sync folder found: ✗" and "Calendar folder found: ✗": exchangesim refuses the
+rep's Contacts or Calendar folder the way Exchange does (`refuse_folder`), over EWS and Graph.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from syncengine.cycle.reset import mark_for_reset
 from syncengine.tasks import refresh_statuses_task, request_reset
 from tests.engine.conftest import OnceAt
 from tests.engine.ews_fixtures import (  # noqa: F401
+    BOTH_TRANSPORTS,
     EwsWorld,
     crm_contact,
     ews_fixture,
@@ -204,6 +204,49 @@ def test_impersonation_denied_shows_the_user_not_recognized(ews) -> None:  # typ
     assert rows["recognized"].value == CROSS
     assert "impersonation" in rows["recognized"].next_step
     assert rows["held"].value == "The connection or configuration is incomplete"
+
+
+# --- the folder rows: a real connection test to a mailbox refusing a folder ------------------
+
+
+def connection_test(email: str = "rep@example.com") -> Any:
+    from lightningsync.models import ConnectionTestRun
+    from syncengine import connectiontest
+
+    return connectiontest.perform(ConnectionTestRun.objects.create(email=email).pk)
+
+
+@BOTH_TRANSPORTS
+def test_a_refused_contacts_folder_reads_salesforce_sync_not_found(ews) -> None:  # type: ignore[no-untyped-def]
+    rep_folder(ews)
+    connection_test()
+    assert user_values(ews.rep)["contacts_folder"] == CHECK
+    ews.sim.refuse_folder("rep@example.com", "contacts", "not_found")
+    run = connection_test()
+    failed = next(s for s in run.steps if s["status"] == "fail")
+    assert failed["key"] == "contacts"
+    assert "ErrorFolderNotFound" in failed["detail"] or "ErrorItemNotFound" in failed["detail"]
+    rows = user_rows(ews.rep)
+    assert rows["contacts_folder"].value == CROSS
+    assert rows["contacts_folder"].meaning == "Salesforce_Sync is missing and could not be created."
+    assert rows["recognized"].value == CHECK  # the mailbox itself opened
+    ews.sim.refuse_folder("rep@example.com", "contacts", None)
+    connection_test()
+    assert user_values(ews.rep)["contacts_folder"] == CHECK
+
+
+@BOTH_TRANSPORTS
+def test_a_refused_calendar_reads_calendar_folder_not_found(ews) -> None:  # type: ignore[no-untyped-def]
+    rep_folder(ews)
+    refusal = "access_denied" if ews.transport == "ews" else "not_found"
+    ews.sim.refuse_folder("rep@example.com", "calendar", refusal)
+    run = connection_test()
+    assert [s["key"] for s in run.steps if s["status"] == "fail"] == ["calendar"]
+    assert user_values(ews.rep)["calendar_folder"] == CROSS
+    assert user_values(ews.rep)["contacts_folder"] == CHECK
+    ews.sim.refuse_folder("rep@example.com", "calendar", None)
+    connection_test()
+    assert user_values(ews.rep)["calendar_folder"] == CHECK
 
 
 # --- the org: Tables 1 to 3 ----------------------------------------------------------------

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from .conftest import ALICE
@@ -111,3 +112,27 @@ def test_cli_persists_state_across_restarts(tmp_path: Path):
     assert item["GivenName"] == "Kept"
     r = run_and(lambda: requests.post(base + "/EWS/Exchange.asmx", data=b"<x/>", timeout=5))
     assert r.status_code == 401
+
+
+def test_a_refused_folder_answers_as_exchange_does_over_ews(sim):
+    """`refuse_folder`: GetFolder of the distinguished folder (by name or by id) answers
+    ErrorFolderNotFound or ErrorAccessDenied; the mailbox's other folders answer."""
+    from exchangelib import Account, Configuration, Credentials
+    from exchangelib import errors as ews
+
+    config = Configuration(service_endpoint=sim.ews_url,
+                           credentials=Credentials(sim.username, sim.password),
+                           auth_type="basic")
+    account = Account(ALICE, config=config, autodiscover=False, access_type="impersonation")
+    calendar_id = account.calendar.id
+    call(sim, "refuse_folder", mailbox=ALICE, folder="calendar", refusal="access_denied")
+    with pytest.raises(ews.ErrorAccessDenied):
+        _ = Account(ALICE, config=config, autodiscover=False, access_type="impersonation").calendar
+    call(sim, "refuse_folder", mailbox=ALICE, folder="calendar", refusal="not_found")
+    fresh = Account(ALICE, config=config, autodiscover=False, access_type="impersonation")
+    with pytest.raises(ews.ErrorFolderNotFound):
+        _ = fresh.calendar
+    assert fresh.contacts.id  # the mailbox's other folders answer
+    call(sim, "refuse_folder", mailbox=ALICE, folder="calendar", refusal=None)
+    again = Account(ALICE, config=config, autodiscover=False, access_type="impersonation")
+    assert again.calendar.id == calendar_id

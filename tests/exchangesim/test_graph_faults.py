@@ -107,3 +107,24 @@ def test_control_api_registers_apps_over_http(graph_sim):
     assert bad.status_code == 400 and "Unknown application permission" in bad.json()["message"]
     user = session.get(f"{base}/_sim/user_id", params={"mailbox": ALICE}, timeout=5).json()
     assert user["result"] == graph_sim.sim.user_id(ALICE)
+
+
+def test_a_refused_folder_answers_as_exchange_online_until_allowed(graph, graph_sim):
+    """`refuse_folder` over the control API: Graph answers 404 ErrorItemNotFound or 403
+    ErrorAccessDenied for the folder (and what lies in it), the rest of the mailbox answers."""
+    r = requests.post(f"{graph_sim.base_url}/_sim/refuse_folder", json={
+        "mailbox": ALICE, "folder": "calendar", "refusal": "not_found"},
+        verify=graph_sim.ca_pem, timeout=5)
+    assert r.status_code == 200, r.text
+    gone = graph.get(f"/users/{ALICE}/calendar")
+    assert (gone.status_code, gone.json()["error"]["code"]) == (404, "ErrorItemNotFound")
+    assert graph.get(f"/users/{ALICE}/calendar/events").status_code == 404
+    assert graph.get(f"/users/{ALICE}/contactFolders").status_code == 200
+    assert graph.get(f"/users/{BOB}/calendar").status_code == 200
+    graph_sim.sim.refuse_folder(ALICE, "contacts", "access_denied")
+    denied = graph.get(f"/users/{ALICE}/contactFolders")
+    assert (denied.status_code, denied.json()["error"]["code"]) == (403, "ErrorAccessDenied")
+    graph_sim.sim.refuse_folder(ALICE, "calendar", None)
+    assert graph.get(f"/users/{ALICE}/calendar").status_code == 200
+    with pytest.raises(ValueError, match="not a distinguished folder"):
+        graph_sim.sim.refuse_folder(ALICE, "Salesforce_Sync", "not_found")

@@ -14,7 +14,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from lightningsync.models import ConnectionTestRun, LightningSyncSetup
 from syncengine.connectiontest import FAIL, SKIPPED, WARNING, perform
-from syncengine.transports.protocol import FolderKind, FolderRef
 
 
 class Command(BaseCommand):
@@ -30,14 +29,25 @@ class Command(BaseCommand):
         setup = LightningSyncSetup.load()
         say = self.stdout.write
         say(f"Target mailbox email address: {email}")
-        say(f"Service account user name: {setup.service_account_username or '(none)'}; "
-            f"password {'given' if setup.has_service_account_password else 'missing'}; "
-            f"authentication {setup.get_auth_type_display()}")
-        server = (setup.ews_url or "(none)") if not setup.autodiscover else ""
-        say("Server settings: " + (f"EWS URL {server}" if server
-                                   else "Use Autodiscover to detect server settings"))
-        say(f"Test predefined folder: {folder.capitalize()}")
-        say(f"Use Exchange Impersonation: impersonated user {email}, identified by SMTP Address")
+        if setup.connection_method == LightningSyncSetup.ConnectionMethod.OAUTH2:
+            say(f"App registration: tenant {setup.oauth_tenant_id or '(none)'}; client ID "
+                f"{setup.oauth_client_id or '(none)'}; "
+                f"{'secret or certificate given' if setup.has_oauth_credential else 'no secret or certificate'}")  # noqa: E501
+            say(f"Server settings: Microsoft Graph {setup.graph_url or '(none)'}, authority "
+                f"{setup.authority_url or '(none)'}")
+            say(f"Test predefined folder: {folder.capitalize()}")
+            say(f"Application access: the app reads {email} by its SMTP address (RBAC for "
+                "Applications)")
+        else:
+            say(f"Service account user name: {setup.service_account_username or '(none)'}; "
+                f"password {'given' if setup.has_service_account_password else 'missing'}; "
+                f"authentication {setup.get_auth_type_display()}")
+            server = (setup.ews_url or "(none)") if not setup.autodiscover else ""
+            say("Server settings: " + (f"EWS URL {server}" if server
+                                       else "Use Autodiscover to detect server settings"))
+            say(f"Test predefined folder: {folder.capitalize()}")
+            say(f"Use Exchange Impersonation: impersonated user {email}, identified by SMTP "
+                "Address")
         say("")
         run = ConnectionTestRun.objects.create(email=email)
         seen: dict[str, str] = {}
@@ -73,13 +83,19 @@ class Command(BaseCommand):
 
     def _calendar_items(self, setup: LightningSyncSetup, email: str) -> str:
         from syncengine.mailbox import settings_for
-        from syncengine.transports.ews.probe import Probe, ProbeFailed
+        from syncengine.transports.probing import ProbeFailed
 
-        probe = None
+        probe: Any = None
         try:
-            probe = Probe(settings_for(setup, email), tag="analyzer")
-            calendar = probe.calendar()
-            count = probe.count(FolderRef(FolderKind.CALENDAR, calendar.id))
+            if setup.connection_method == LightningSyncSetup.ConnectionMethod.OAUTH2:
+                from syncengine.transports.graph.probe import GraphProbe
+
+                probe = GraphProbe(settings_for(setup, email))
+            else:
+                from syncengine.transports.ews.probe import Probe
+
+                probe = Probe(settings_for(setup, email), tag="analyzer")
+            count = probe.count_calendar()
         except ProbeFailed as failed:
             return f"✗ Calendar items: {failed.message}"
         finally:

@@ -21,6 +21,7 @@ from lightningsync.outbound import excerpt
 
 from ..connect import ConnectionSettings
 from ..guarded_http import RefusedDestination, checked_addresses
+from ..probing import ADD_CA, FOLDER_FIX, ProbeFailed
 from ..protocol import FolderKind, FolderRef, TransportError
 from .client import EWS_VERSION, forget_probe, probe_account
 from .errors import EXTERNAL_ERRORS, ntlm_refused, to_transport_error
@@ -36,8 +37,6 @@ _PRODUCTS = {
     (15, 1): "Exchange 2016", (15, 2): "Exchange 2019",
 }
 
-ADD_CA = ("If the server's certificate comes from your own certificate authority, paste that "
-          "CA's certificate (PEM) into Trusted CA bundle in Lightning Sync Setup.")
 NO_ANSWER = ("Check that the Exchange server is up and answering, and that nothing between "
              "this server and Exchange holds the connection open.")
 CHECK_PASSWORD = ("Check the service account user name (user@domain.tld or DOMAIN\\user), its "
@@ -49,17 +48,6 @@ GRANT_IMPERSONATION = (
     "-User <service account> -CustomRecipientWriteScope <scope>), then test again.")
 CHECK_ADDRESS = ("Check that the rep's email address in the CRM is the primary SMTP address of "
                  "their Exchange mailbox, and that the mailbox exists on this server.")
-
-
-class ProbeFailed(Exception):
-    """What went wrong, what to do, and which check it concerns (`where`: "auth",
-    "mailbox", "impersonation", "tls" or "" for the probe's own)."""
-
-    def __init__(self, message: str, suggestion: str, where: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.suggestion = suggestion
-        self.where = where
 
 
 @dataclass(frozen=True)
@@ -190,6 +178,10 @@ class Probe:
         except TransportError as exc:
             raise self._failure(exc.__cause__ or exc) from exc
 
+    def count_calendar(self) -> int:
+        """Items in the rep's Calendar (the analyzer's "Calendar items")."""
+        return self.count(FolderRef(FolderKind.CALENDAR, self.calendar().id))
+
     def _failure(self, exc: BaseException) -> ProbeFailed:
         mailbox = self.settings.mailbox
         if _timed_out(exc):
@@ -200,6 +192,9 @@ class Probe:
                 CHECK_PASSWORD, "auth")
         if isinstance(exc, ews.ErrorNonExistentMailbox):
             return ProbeFailed(f"Exchange has no mailbox for {mailbox}.", CHECK_ADDRESS, "mailbox")
+        if isinstance(exc, ews.ErrorFolderNotFound):
+            return ProbeFailed(f"Exchange did not find the folder in {mailbox}'s mailbox "
+                               "(ErrorFolderNotFound).", FOLDER_FIX, "folder")
         if isinstance(exc, ews.ErrorImpersonateUserDenied | ews.ErrorImpersonationDenied
                       | ews.ErrorImpersonationFailed):
             return ProbeFailed(

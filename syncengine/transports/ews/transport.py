@@ -105,7 +105,7 @@ class EwsTransport:
         )
         result = found[0]
         if isinstance(result, Exception):
-            raise to_transport_error(result)
+            raise to_transport_error(result) from result
         return result
 
     def _in_flight(self, fn: Callable[[_C], _R], chunks: Sequence[_C]) -> list[_R]:

@@ -112,18 +112,17 @@ class TokenSource:
         except TransportError:
             raise
         except ValueError as exc:  # msal refuses the authority's discovery document
-            raise TransportError(
+            raise TokenRefused(
                 ErrorKind.CONFIGURATION,
                 f"The authority {authority} did not answer as a Microsoft Entra tenant "
-                f"({_short(exc)}). Check the tenant ID and the authority host in Setup.",
+                f"({_short(exc)}).",
+                f"Check the tenant ID ({TENANT_ID_WHERE}) and the authority host in Lightning "
+                "Sync Setup.",
             ) from None
         except guarded_http.RefusedDestination as exc:
             raise TransportError(ErrorKind.CONFIGURATION, str(exc)) from None
         except (requests.RequestException, OSError) as exc:
-            raise TransportError(
-                ErrorKind.TRANSIENT,
-                f"The authority {authority} could not be reached: {_short(exc)}",
-            ) from None
+            raise unreachable(f"The authority {authority}", exc) from None
 
     def token(self) -> str:
         """A valid access token (from the cache while it lasts)."""
@@ -132,9 +131,7 @@ class TokenSource:
             try:
                 result = app.acquire_token_for_client([self.scope])
             except (requests.RequestException, OSError) as exc:
-                raise TransportError(
-                    ErrorKind.TRANSIENT, f"The token endpoint could not be reached: {_short(exc)}"
-                ) from None
+                raise unreachable("The token endpoint", exc) from None
             except guarded_http.RefusedDestination as exc:
                 raise TransportError(ErrorKind.CONFIGURATION, str(exc)) from None
         if "access_token" in result:
@@ -142,37 +139,74 @@ class TokenSource:
         raise token_refusal(result)
 
 
-def token_refusal(result: dict[str, Any]) -> TransportError:
+TENANT_ID_WHERE = "the Directory (tenant) ID on the app registration's Overview in the " \
+    "Microsoft Entra admin center"
+UNTRUSTED_FIX = ("If the certificate comes from your own certificate authority (a proxy that "
+                 "inspects TLS), paste that CA's certificate (PEM) into Trusted CA bundle in "
+                 "Lightning Sync Setup; otherwise check the authority host in Setup.")
+
+
+class TokenRefused(TransportError):
+    """No token: what happened (`what`) and what to fix, in Setup or in Microsoft Entra ID
+    (`fix`); the message says both."""
+
+    def __init__(self, kind: ErrorKind, what: str, fix: str) -> None:
+        super().__init__(kind, f"{what} {fix}")
+        self.what = what
+        self.fix = fix
+
+
+def unreachable(who: str, exc: BaseException) -> TokenRefused:
+    """The authority (or its token endpoint) not reached; an untrusted certificate said so."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return TokenRefused(ErrorKind.TRANSIENT,
+                            f"{who}'s TLS certificate is not trusted ({_short(exc)}).",
+                            UNTRUSTED_FIX)
+    return TokenRefused(ErrorKind.TRANSIENT, f"{who} could not be reached: {_short(exc)}",
+                        "Check the authority host in Lightning Sync Setup and that this server "
+                        "may reach it (proxy, firewall).")
+
+
+def token_refusal(result: dict[str, Any]) -> TokenRefused:
     """msal's error result as a classified error naming what to fix."""
     codes = [int(c) for c in result.get("error_codes") or [] if str(c).isdigit()]
     description = str(result.get("error_description") or result.get("error") or "")
     first_line = excerpt(description.splitlines()[0]) if description else "no reason given"
     if any(c in _UNKNOWN_TENANT for c in codes):
-        return TransportError(
+        return TokenRefused(
             ErrorKind.CONFIGURATION,
-            f"Microsoft Entra ID does not know this tenant ({first_line}). Check the tenant ID.",
+            f"Microsoft Entra ID does not know this tenant ({first_line}).",
+            f"Check the tenant ID in Lightning Sync Setup: it is {TENANT_ID_WHERE}.",
         )
     if any(c in _UNKNOWN_APP for c in codes):
-        return TransportError(
+        return TokenRefused(
             ErrorKind.CONFIGURATION,
             "The tenant has no app registration with this application (client) ID "
-            f"({first_line}). Check the client ID, or register the app in this tenant.",
+            f"({first_line}).",
+            "Check the client ID in Lightning Sync Setup (the Application (client) ID on the "
+            "app registration's Overview), or register the app in this tenant.",
         )
     if any(c in _BAD_SECRET for c in codes):
-        return TransportError(
+        return TokenRefused(
             ErrorKind.AUTHENTICATION,
-            f"The client secret was refused ({first_line}). Enter the secret's value (not "
-            "its ID), or create a new secret if this one expired.",
+            f"The client secret was refused ({first_line}).",
+            "Enter the secret's value (not its ID) in Lightning Sync Setup, or create a new "
+            "secret under the app registration's Certificates & secrets if this one expired.",
         )
     if any(c in _BAD_CERTIFICATE for c in codes):
-        return TransportError(
+        return TokenRefused(
             ErrorKind.AUTHENTICATION,
-            f"The client certificate was refused ({first_line}). Upload this certificate to "
-            "the app registration (Certificates & secrets), or enter the right one.",
+            f"The client certificate was refused ({first_line}).",
+            "Upload this certificate to the app registration (Certificates & secrets), or "
+            "enter the right one in Lightning Sync Setup.",
         )
     if result.get("error") in ("invalid_client", "unauthorized_client"):
-        return TransportError(ErrorKind.AUTHENTICATION, f"The token was refused: {first_line}")
-    return TransportError(ErrorKind.CONFIGURATION, f"No token was issued: {first_line}")
+        return TokenRefused(ErrorKind.AUTHENTICATION, f"The token was refused: {first_line}.",
+                            "Check the client ID and its secret or certificate in Lightning "
+                            "Sync Setup.")
+    return TokenRefused(ErrorKind.CONFIGURATION, f"No token was issued: {first_line}.",
+                        "Check the tenant ID, the client ID and the authority host in "
+                        "Lightning Sync Setup.")
 
 
 def _short(exc: BaseException) -> str:

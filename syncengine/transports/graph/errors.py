@@ -49,6 +49,17 @@ def scope_fix(client_id: str, mailbox: str) -> str:
     )
 
 
+def outside_scope(mailbox: str, said: str) -> str:
+    """What a 403 for one mailbox says when the token carries the permissions."""
+    return f"The mailbox {mailbox} is outside the app's scope ({said})."
+
+
+def said_of(status: int, body: Any) -> str:
+    """"403 ErrorAccessDenied: message" of an answer (or "HTTP 403")."""
+    code, message = error_of(body)
+    return f"{status} {code}: {message}" if code else f"HTTP {status}"
+
+
 def error_of(body: Any) -> tuple[str, str]:
     """(code, message) of Graph's `{"error": {"code", "message"}}` body."""
     err = body.get("error") if isinstance(body, dict) else None
@@ -75,8 +86,8 @@ def classify(
     roles: list[str] | None,
 ) -> tuple[ErrorKind, str, float | None]:
     """(kind, message, back-off seconds) of a failed answer."""
-    code, message = error_of(body)
-    said = f"{status} {code}: {message}" if code else f"HTTP {status}"
+    code, _ = error_of(body)
+    said = said_of(status, body)
     wait = retry_after(headers)
     if code == "ErrorQuotaExceeded":  # whatever the status: the rep frees space
         return ErrorKind.PERMANENT_ITEM, f"{MAILBOX_FULL} ({code})", None
@@ -103,8 +114,7 @@ def classify(
             )
         return (
             ErrorKind.CONFIGURATION,
-            f"The mailbox {mailbox} is outside the app's scope ({said}). "
-            f"{scope_fix(client_id, mailbox)}",
+            f"{outside_scope(mailbox, said)} {scope_fix(client_id, mailbox)}",
             None,
         )
     if status == 404 and code in ("ErrorInvalidUser", "ErrorNonExistentMailbox",
