@@ -36,8 +36,12 @@ class Work:
     link: EventLink | None
 
 
+Stamp = tuple[str, str, int]  # (item id, change key, CRM event id) of an item to stamp
+
+
 def commit_page(cycle: EventCycle, page: ChangePage, works: list[Work],
-                gone: list[EventLink], ids: list[str]) -> None:
+                gone: list[EventLink], ids: list[str]) -> list[Stamp]:
+    """Commit the page; returns the items it linked that wait for our stamps."""
     report = cycle.report
     with cycle.transaction():
         now = timezone.now()
@@ -89,11 +93,14 @@ def commit_page(cycle: EventCycle, page: ChangePage, works: list[Work],
         cycle.cursor.cursor = page.cursor
         if cycle.cursor.full_listing and not page.more:
             cycle.cursor.full_listing = False
-        if any(link.needs_stamp for link, _ in links):
+        stamps = [(link.exchange_id or "", link.change_key, link.event_id)
+                  for link, _ in links if link.needs_stamp and link.event_id]
+        if stamps:
             cycle.cursor.stamps_pending = True  # cleared once stamped (stamps.py)
         cycle.cursor.save()
         cycle.errors.flush()
     cycle.progress("written", len(new_events) + len(changed) + len(gone))
+    return stamps
 
 
 def _save_links(cycle: EventCycle, links: list[tuple[EventLink, Work]]) -> None:
