@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from lightningsync.models import Event, EventLink
 
+from ..linkstore import insert_links
 from ..mapping import events as m
 from ..mapping.normal import Normalized, content_hash
 from ..transports.protocol import ChangePage, ExchangeItem
@@ -120,7 +121,7 @@ def _save_links(cycle: EventCycle, links: list[tuple[EventLink, Work]]) -> None:
         link.needs_stamp = (work.item.org_stamp != cycle.org_id
                             or work.item.crm_stamp != str(link.event_id))
         (old if link.pk else new).append(link)
-    EventLink.objects.bulk_create(new)
+    insert_links(EventLink, new, timezone.now())
     if old:
         EventLink.objects.bulk_update(old, [
             "event", "state", "exchange_id", "change_key", "snapshot", "snapshot_hash",
