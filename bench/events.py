@@ -135,12 +135,14 @@ def bench_initial(sim: Any, setup: Any, n: int, rounds: int) -> dict[str, float]
     for round_, user in enumerate(users):
         floors.append(floor(setup, _mailbox(round_), user, n))
         sim.reset_counters()
-        report, seconds = cb.timed_sync(user.pk, None)
+        profile = os.environ.get("BENCH_PROFILE")
+        report, seconds, cpu = cb.timed_sync_cpu(user.pk, Path(profile) if profile else None)
         assert report.events is not None and report.events.created == n, report.summary()
         engine.append(seconds)
         per_op = {op: sum(v.values()) for op, v in sim.counts().items()}
         requests.append(sum(per_op.values()))
-        print(f"  round {round_ + 1}: engine {seconds:.2f} s, floor (transport's parser) "
+        print(f"  round {round_ + 1}: engine {seconds:.2f} s ({cpu:.2f} s CPU in this process), "
+              f"floor (transport's parser) "
               f"{floors[-1]:.2f} s; requests {per_op}")
     assert report is not None
     print(f"  last sync: {report.summary()}")

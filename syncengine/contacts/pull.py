@@ -14,6 +14,7 @@ from lightningsync.models import Contact, ContactLink, FolderCursor
 
 from ..errorlog import due_refusals, waiting_refusals
 from ..mapping.merge import Mode
+from ..ownwrites import without_own_writes
 from ..transports.protocol import Change, ChangeKind, ChangePage, ErrorKind, TransportError
 from .commit import commit_page
 from .entries import other_org
@@ -67,11 +68,8 @@ class ContactPull:
                 raise
             cycle.report.listed += len(page.changes)
             cycle.progress("listed", len(page.changes))
-            own = cycle.own_writes
-            if own:  # our own stamps, listed back: nothing to read or write for them
-                page = ChangePage([c for c in page.changes if c.kind == ChangeKind.DELETE
-                                   or own.get(c.id) != c.change_key], page.cursor, page.more)
-            yield page
+            # Our own stamps, listed back: nothing to read or write for them.
+            yield without_own_writes(page, cycle.own_writes)
 
     def retry_refused(self) -> None:
         """Linked items Exchange refused to write or read, due for another try (SPEC §9: a

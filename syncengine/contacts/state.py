@@ -19,6 +19,7 @@ from lightningsync.models import ContactLink, FolderCursor, SyncConfiguration, U
 
 from ..errorlog import ErrorLog
 from ..mapping.merge import Mode, Policy
+from ..ownwrites import OwnWrites
 from ..transports.protocol import FolderRef, MailboxTransport
 from .writes import PageWrites
 
@@ -108,14 +109,9 @@ class ContactCycle:
     reserved: int = 0  # first-sight links `live` counts ahead of their page's commit
     refusals_due: bool = False  # refused items were due for another try this cycle
     stale: list[str] = field(default_factory=list)  # items the push leaves to a fresh read
-    # The pull's stamps on the items its pages linked, while it walks the listing: item id
-    # → the change key the write returned. The listing shows each of them again further on
-    # (Exchange lists changes in the order they were made); such an entry, with that very
-    # change key, is our own write and is left out before anything is read for it. (EWS
-    # `Ignore` would leave it out on the server, but only in the request that reaches it,
-    # long after the write, hiding any edit the rep made meanwhile: a change key names
-    # one version of the item, and tells.) None between listings.
-    own_writes: dict[str, str] | None = None
+    # The pull's stamps on the items its pages linked, while it walks the listing: left out
+    # when the listing shows them again (`ownwrites`). None between listings.
+    own_writes: OwnWrites | None = None
 
     def transaction(self) -> transaction.Atomic:
         """Every transaction of a cycle: only while the cycle holds the user's claim (a cycle

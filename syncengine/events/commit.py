@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from lightningsync.models import Event, EventLink
 
+from ..linkstore import insert_links
 from ..mapping import events as m
 from ..mapping.normal import Normalized, content_hash
 from ..transports.protocol import ChangePage, ExchangeItem
@@ -36,8 +37,12 @@ class Work:
     link: EventLink | None
 
 
+Stamp = tuple[str, str, int]  # (item id, change key, CRM event id) of an item to stamp
+
+
 def commit_page(cycle: EventCycle, page: ChangePage, works: list[Work],
-                gone: list[EventLink], ids: list[str]) -> None:
+                gone: list[EventLink], ids: list[str]) -> list[Stamp]:
+    """Commit the page; returns the items it linked that wait for our stamps."""
     report = cycle.report
     with cycle.transaction():
         now = timezone.now()
@@ -89,11 +94,14 @@ def commit_page(cycle: EventCycle, page: ChangePage, works: list[Work],
         cycle.cursor.cursor = page.cursor
         if cycle.cursor.full_listing and not page.more:
             cycle.cursor.full_listing = False
-        if any(link.needs_stamp for link, _ in links):
+        stamps = [(link.exchange_id or "", link.change_key, link.event_id)
+                  for link, _ in links if link.needs_stamp and link.event_id]
+        if stamps:
             cycle.cursor.stamps_pending = True  # cleared once stamped (stamps.py)
         cycle.cursor.save()
         cycle.errors.flush()
     cycle.progress("written", len(new_events) + len(changed) + len(gone))
+    return stamps
 
 
 def _save_links(cycle: EventCycle, links: list[tuple[EventLink, Work]]) -> None:
@@ -113,7 +121,7 @@ def _save_links(cycle: EventCycle, links: list[tuple[EventLink, Work]]) -> None:
         link.needs_stamp = (work.item.org_stamp != cycle.org_id
                             or work.item.crm_stamp != str(link.event_id))
         (old if link.pk else new).append(link)
-    EventLink.objects.bulk_create(new)
+    insert_links(EventLink, new, timezone.now())
     if old:
         EventLink.objects.bulk_update(old, [
             "event", "state", "exchange_id", "change_key", "snapshot", "snapshot_hash",

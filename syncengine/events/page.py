@@ -1,6 +1,6 @@
 """One page of the calendar's listing (SPEC §5): decide from the deciding fields, read in
-full only what passes and changed, then commit the page (commit.py). What it linked is
-stamped once the listing is through (stamps.py).
+full only what passes and changed, then commit the page (commit.py) and stamp what it
+linked (stamps.py).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ..transports.protocol import (
 )
 from .commit import Work, commit_page
 from .rules import Verdict
+from .stamps import stamp_page
 from .state import EventCycle
 
 WINDOW_SLACK = dt.timedelta(days=1)
@@ -61,7 +62,10 @@ def apply_page(cycle: EventCycle, page: ChangePage) -> None:
         cycle.cursor.cursor = page.cursor
         FolderCursor.objects.filter(pk=cycle.cursor.pk).update(cursor=page.cursor)
     else:
-        commit_page(cycle, page, works, gone, ids)
+        stamps = commit_page(cycle, page, works, gone, ids)
+        cycle.checkpoint("event_page_committed")
+        stamp_page(cycle, stamps)
+        return
     cycle.checkpoint("event_page_committed")
 
 

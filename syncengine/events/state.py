@@ -17,6 +17,7 @@ from django.db import transaction
 from lightningsync.models import FolderCursor, SyncConfiguration, User, UserSyncState
 
 from ..errorlog import ErrorLog
+from ..ownwrites import OwnWrites
 from ..transports.protocol import FolderRef, MailboxTransport
 from .rules import EventRules
 
@@ -73,7 +74,12 @@ class EventCycle:
     own_domains: frozenset[str]  # the org's email domains (never auto-related)
     now: dt.datetime
     report: EventReport = field(default_factory=EventReport)
-    stamped: int = 0  # items this cycle stamped (their listing shows our own change)
+    # The stamps written while the listing is walked: left out when it shows them again
+    # (`ownwrites`). None outside a listing.
+    own_writes: OwnWrites | None = None
+    # Stamps were written after the listing's last request: one more request passes over
+    # them, so that the next cycle without changes lists nothing.
+    stamped_after_listing: bool = False
     cursor: FolderCursor = field(init=False)
     folder: FolderRef = field(init=False)
     chunk_size: ClassVar[int] = STAMP_CHUNK

@@ -3,7 +3,8 @@
 The calendar's change listing is walked page by page with only the fields that decide
 (rules.py); the items that pass and changed are read in full and each page's CRM writes,
 links, entries and cursor are committed in one transaction (page.py, commit.py), so a crash
-resumes at the first unfinished page. A configuration change that widens the set re-lists
+resumes at the first unfinished page; each page's links are stamped right after it (stamps.py).
+A configuration change that widens the set re-lists
 the calendar; matching prevents duplicates. Runs in the same cycle as contacts, after them.
 """
 
@@ -21,6 +22,7 @@ from lightningsync.models import (
 )
 
 from ..errorlog import ErrorLog
+from ..ownwrites import without_own_writes
 from ..transports.protocol import (
     ChangePage,
     ErrorKind,
@@ -32,7 +34,7 @@ from ..transports.protocol import (
 from .page import apply_page
 from .relate import own_domains
 from .rules import EventRules, rules_fingerprint
-from .stamps import stamp_linked
+from .stamps import stamp_leftovers, stamps_settled
 from .state import Checkpoint, EventCycle, EventReport, Progress
 
 
@@ -68,13 +70,18 @@ class EventSync:
             cycle.report.skipped = "Events are not synced (direction: Don't sync)."
             return cycle.report
         _open_calendar(cycle, rules_fingerprint(self.config, self.setup))
-        _listing(cycle)
-        stamp_linked(cycle)  # what the listing linked (and any a crash left waiting)
-        if cycle.stamped:
-            # One more listing request, only in a cycle that stamped items: it passes over
-            # our own stamps now, so that the next cycle without changes lists nothing.
+        stamp_leftovers(cycle)  # what a crash or a refusal left waiting
+        cycle.own_writes = {}
+        try:
             _listing(cycle)
-            stamp_linked(cycle)
+            if cycle.stamped_after_listing:
+                # The last page's stamps came after the listing's last request: one more
+                # request passes over them, so that the next cycle without changes lists
+                # nothing (the earlier pages' stamps were passed over on the way).
+                _listing(cycle)
+        finally:
+            cycle.own_writes = None
+        stamps_settled(cycle)
         self.state.events_initial_sync_done = True
         return cycle.report
 
@@ -86,6 +93,8 @@ def _listing(cycle: EventCycle) -> None:
                 apply_page(cycle, page)
             return
         except _Restart:
+            if cycle.own_writes is not None:
+                cycle.own_writes.clear()  # a listing from another cursor
             continue
 
 
@@ -135,4 +144,6 @@ def _pages(cycle: EventCycle) -> Iterator[ChangePage]:
             raise
         cycle.report.listed += len(page.changes)
         cycle.progress("listed", len(page.changes))
-        yield page
+        cycle.stamped_after_listing = False
+        # Our own stamps, listed back: nothing to read or write for them.
+        yield without_own_writes(page, cycle.own_writes)

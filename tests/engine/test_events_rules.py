@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from lightningsync.models import Event, EventLink, LightningSyncError
 from syncengine.transports.connect import transport_for
@@ -395,3 +397,31 @@ def test_the_calendar_is_listed_with_the_deciding_fields_then_only_passing_items
         # two single events in it are read (20 per $batch), the series' never.
         assert ews.sim.counters.count("graph:getEvent", MAILBOX) == 2
         assert ews.sim.counters.count("graph:calendarViewDelta", MAILBOX) == 2
+
+
+def test_an_initial_sync_passes_over_its_own_stamps_without_reading_their_links(ews) -> None:
+    """Each page's items are stamped after its commit; the listing shows those stamps again
+    further on, and they are left out before any read (the next quiet cycle lists nothing)."""
+    events_on(ews, contacts_direction="none")
+    for n in range(7):
+        add_event(ews, f"Call {n}", at(1 + n))
+    with CaptureQueriesContext(connection) as queries:
+        report = ews.sync(page_size=3)
+    assert report.events is not None and report.events.created == 7
+    looked_up = [
+        q["sql"].split('"exchange_id" IN (', 1)[1].split(")", 1)[0].count(",") + 1
+        for q in queries.captured_queries
+        if q["sql"].startswith("SELECT") and 'FROM "lightningsync_eventlink"' in q["sql"]
+        and '"exchange_id" IN (' in q["sql"] and "NOT (" not in q["sql"]
+    ]
+    assert sum(looked_up) == 7  # each item once: its stamp, listed back, costs nothing
+    names = dict(Event.objects.values_list("pk", "subject"))
+    assert sorted(names.get(int(item_stamps(ews, i["id"]).get("LightningSyncCrmId", 0)), "")
+                  for i in ews.items("calendar")) == [f"Call {n}" for n in range(7)]
+    assert not EventLink.objects.filter(needs_stamp=True).exists()
+    ews.sim.reset_counters()
+    again = ews.sync(page_size=3)
+    assert again.events is not None and again.events.written == 0
+    counts = {op: n.get(MAILBOX, 0) for op, n in ews.sim.counts().items()}
+    assert counts == ({"SyncFolderItems": 1} if ews.transport == "ews"
+                      else {"graph:calendarViewDelta": 1})
