@@ -128,24 +128,11 @@ class GraphCalendar:
         headers = {"Prefer": f"odata.maxpagesize={min(page_size, 1000)}, {ej.PREFER}"}
         series_seen: set[str] = set()
         self._scanned = False
-        while True:
-            answer = self.client.send("GET", url, headers=headers)
-            if answer.status == 404:
-                raise TransportError(ErrorKind.NOT_FOUND, "The calendar no longer exists.")
-            if not answer.ok:
-                raise self.client.error(answer)
-            body = answer.body or {}
-            next_link = body.get("@odata.nextLink")
-            link = next_link or body.get("@odata.deltaLink")
-            if not link:
-                raise TransportError(
-                    ErrorKind.TRANSIENT, "Microsoft Graph answered a delta page without a link.")
-            entries = [e for e in body.get("value", []) if isinstance(e, dict) and "id" in e]
+        for values, link, more in self.client.delta_pages(
+                url, headers, "The calendar no longer exists."):
+            entries = [e for e in values if isinstance(e, dict) and "id" in e]
             changes = self._page_changes(entries, initial, series_seen)
-            yield ChangePage(changes, pack_cursor(window, str(link)), more=bool(next_link))
-            if not next_link:
-                return
-            url = str(next_link)
+            yield ChangePage(changes, pack_cursor(window, link), more=more)
 
     def _page_changes(self, entries: list[dict[str, Any]], initial: bool,
                       series_seen: set[str]) -> list[Change]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,3 +192,26 @@ class GraphClient:
     def error(self, answer: Answer) -> TransportError:
         kind, message, wait = self.classify(answer)
         return TransportError(kind, message, back_off_seconds=wait)
+
+    def delta_pages(self, url: str, headers: dict[str, str], gone: str
+                    ) -> Iterator[tuple[list[Any], str, bool]]:
+        """The pages of a delta listing from `url`: (entries, the link to keep, more to come).
+        A 404 means the folder is gone (`gone` says which); a page without a next or delta
+        link is a transient fault."""
+        while True:
+            answer = self.send("GET", url, headers=headers)
+            if answer.status == 404:
+                raise TransportError(ErrorKind.NOT_FOUND, gone)
+            if not answer.ok:
+                raise self.error(answer)
+            body = answer.body or {}
+            next_link = body.get("@odata.nextLink")
+            link = next_link or body.get("@odata.deltaLink")
+            if not link:
+                raise TransportError(
+                    ErrorKind.TRANSIENT, "Microsoft Graph answered a delta page without a link."
+                )
+            yield body.get("value", []), str(link), bool(next_link)
+            if not next_link:
+                return
+            url = str(next_link)

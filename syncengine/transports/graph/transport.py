@@ -168,24 +168,9 @@ class GraphTransport:
             url = f"{self._delta_path(folder)}?{urllib.parse.urlencode({'$select': select})}"
         headers = {"Prefer": f"odata.maxpagesize={page_size}"}
         self.stamps.scanned.discard(self._folder_path(folder))
-        while True:
-            answer = self.client.send("GET", url, headers=headers)
-            if answer.status == 404:
-                raise TransportError(ErrorKind.NOT_FOUND, "Salesforce_Sync no longer exists.")
-            if not answer.ok:
-                raise self.client.error(answer)
-            body = answer.body or {}
-            next_link = body.get("@odata.nextLink")
-            link = next_link or body.get("@odata.deltaLink")
-            if not link:
-                raise TransportError(
-                    ErrorKind.TRANSIENT, "Microsoft Graph answered a delta page without a link."
-                )
-            changes = self._page_changes(folder, body.get("value", []), initial)
-            yield ChangePage(changes, str(link), more=bool(next_link))
-            if not next_link:
-                return
-            url = next_link
+        for entries, link, more in self.client.delta_pages(
+                url, headers, "Salesforce_Sync no longer exists."):
+            yield ChangePage(self._page_changes(folder, entries, initial), link, more=more)
 
     def _page_changes(
         self, folder: FolderRef, entries: list[dict[str, Any]], initial: bool
