@@ -218,7 +218,7 @@ class _Run:
             settings_for(setup, self.email, url=url),
             timeout_seconds=min(step_seconds(), settings.LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS))
         if self._server_steps(settings_):
-            self._mailbox_steps()
+            self._mailbox_steps("Exchange", "impersonation", "the rep's mailbox")
 
     def _domain(self) -> bool:
         setup = self.setup
@@ -287,25 +287,7 @@ class _Run:
         self.add("token", PASS, detail)
         if not self.check("consent", self.probe.consent):
             return
-        try:
-            opened = within_limit(self.probe.mailbox, step_seconds())
-        except ProbeFailed as failed:
-            if failed.where == "scope":
-                self.add("mailbox", PASS, f"Exchange Online knows {self.email}.")
-                self.add("scope", FAIL, failed.message, failed.suggestion)
-            elif failed.where == "folder":  # the app reached the mailbox; Contacts did not
-                self.add("mailbox", PASS, f"Exchange Online knows {self.email}.")
-                self.add("scope", PASS, "Exchange Online answered for the mailbox.")
-                self.add("contacts", FAIL, failed.message, failed.suggestion)
-            else:
-                self.add("mailbox", FAIL, failed.message, failed.suggestion)
-            return
-        except StepFailed as failed:
-            self.add("mailbox", FAIL, failed.message, failed.suggestion)
-            return
-        self.add("mailbox", PASS, f"Exchange Online knows {self.email}.")
-        self.add("scope", PASS, opened)
-        self._folder_steps()
+        self._mailbox_steps("Exchange Online", "scope", "the mailbox")
 
     def _url(self) -> str:
         setup = self.setup
@@ -375,16 +357,20 @@ class _Run:
         self.add("version", PASS, f"{found.name} (build {found.build}).")
         return True
 
-    def _mailbox_steps(self) -> None:
+    def _mailbox_steps(self, server: str, access: str, whose: str) -> None:
+        """The mailbox step, then the access step (`access`: "impersonation" for the service
+        account, "scope" for the app registration), then the folders. Which of them failed
+        is told by the probe's `where`."""
+        known = f"{server} knows {self.email}."
         try:
             opened = within_limit(self.probe.mailbox, step_seconds())
         except ProbeFailed as failed:
-            if failed.where == "impersonation":
-                self.add("mailbox", PASS, f"Exchange knows {self.email}.")
-                self.add("impersonation", FAIL, failed.message, failed.suggestion)
-            elif failed.where == "folder":  # the mailbox opened as the rep; Contacts did not
-                self.add("mailbox", PASS, f"Exchange knows {self.email}.")
-                self.add("impersonation", PASS, "Exchange answered for the rep's mailbox.")
+            if failed.where == access:
+                self.add("mailbox", PASS, known)
+                self.add(access, FAIL, failed.message, failed.suggestion)
+            elif failed.where == "folder":  # the mailbox answered; Contacts did not
+                self.add("mailbox", PASS, known)
+                self.add(access, PASS, f"{server} answered for {whose}.")
                 self.add("contacts", FAIL, failed.message, failed.suggestion)
             else:
                 self.add("mailbox", FAIL, failed.message, failed.suggestion)
@@ -392,8 +378,8 @@ class _Run:
         except StepFailed as failed:
             self.add("mailbox", FAIL, failed.message, failed.suggestion)
             return
-        self.add("mailbox", PASS, f"Exchange knows {self.email}.")
-        self.add("impersonation", PASS, opened)
+        self.add("mailbox", PASS, known)
+        self.add(access, PASS, opened)
         self._folder_steps()
 
     def _folder_steps(self) -> None:
