@@ -79,6 +79,31 @@ def test_the_export_holds_the_filtered_rows(admin_client, ews) -> None:  # type:
     assert len(everything) == 2
 
 
+@pytest.mark.django_db
+def test_a_rows_suggestion_reads_under_its_message_escaped(admin_client, admin_user) -> None:  # type: ignore[no-untyped-def]
+    """One column of sentences (the list stays narrow); an item's text is never markup."""
+    from django.utils import timezone
+
+    now = timezone.now()
+    LightningSyncError.objects.create(
+        user=admin_user, direction="exchange_to_crm", kind="unresolved_account",
+        message="No account is named <b>Evil</b>.", suggestion="Create <script>x</script>.",
+        fingerprint="one",
+        first_occurred_at=now, last_occurred_at=now)
+    LightningSyncError.objects.create(
+        user=admin_user, direction="exchange_to_crm", kind="unresolved_account",
+        message="A row without a suggestion.", fingerprint="two", first_occurred_at=now,
+        last_occurred_at=now)
+    body = admin_client.get(LIST).content.decode()
+    cells = re.findall(r'<td class="field-message_and_suggestion">(.*?)</td>', body, re.S)
+    assert sorted(cells) == sorted([
+        "No account is named &lt;b&gt;Evil&lt;/b&gt;.<span class=\"ls-error__suggestion\">"
+        "<b>Suggestion:</b> Create &lt;script&gt;x&lt;/script&gt;.</span>",
+        "A row without a suggestion.",
+    ])
+    assert 'class="field-suggestion"' not in body
+
+
 def test_an_exported_cell_is_never_a_spreadsheet_formula() -> None:
     from setupui.errors_admin import _safe_cell
 
