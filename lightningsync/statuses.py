@@ -352,10 +352,14 @@ def _outside_domains(setup: LightningSyncSetup, figures: OrgFigures) -> tuple[St
 
 
 _OBJECT_WORDS = {CONTACT: ("contact", "contacts"), EVENT: ("event", "events")}
+# Where a sync writes each object: events go one way (SPEC §5), so "either way" would mislead.
+_WRITTEN_WHERE = {CONTACT: ("in the CRM or in Exchange", "either way"),
+                  EVENT: ("in the CRM", "to the CRM")}
 
 
 def _object_rows(obj: str, figures: ObjectFigures, now: dt.datetime) -> tuple[Status, ...]:
     one, many = _OBJECT_WORDS[obj]
+    where, way = _WRITTEN_WHERE[obj]
     rows = [_last_activity(obj, figures, now)]
     for key, label, n, span in (
         ("last_hour", "Records synced in last 60 minutes:", figures.last_hour, "60 minutes"),
@@ -364,13 +368,13 @@ def _object_rows(obj: str, figures: ObjectFigures, now: dt.datetime) -> tuple[St
         if n:
             rows.append(Status(
                 f"{obj}_{key}", label, str(n),
-                f"Lightning Sync wrote {n} {one if n == 1 else many} (in the CRM or in "
-                f"Exchange) in the last {span}.", ok=True,
+                f"Lightning Sync wrote {n} {one if n == 1 else many} ({where}) in the "
+                f"last {span}.", ok=True,
                 case=f"The number of {many} that were synced in the last {span}"))
         else:
             rows.append(Status(
                 f"{obj}_{key}", label, "0",
-                f"No {one} was written either way in the last {span}. That is normal when "
+                f"No {one} was written {way} in the last {span}. That is normal when "
                 "nothing changed.",
                 "If reps report changes that do not sync, check the error report and run the "
                 "connection test.", case="0"))

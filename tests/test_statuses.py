@@ -162,6 +162,9 @@ def test_event_rows_move_with_event_sync(ews) -> None:  # type: ignore[no-untype
     org = org_rows()
     assert org["event_last_activity"].case == "An event sync time within the last few minutes"
     assert (org["event_last_hour"].value, org["event_last_day"].value) == ("1", "1")
+    # Events go one way: the rows never say they may have been written in Exchange.
+    assert org["event_last_hour"].meaning == (
+        "Lightning Sync wrote 1 event (in the CRM) in the last 60 minutes.")
     ews.sync()
     assert user_values(ews.rep)["event_exchange_to_crm"] == "In sync"
 
@@ -267,6 +270,8 @@ def test_the_system_rows_follow_setup_and_synced_records(ews) -> None:  # type: 
     org = org_rows()
     assert org["contact_last_activity"].case == "A contact sync time within the last few minutes"
     assert (org["contact_last_hour"].value, org["contact_last_day"].value) == ("2", "2")
+    assert org["contact_last_day"].meaning == (
+        "Lightning Sync wrote 2 contacts (in the CRM or in Exchange) in the last 24 hours.")
     assert org["linked_users"].value == "1"
     assert org["linked_users"].case == "The expected number of Lightning Sync users"
     assert org["account_recognized"].value == CHECK
