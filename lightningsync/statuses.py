@@ -110,6 +110,7 @@ class OrgFigures:
     computed_at: str
     chart_start: str = ""  # the first hour of the chart (ISO)
     syncing_users: int = 0
+    expected_linked: int = 0  # the syncing users inside the recognised domains
     linked_users: int = 0
     recognized: bool | None = None  # the service account (or app registration), last seen
     recognized_message: str = ""
@@ -130,6 +131,8 @@ class OrgFigures:
             values[obj] = ObjectFigures(**{k: v for k, v in stored.items()
                                            if k in {f.name for f in fields(ObjectFigures)}})
         values.setdefault("computed_at", "")
+        # A snapshot stored before the outside users were set apart: its best guess.
+        values.setdefault("expected_linked", values.get("syncing_users", 0))
         return cls(**values)
 
 
@@ -146,6 +149,10 @@ def compute_org_figures(now: dt.datetime | None = None) -> OrgFigures:
     figures.outside_count = len(outside.outside)
     figures.outside_domains = [[email, reason] for _, email, reason in
                                outside.outside[:OUTSIDE_SHOWN]]
+    # A user outside the recognised domains is never synced (its own row says so): the
+    # linked count is not expected to include them.
+    syncing.difference_update(user_id for user_id, _, _ in outside.outside)
+    figures.expected_linked = len(syncing)
     ok_users = ConnectionResult.objects.filter(ok=True).values_list("user_id", flat=True)
     figures.linked_users = len(syncing.intersection(ok_users.iterator()))
     # Credentials are the org's: the latest result that says something about them decides.
@@ -308,7 +315,10 @@ def _account_recognized(setup: LightningSyncSetup, figures: OrgFigures) -> Statu
 
 def _linked_users(figures: OrgFigures) -> Status:
     label = "Users with linked Microsoft Exchange and Salesforce email addresses:"
-    n, expected = figures.linked_users, figures.syncing_users
+    n, expected = figures.linked_users, figures.expected_linked
+    k = figures.outside_count
+    outside = (f" ({k} more, outside the recognised domains, {'is' if k == 1 else 'are'} "
+               "not synced: see below)") if k else ""
     if n == 0:
         return Status(
             "linked_users", label, "0",
@@ -320,11 +330,11 @@ def _linked_users(figures: OrgFigures) -> Status:
         return Status(
             "linked_users", label, str(n),
             f"Every one of the {expected} syncing users has an Exchange mailbox at their "
-            "email address.", ok=True, case="The expected number of Lightning Sync users")
+            f"email address{outside}.", ok=True, case="The expected number of Lightning Sync users")
     return Status(
         "linked_users", label, str(n),
         f"{n} of the {expected} syncing users have been found in Exchange by their email "
-        "address; the others have not (yet).",
+        f"address; the others have not (yet){outside}.",
         "Check the statuses of the users who do not sync: their email address must be the "
         "address of their Exchange mailbox.", ok=False,
         case="An unexpected number of Lightning Sync users")

@@ -498,6 +498,7 @@ def test_the_connection_test_fills_the_rows_a_sync_cannot(ews) -> None:  # type:
 
 def test_a_rep_outside_the_recognised_domains_is_named(ews) -> None:  # type: ignore[no-untyped-def]
     assert org_values()["outside_domains"] == "0"
+    ews.sync()
     dan = UserFactory(username="dan", email="dan@partner.example")
     ews.config.users.add(dan)
     assert ews.sync(dan).outcome == "paused"
@@ -508,3 +509,15 @@ def test_a_rep_outside_the_recognised_domains_is_named(ews) -> None:  # type: ig
     org = org_rows()
     assert org["outside_domains"].value == "1"
     assert "dan@partner.example" in org["outside_domains"].meaning
+    # The rep inside the domains is every linked user expected: Dan is not missing there.
+    assert org["linked_users"].value == "1"
+    assert org["linked_users"].case == "The expected number of Lightning Sync users"
+    assert org["linked_users"].meaning == (
+        "Every one of the 1 syncing users has an Exchange mailbox at their email address "
+        "(1 more, outside the recognised domains, is not synced: see below).")
+
+
+def test_a_snapshot_stored_before_the_expected_count_reads_as_before() -> None:
+    figures = statuses.OrgFigures.from_json({"computed_at": "", "syncing_users": 3,
+                                             "linked_users": 3})
+    assert figures.expected_linked == 3
