@@ -161,10 +161,12 @@ def compute_org_figures(now: dt.datetime | None = None) -> OrgFigures:
     if latest is not None:
         figures.recognized = latest.ok
         figures.recognized_message = "" if latest.ok else latest.message
+    # A quiet cycle syncs too (it found nothing to write): the last completed cycle of a user
+    # whose initial sync of the object is done, for both objects alike.
     last = UserSyncState.objects.aggregate(
         contact=Max("last_success_at", filter=Q(contacts_initial_sync_done=True)),
+        event=Max("last_success_at", filter=Q(events_initial_sync_done=True)),
     )
-    event_last = SyncActivity.objects.filter(object=EVENT).aggregate(last=Max("finished_at"))
     day_ago = now - dt.timedelta(hours=CHART_HOURS)
     hour_ago = now - dt.timedelta(hours=1)
     recent = SyncActivity.objects.filter(finished_at__gte=day_ago).values("object").annotate(
@@ -187,8 +189,8 @@ def compute_org_figures(now: dt.datetime | None = None) -> OrgFigures:
             target.hourly[index] += bar["records"] or 0
     if last["contact"] is not None:
         figures.contact.last_activity = last["contact"].isoformat()
-    if event_last["last"] is not None:
-        figures.event.last_activity = event_last["last"].isoformat()
+    if last["event"] is not None:
+        figures.event.last_activity = last["event"].isoformat()
     return figures
 
 

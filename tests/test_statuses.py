@@ -167,6 +167,11 @@ def test_event_rows_move_with_event_sync(ews) -> None:  # type: ignore[no-untype
         "Lightning Sync wrote 1 event (in the CRM) in the last 60 minutes.")
     ews.sync()
     assert user_values(ews.rep)["event_exchange_to_crm"] == "In sync"
+    # The quiet cycle synced events too: the org's last event sync time is that cycle's.
+    from lightningsync.models import UserSyncState
+
+    quiet = UserSyncState.objects.get(user=ews.rep).last_success_at
+    assert statuses.compute_org_figures().event.last_activity == quiet.isoformat()
 
 
 # --- recognised, linked, version: from the cycle's connection result ------------------------
