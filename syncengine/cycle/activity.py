@@ -73,12 +73,15 @@ class Connection:
     kind: str = ""
     message: str = ""
     contacts_folder_found: bool | None = None
+    calendar_folder_found: bool | None = None
 
 
 def reached(report: Any) -> Connection:
-    contacts = getattr(report, "contacts", None)
-    synced = contacts is not None and not getattr(contacts, "skipped", "")
-    return Connection(ok=True, contacts_folder_found=True if synced else None)
+    def synced(part: Any) -> bool | None:
+        return True if part is not None and not getattr(part, "skipped", "") else None
+
+    return Connection(ok=True, contacts_folder_found=synced(getattr(report, "contacts", None)),
+                      calendar_folder_found=synced(getattr(report, "events", None)))
 
 
 # A connection result the cycle finds unchanged is rewritten (for its time) at most this often:
@@ -91,10 +94,11 @@ def _same_as_stored(user: Any, connection: Connection, at: dt.datetime) -> bool:
         stored = user.connection_result
     except ConnectionResult.DoesNotExist:
         return False
-    found = connection.contacts_folder_found
+    contacts, calendar = connection.contacts_folder_found, connection.calendar_folder_found
     return (
         connection.ok and stored.ok and stored.version_supported is True
-        and (found is None or stored.contacts_folder_found == found)
+        and (contacts is None or stored.contacts_folder_found == contacts)
+        and (calendar is None or stored.calendar_folder_found == calendar)
         and at - stored.checked_at < RECHECK_STORED
     )
 
@@ -121,6 +125,7 @@ def write_after_cycle(release: Any, rows: list[SyncActivity], user: Any,
             record_connection(
                 user_id, source=SOURCE, ok=connection.ok, failure=failure,
                 message=connection.message, version_supported=supported,
-                contacts_folder_found=connection.contacts_folder_found, at=at,
+                contacts_folder_found=connection.contacts_folder_found,
+                calendar_folder_found=connection.calendar_folder_found, at=at,
             )
     return True

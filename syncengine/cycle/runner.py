@@ -38,6 +38,7 @@ from ..errorlog import (
     Entry,
     ErrorLog,
     Kind,
+    ObjectType,
     PauseUser,
     record_now,
     resolve_cycle_errors,
@@ -45,7 +46,7 @@ from ..errorlog import (
 from ..events.state import EventReport
 from ..events.sync import EventSync
 from ..transports.connect import TransportFactory, transport_for
-from ..transports.protocol import ErrorKind, MailboxTransport, TransportError
+from ..transports.protocol import ErrorKind, FolderKind, MailboxTransport, TransportError
 from . import claims
 from .activity import Connection, activity, reached, write_after_cycle
 from .connection import connection_settings
@@ -344,6 +345,8 @@ def _failed(cycle: _Cycle, exc: TransportError, retry: int) -> SyncReport | None
         _report(state, Kind.THROTTLED, f"Exchange is busy and asked to wait {seconds:.0f} s.",
                 "Nothing to do: the sync resumes by itself after the wait.")
         return SyncReport(user_id, Outcome.BACKING_OFF, exc.message, error_kind=Kind.THROTTLED)
+    if exc.kind == ErrorKind.CONFIGURATION and exc.folder is not None:
+        return _folder_refused(cycle, exc, exc.folder)
     if exc.kind in (ErrorKind.AUTHENTICATION, ErrorKind.CONFIGURATION):
         cycle.connection = Connection(ok=False, kind=exc.kind.value, message=exc.message)
     if exc.kind in _PAUSES:
@@ -406,6 +409,29 @@ _OAUTH_AUTHENTICATION = (
 def _under_oauth() -> bool:
     method = LightningSyncSetup.objects.values_list("connection_method", flat=True).first()
     return method == LightningSyncSetup.ConnectionMethod.OAUTH2
+
+
+# A folder of a mailbox that answered, refused: (its name, the object it holds).
+_FOLDERS = {FolderKind.CONTACTS: ("Contacts", ObjectType.CONTACT, Direction.BOTH),
+            FolderKind.CALENDAR: ("Calendar", ObjectType.EVENT, Direction.EXCHANGE_TO_CRM)}
+
+
+def _folder_refused(cycle: _Cycle, exc: TransportError, folder: FolderKind) -> SyncReport:
+    """The mailbox answered but one of its folders was refused: the user pauses like any
+    access error (SPEC §9), and the status says which folder, not that the mailbox is out of
+    reach."""
+    name, obj, direction = _FOLDERS[folder]
+    contacts = folder is FolderKind.CONTACTS
+    cycle.connection = Connection(ok=True, contacts_folder_found=False if contacts else None,
+                                  calendar_folder_found=None if contacts else False)
+    message = (f"Exchange opened {cycle.state.user.email}'s mailbox but refused its {name} "
+               f"folder: {exc.message}")
+    suggestion = (f"Check that the user's {name} folder exists and that its permissions let "
+                  "Lightning Sync read it, then run the connection test for the user or "
+                  "choose Retry.")
+    return _pause(cycle, UserSyncState.PauseReason.CONFIGURATION,
+                  Entry(Kind.IMPERSONATION, direction, message, suggestion,
+                        detail=f"folder:{folder.value}", object=obj))
 
 
 def _pause(cycle: _Cycle, reason: str, entry: Entry) -> SyncReport:

@@ -150,12 +150,16 @@ class TransportError(Exception):
         *,
         back_off_seconds: float | None = None,
         item_id: str | None = None,
+        folder: FolderKind | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.back_off_seconds = back_off_seconds
         self.item_id = item_id
+        # Set when Exchange refused this folder of a mailbox that itself answered (its
+        # permissions deny the caller, or the distinguished folder cannot be opened).
+        self.folder = folder
 
     def __repr__(self) -> str:
         return f"TransportError({self.kind.value!r}, {self.message!r})"

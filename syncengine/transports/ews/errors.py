@@ -17,7 +17,7 @@ from lightningsync import outbound
 from lightningsync.outbound import excerpt
 
 from ..guarded_http import RefusedDestination
-from ..protocol import ErrorKind, ItemFailure, TransportError
+from ..protocol import ErrorKind, FolderKind, ItemFailure, TransportError
 from ..words import MAILBOX_FULL
 
 # Per-item response codes: the item is refused, the rest of the batch went through.
@@ -183,6 +183,18 @@ def back_off_seconds(exc: BaseException) -> float | None:
     if isinstance(exc, ews.RateLimitError):
         return float(exc.wait)
     return None
+
+
+# Answers about one folder of a mailbox that answered: its permissions deny the caller, or
+# the folder cannot be found.
+_FOLDER_REFUSED = (ews.ErrorAccessDenied, *_FOLDER_GONE)
+
+
+def folder_refusal(exc: BaseException, folder: FolderKind) -> TransportError | None:
+    """The TransportError of `folder` refused, if `exc` is such an answer (else None)."""
+    if not isinstance(exc, _FOLDER_REFUSED):
+        return None
+    return TransportError(ErrorKind.CONFIGURATION, _message(exc), folder=folder)
 
 
 def to_transport_error(exc: BaseException) -> TransportError:

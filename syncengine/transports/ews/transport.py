@@ -46,7 +46,7 @@ from .calendar_xml import event_paths, listing_paths
 from .client import account_for
 from .contact_xml import new_contact_elem
 from .contacts import apply_fields, display_name
-from .errors import EXTERNAL_ERRORS, item_failure, to_transport_error
+from .errors import EXTERNAL_ERRORS, folder_refusal, item_failure, to_transport_error
 from .results import in_order, refused, written
 from .stamps import CRM_FIELD, ORG_FIELD, stamp_paths
 
@@ -105,7 +105,8 @@ class EwsTransport:
         )
         result = found[0]
         if isinstance(result, Exception):
-            raise to_transport_error(result) from result
+            kind = FolderKind.CALENDAR if cls is Calendar else FolderKind.CONTACTS
+            raise (folder_refusal(result, kind) or to_transport_error(result)) from result
         return result
 
     def _in_flight(self, fn: Callable[[_C], _R], chunks: Sequence[_C]) -> list[_R]:
@@ -247,7 +248,15 @@ class EwsTransport:
                     )
                 )
 
-            entries = self._call(page)
+            try:
+                entries = page()
+            except EXTERNAL_ERRORS as exc:
+                # The Calendar is found by its distinguished name again when its id is gone;
+                # a refusal of access to it is about that folder, not the mailbox.
+                refused = (folder_refusal(exc, folder.kind)
+                           if calendar and isinstance(exc, ews_errors.ErrorAccessDenied)
+                           else None)
+                raise (refused or to_transport_error(exc)) from exc
             changes: list[Change] = []
             for change_type, item in entries:
                 if item is None:
