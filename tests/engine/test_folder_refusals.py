@@ -64,3 +64,17 @@ def test_a_calendar_refused_before_the_first_event_sync(ews: EwsWorld) -> None:
     assert row.object == "event" and "refused its Calendar folder" in row.message
     values = user_values(ews.rep)
     assert (values["calendar_folder"], values["recognized"]) == (CROSS, CHECK)
+
+
+def test_a_refused_contacts_folder_before_salesforce_sync_exists(ews: EwsWorld) -> None:
+    ews.sim.refuse_folder(MAILBOX, "contacts", "access_denied")
+    assert ews.sync().outcome == "paused"
+    [row] = LightningSyncError.objects.filter(resolved=False)
+    assert (row.object, row.direction) == ("contact", "both")
+    assert "refused its Contacts folder: ErrorAccessDenied" in row.message
+    values = user_values(ews.rep)
+    assert (values["contacts_folder"], values["recognized"]) == (CROSS, CHECK)
+    ews.sim.refuse_folder(MAILBOX, "contacts", None)
+    retry_errors([row.pk])
+    assert ews.sync().outcome == "synced"
+    assert user_values(ews.rep)["contacts_folder"] == CHECK
