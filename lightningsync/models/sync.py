@@ -120,7 +120,27 @@ class FolderCursor(models.Model):
         return f"{self.user_id}/{self.kind}"
 
 
-class ContactLink(models.Model):
+class ItemLink(models.Model):
+    """What every link between a CRM record and an Exchange item holds besides its record."""
+
+    # NULL, not "": detached links have no item, and the uniqueness holds only among items.
+    exchange_id = models.CharField(max_length=512, null=True, blank=True)  # noqa: DJ001
+    change_key = models.CharField(max_length=255, blank=True)
+    # The normalized mapped fields as last synced (contacts: the base of the three-way
+    # merge; events: what Exchange said last).
+    snapshot = models.JSONField(default=dict)
+    snapshot_hash = models.CharField(max_length=64, blank=True)
+    seen_generation = models.PositiveIntegerField(default=0)
+    # Linked, but the item does not carry our stamps yet (SPEC §8): written after the page.
+    needs_stamp = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class ContactLink(ItemLink):
     """One CRM contact ⇄ one Exchange contact of one user.
 
     The link outlives either side: a null contact means "deleted in the CRM" (its Exchange copy
@@ -146,18 +166,7 @@ class ContactLink(models.Model):
         Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="sync_links"
     )
     state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
-    # NULL, not "": detached links have no item, and the uniqueness holds only among items.
-    exchange_id = models.CharField(max_length=512, null=True, blank=True)  # noqa: DJ001
-    change_key = models.CharField(max_length=255, blank=True)
-    # The normalized mapped fields as last synced (the base of the three-way merge).
-    snapshot = models.JSONField(default=dict)
-    snapshot_hash = models.CharField(max_length=64, blank=True)
     origin = models.CharField(max_length=10, choices=Origin.choices)
-    seen_generation = models.PositiveIntegerField(default=0)
-    # Linked, but the item does not carry our stamps yet (SPEC §8): written after the page.
-    needs_stamp = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
@@ -178,7 +187,7 @@ class ContactLink(models.Model):
         return f"{self.contact_id} ⇄ {self.exchange_id}"
 
 
-class EventLink(models.Model):
+class EventLink(ItemLink):
     """One CRM event ⇄ one Exchange calendar item of one user (events sync one way).
 
     A null event means "deleted in the CRM": the item is never imported again (SPEC §5). A
@@ -197,16 +206,6 @@ class EventLink(models.Model):
         Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="sync_links"
     )
     state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
-    exchange_id = models.CharField(max_length=512, null=True, blank=True)  # noqa: DJ001
-    change_key = models.CharField(max_length=255, blank=True)
-    # The normalized mapped fields as last synced from Exchange.
-    snapshot = models.JSONField(default=dict)
-    snapshot_hash = models.CharField(max_length=64, blank=True)
-    seen_generation = models.PositiveIntegerField(default=0)
-    # Linked, but the item does not carry our stamps yet (SPEC §8): written after the page.
-    needs_stamp = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
