@@ -14,6 +14,8 @@ from syncengine.mapping import contacts as mapping
 from syncengine.transports.memory import MemoryTransport
 from tests.factories import SyncConfigurationFactory, UserFactory
 
+from .mailbox_sides import session_sims  # noqa: F401  (one simulator per transport, per session)
+
 
 @pytest.fixture
 def org(db):  # type: ignore[no-untyped-def]

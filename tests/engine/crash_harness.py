@@ -78,6 +78,7 @@ class CrashWorld(Protocol):
     def cycle(self, wrap: Wrap | None = None, checkpoint: Checkpoint | None = None
               ) -> SyncReport: ...
     def end_state(self) -> Any: ...
+    def bookkeeping(self) -> Any: ...
     def writes(self) -> dict[str, int]: ...
     def reset_counters(self) -> None: ...
     def written(self, report: SyncReport) -> int: ...
@@ -90,19 +91,24 @@ def in_rollback(fn: Callable[[], Any]) -> Any:
     return result
 
 
-def every_crash_resumes(new_world: Callable[[], CrashWorld]) -> tuple[list[str], int]:
+def every_crash_resumes(new_world: Callable[[], CrashWorld], *, settles_late: bool = False
+                        ) -> tuple[list[str], int]:
     """Crash a fresh world's cycle at each step and after each write in turn, each in a
     rolled-back transaction; returns the steps and the item writes of an uninterrupted
-    cycle, for the caller to check that the crashes fell where it meant them to."""
+    cycle, for the caller to check that the crashes fell where it meant them to.
+
+    Both sides (`end_state`) must be as uninterrupted after the resuming cycle; the links'
+    bookkeeping (`bookkeeping`: which still wait for stamps) too, unless `settles_late`:
+    then after the next cycle, which still writes nothing."""
     steps: list[str] = []
 
     def reference() -> tuple[Any, int]:
         world = new_world()
         counting = CrashAfterWrite(at=0)
         assert world.cycle(counting, steps.append).outcome == "synced"
-        return world.end_state(), counting.writes
+        return (world.end_state(), world.bookkeeping()), counting.writes
 
-    expected, writes = in_rollback(reference)
+    (expected, books), writes = in_rollback(reference)
 
     def crashed(where: str, wrap: Wrap | None = None, checkpoint: Checkpoint | None = None
                 ) -> None:
@@ -115,10 +121,14 @@ def every_crash_resumes(new_world: Callable[[], CrashWorld]) -> tuple[list[str],
             raise AssertionError(f"no crash at {where}")
         report = world.cycle()
         assert report.outcome == "synced", (where, report.reason)
-        assert world.end_state() == expected, where
+        got = world.end_state()
+        assert got == expected, f"{where}:\n{got}\n!=\n{expected}"
+        if not settles_late:
+            assert world.bookkeeping() == books, where
         world.reset_counters()
         again = world.cycle()
         assert world.written(again) == 0 and not world.writes(), (where, world.writes())
+        assert world.end_state() == expected and world.bookkeeping() == books, where
 
     for n in range(1, len(steps) + 1):
         in_rollback(lambda n=n: crashed(f"step {n} ({steps[n - 1]})", checkpoint=crash_at_step(n)))

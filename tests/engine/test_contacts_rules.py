@@ -264,11 +264,11 @@ def test_a_crm_delete_after_a_crash_before_the_link_is_not_imported_back(  # typ
 ) -> None:
     from syncengine.cycle.runner import sync_user
 
-    from .test_crash_resume import CrashAfterWrite, SimulatedCrash
+    from .crash_harness import CrashAfterWrite, SimulatedCrash
 
     doomed = crm_contact(rep, last_name="Doomed")
     with pytest.raises(SimulatedCrash):  # the worker dies after CreateItem, before the link
-        sync_user(rep.pk, transport_factory=lambda settings: CrashAfterWrite(mailbox, 1),
+        sync_user(rep.pk, transport_factory=lambda settings: CrashAfterWrite(1)(mailbox),
                   sleep=lambda s: None)
     assert ContactLink.objects.count() == 0 and len(mailbox.folder_items()) == 1
     doomed.delete()

@@ -32,7 +32,7 @@ from syncengine.transports.protocol import CalendarItemType
 from tests.factories import ContactFactory, SyncConfigurationFactory, UserFactory
 
 from .machine_settings import machine_settings
-from .mailbox_sides import TRANSPORTS, MailboxSide, point_setup, session_sims  # noqa: F401
+from .mailbox_sides import TRANSPORTS, MailboxSide, point_setup
 
 TODAY = dt.datetime.now(dt.UTC).replace(hour=12, minute=0, second=0, microsecond=0)
 subjects = st.sampled_from(["Call", "Demo", "Lunch"])

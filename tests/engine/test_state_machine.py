@@ -33,7 +33,7 @@ from tests.factories import AccountFactory, SyncConfigurationFactory, UserFactor
 
 from .conftest import crm_contact
 from .machine_settings import machine_settings
-from .mailbox_sides import TRANSPORTS, MailboxSide, point_setup, session_sims  # noqa: F401
+from .mailbox_sides import TRANSPORTS, MailboxSide, point_setup
 
 names = st.sampled_from(["Ann", "Bo", "Cy", "Di"])
 titles = st.sampled_from(["", "Buyer", "Chief", "Owner"])
