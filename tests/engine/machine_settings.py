@@ -4,7 +4,7 @@ Over the wire an example costs some hundred requests, so EWS and Graph run fewer
 than the memory transport by default. `SYNC_MACHINE_EXAMPLES` (examples per transport) and
 `SYNC_MACHINE_STEPS` (steps per example) run them longer, e.g. before a release:
 
-    SYNC_MACHINE_EXAMPLES=200 SYNC_MACHINE_STEPS=40 .venv/bin/pytest tests/engine -k machine
+    SYNC_MACHINE_EXAMPLES=200 SYNC_MACHINE_STEPS=40 .venv/bin/pytest tests/engine -k sync_machine
 """
 
 from __future__ import annotations
