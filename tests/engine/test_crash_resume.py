@@ -19,7 +19,7 @@ from tests.factories import SyncConfigurationFactory, UserFactory
 
 from .conftest import OnceAt, crm_contact, crm_state
 from .crash_harness import CrashAfterWrite, SideWorld, SimulatedCrash, every_crash_resumes
-from .mailbox_sides import WIRE_TRANSPORTS, MailboxSide, point_setup
+from .mailbox_sides import ALL_TRANSPORTS, WIRE_TRANSPORTS, MailboxSide, point_setup
 
 
 @pytest.fixture(autouse=True)
@@ -120,6 +120,7 @@ def _crash_at(step_name: str) -> OnceAt:
     return OnceAt(step_name, crash)
 
 
+@ALL_TRANSPORTS
 def test_items_linked_before_a_crash_at_the_commit_are_stamped_on_resume(sync, rep, mailbox, org):
     imported = mailbox.rep_create({"Surname": "Imported", "EmailAddress1": "imp@x.test"})
     matched = mailbox.rep_create({"Surname": "Matched", "EmailAddress1": "m@x.test"})
@@ -129,14 +130,16 @@ def test_items_linked_before_a_crash_at_the_commit_are_stamped_on_resume(sync, r
     assert sync().outcome == "synced"          # resume
     assert sync().outcome == "synced"          # and one more quiet cycle
     stamps = {}
+    seen = {i.id: i for i in mailbox.folder_items()}
     for item_id in (imported, matched):
-        stored = mailbox.mailbox.items[item_id]
+        stored = seen[item_id]
         link = ContactLink.objects.get(exchange_id=item_id)
         stamps[stored.fields["Surname"]] = (stored.org_stamp == str(org.org_id),
                                            stored.crm_stamp == str(link.contact_id))
     assert stamps == {"Imported": (True, True), "Matched": (True, True)}
 
 
+@ALL_TRANSPORTS
 def test_a_crash_before_stamping_then_a_crm_delete_and_a_reset_resurrect_nothing(  # type: ignore[no-untyped-def]
         sync, rep, mailbox) -> None:
     mailbox.rep_create({"Surname": "Doomed", "EmailAddress1": "doomed@x.test"})
@@ -150,6 +153,7 @@ def test_a_crash_before_stamping_then_a_crm_delete_and_a_reset_resurrect_nothing
     assert list(Contact.objects.values_list("last_name", flat=True)) == []
 
 
+@ALL_TRANSPORTS
 def test_without_a_crash_a_crm_delete_and_a_reset_resurrect_nothing(sync, rep, mailbox):
     mailbox.rep_create({"Surname": "Doomed", "EmailAddress1": "doomed@x.test"})
     assert sync().outcome == "synced"
