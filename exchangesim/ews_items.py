@@ -110,18 +110,12 @@ def create_item(ctx: Context) -> str:
                 if "Organizer" not in fields:
                     fields["Organizer"] = {"Name": mbx.display_name, "EmailAddress": mbx.smtp}
             target = folder or mbx.folder(DEFAULT_FOLDER[type_])
-            _check_quota(mbx)
+            mbx.check_quota()
             it = ctx.store.create_item(mbx, target, type_, fields, ext, limits.CREATE_CODE)
             messages.append(success("CreateItem", f"<m:Items>{item_id_xml(it)}</m:Items>"))
         except SimError as e:
             messages.append(error("CreateItem", e.code, e.text, "<m:Items/>", e.xml))
     return response_messages("CreateItem", messages)
-
-
-def _check_quota(mbx: Mailbox) -> None:
-    """A mailbox at its quota refuses to store more (creates and updates; deletes work)."""
-    if mbx.quota is not None and len(mbx.items) >= mbx.quota:
-        raise SimError("ErrorQuotaExceeded", "The mailbox quota has been exceeded.")
 
 
 def _one_child(container: etree._Element | None) -> etree._Element:
@@ -250,7 +244,7 @@ def update_item(ctx: Context) -> str:
         id_elem = change[0]
         try:
             target = lookup(ctx, id_elem)
-            _check_quota(mbx)
+            mbx.check_quota()
             master = target.master if isinstance(target, Occurrence) else target
             changes = parse_updates(change.find(T + "Updates"), master.type)
             ck = id_elem.get("ChangeKey")

@@ -47,6 +47,7 @@ STATUS_OF = {
     "ErrorFolderNotFound": 404,
     "ErrorFolderExists": 409,
     "ErrorNonExistentMailbox": 404,
+    "ErrorQuotaExceeded": 507,  # Insufficient Storage: "the maximum storage quota"
 }
 
 

@@ -158,6 +158,7 @@ def _create(ctx: Ctx, folder: Folder) -> GraphResponse:
     ext: dict[str, dict[str, Any]] = {}
     for change in contact_changes(body_object(ctx.req)):
         apply_change(fields, ext, change)
+    ctx.mbx.check_quota()
     it = ctx.sim.store.create_item(
         ctx.mbx, folder, CONTACT, fields, copy.deepcopy(ext), limits.CREATE_CODE
     )
@@ -166,6 +167,7 @@ def _create(ctx: Ctx, folder: Folder) -> GraphResponse:
 
 def _update(ctx: Ctx, it: Item) -> GraphResponse:
     changes = contact_changes(body_object(ctx.req))
+    ctx.mbx.check_quota()
     ctx.sim.store.apply_changes(ctx.mbx, it, changes, limits.UPDATE_CODE)
     return _entity(ctx, it)
 

@@ -202,6 +202,7 @@ def _create(ctx: Ctx) -> GraphResponse:
         apply_change(fields, ext, change)
     validate_event(fields)
     fields.setdefault("Organizer", {"Name": ctx.mbx.display_name, "EmailAddress": ctx.mbx.smtp})
+    ctx.mbx.check_quota()
     it = ctx.sim.store.create_item(
         ctx.mbx, ctx.mbx.folder("calendar"), EVENT, fields, copy.deepcopy(ext), limits.CREATE_CODE
     )
@@ -229,6 +230,7 @@ def _get(ctx: Ctx) -> GraphResponse:
 def _update(ctx: Ctx) -> GraphResponse:
     target = event_target(ctx, ctx.args["event"], default_calendar=_in_calendar(ctx))
     changes = event_changes(body_object(ctx.req))
+    ctx.mbx.check_quota()
     if isinstance(target, Occurrence):
         update_occurrence(ctx.sim.store, ctx.mbx, target, changes)
         return _entity(ctx, occurrence_in(ctx.mbx, target.id))

@@ -159,12 +159,17 @@ class Mailbox:
     items: dict[str, Item] = field(default_factory=dict)
     seq: int = 0  # change-log position (sync states point into it)
     clock: int = 0  # version counter for change keys
-    # The most items the mailbox may hold (None: no limit); at it, CreateItem and UpdateItem
-    # answer ErrorQuotaExceeded, as a full mailbox does.
+    # The most items the mailbox may hold (None: no limit); at it, creates and updates answer
+    # ErrorQuotaExceeded, as a full mailbox does, over EWS and over Graph (`check_quota`).
     quota: int | None = None
     # Distinguished folders Exchange refuses (name -> a FOLDER_REFUSALS key), as when the
     # folder is gone or its permissions deny the caller: every request naming it fails.
     refused: dict[str, str] = field(default_factory=dict)
+
+    def check_quota(self) -> None:
+        """A mailbox at its quota refuses to store more (creates and updates; deletes work)."""
+        if self.quota is not None and len(self.items) >= self.quota:
+            raise SimError("ErrorQuotaExceeded", "The mailbox quota has been exceeded.")
 
     def tick(self) -> int:
         self.clock += 1

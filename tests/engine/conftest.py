@@ -14,6 +14,8 @@ from syncengine.mapping import contacts as mapping
 from syncengine.transports.memory import MemoryTransport
 from tests.factories import SyncConfigurationFactory, UserFactory
 
+from .mailbox_sides import session_sims  # noqa: F401  (one simulator per transport, per session)
+
 
 @pytest.fixture
 def org(db):  # type: ignore[no-untyped-def]
@@ -36,19 +38,38 @@ def config(rep):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def mailbox(org) -> MemoryTransport:  # type: ignore[no-untyped-def]
-    return MemoryTransport(org_id=str(org.org_id))
+def mailbox(request, org, rep):  # type: ignore[no-untyped-def]
+    """The rep's mailbox: the memory transport; with `ALL_TRANSPORTS`, also a mailbox on
+    exchangesim that the engine reaches over EWS or over Graph (`WireMailbox`)."""
+    transport = getattr(request, "param", "memory")
+    if transport == "memory":
+        return MemoryTransport(org_id=str(org.org_id))
+    from .ews_fixtures import point_setup_at, point_setup_at_graph
+    from .graph_fixtures import grant_app_roles
+    from .mailbox_sides import WireMailbox
+
+    running = request.getfixturevalue(
+        "exchange_sim_graph" if transport == "graph" else "exchange_sim")
+    if transport == "graph":
+        point_setup_at_graph(running)
+        grant_app_roles(running)
+    else:
+        point_setup_at(running)
+    return WireMailbox(running, transport, str(org.org_id), rep.email)
 
 
 @pytest.fixture
 def sync(mailbox, rep, config):  # type: ignore[no-untyped-def]
-    """sync() runs one cycle of the rep (or of `user=`) against the memory mailbox."""
+    """sync() runs one cycle of the rep (or of `user=`) against the mailbox (over the wire:
+    through the engine's own transport for the org's Setup)."""
 
     def run(
         user: Any = None, transport: MemoryTransport | None = None, **kwargs: Any
     ) -> SyncReport:
         target = transport or mailbox
-        return sync_user((user or rep).pk, transport_factory=lambda settings: target,
+        factory = (None if getattr(target, "running", None) is not None
+                   else lambda settings: target)
+        return sync_user((user or rep).pk, transport_factory=factory,
                          sleep=lambda s: None, **kwargs)
 
     return run
@@ -65,11 +86,10 @@ def crm_state() -> list[dict[str, Any]]:
     return sorted(rows, key=repr)
 
 
-def exchange_state(transport: MemoryTransport, folder: str | None = None) -> list[dict[str, Any]]:
-    """Every item of Salesforce_Sync as its set fields, sorted."""
-    rows = [
-        {k: v for k, v in i.fields.items() if v is not None} for i in transport.folder_items(folder)
-    ]
+def exchange_state(transport: Any, folder: str | None = None) -> list[dict[str, Any]]:
+    """Every item of Salesforce_Sync (or of `folder`) as its set fields, sorted."""
+    items = transport.folder_items(folder) if folder else transport.folder_items()
+    rows = [{k: v for k, v in i.fields.items() if v is not None} for i in items]
     return sorted(rows, key=repr)
 
 
@@ -121,3 +141,8 @@ def edit_contact(pk: int, **fields: Any) -> Callable[[], None]:
         contact.save()
 
     return save
+
+
+def fields_of(mailbox: Any, item_id: str) -> dict[str, Any]:
+    """The fields of an item of Salesforce_Sync, on any `mailbox`."""
+    return {i.id: i for i in mailbox.folder_items()}[item_id].fields

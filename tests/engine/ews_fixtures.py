@@ -60,10 +60,11 @@ FAULTS = {
 # The simulator's request names, per transport.
 OPERATIONS = {
     "ews": {"listing": "SyncFolderItems", "create_folder": "CreateFolder",
-            "get_item": "GetItem", "folder_check": "GetFolder", "update": "UpdateItem"},
+            "get_item": "GetItem", "folder_check": "GetFolder", "update": "UpdateItem",
+            "create": "CreateItem"},
     "graph": {"listing": "graph:contactsDelta", "create_folder": "graph:createContactFolder",
               "get_item": "graph:getContact", "folder_check": "graph:listContactFolders",
-              "update": "graph:updateContact"},
+              "update": "graph:updateContact", "create": "graph:createContact"},
 }
 BOTH_TRANSPORTS = pytest.mark.parametrize("ews", ["ews", "graph"], indirect=True)
 # What `sim.items()` returns besides the properties a rep sees.

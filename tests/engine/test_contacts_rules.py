@@ -1,4 +1,7 @@
-"""SPEC §4 over the memory mailbox: matching, accounts, changes, merge, deletes, guards."""
+"""SPEC §4: matching, accounts, changes, merge, deletes, guards; on the memory mailbox and
+over the wire (EWS and Graph against exchangesim), but for the few tests that drive what only
+the memory mailbox can (its clock, its folder, its call counts; the wire has its own tests
+of those in test_ews_scenarios.py and test_reset_sync.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ from syncengine.contacts.state import FOLDER_CHECK_INTERVAL
 from syncengine.cycle.reset import mark_for_reset
 from tests.factories import AccountFactory, UserFactory
 
-from .conftest import crm_contact, crm_state, exchange_state
+from .conftest import crm_contact, crm_state, exchange_state, fields_of
+from .mailbox_sides import ALL_TRANSPORTS
 
 
 def _errors(kind: str | None = None) -> list[LightningSyncError]:
@@ -28,6 +32,7 @@ def _errors(kind: str | None = None) -> list[LightningSyncError]:
 
 
 # --- first sight --------------------------------------------------------------------------
+@ALL_TRANSPORTS
 def test_first_sight_matches_by_email_case_insensitively(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
     other = UserFactory(username="other")
     existing = crm_contact(other, first_name="Ann", last_name="Lee", email="Ann@Acme.test")
@@ -39,6 +44,7 @@ def test_first_sight_matches_by_email_case_insensitively(sync, rep, mailbox) -> 
     assert ContactLink.objects.get().contact == existing
 
 
+@ALL_TRANSPORTS
 def test_first_sight_matches_by_name_and_account(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
     acme = AccountFactory(name="Acme")
     existing = crm_contact(rep, first_name="Bo", last_name="Diddley", account=acme)
@@ -50,6 +56,7 @@ def test_first_sight_matches_by_name_and_account(sync, rep, mailbox) -> None:  #
     assert Contact.objects.count() == 2
 
 
+@ALL_TRANSPORTS
 def test_first_sight_creates_a_contact_owned_by_the_user(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
     mailbox.rep_create({"GivenName": "New", "Surname": "Person", "Birthday": dt.date(1990, 2, 3),
                         "Body": "Met at the fair\r\n"})
@@ -58,6 +65,7 @@ def test_first_sight_creates_a_contact_owned_by_the_user(sync, rep, mailbox) -> 
                             "birthdate": "1990-02-03", "description": "Met at the fair"}]
 
 
+@ALL_TRANSPORTS
 def test_two_exchange_duplicates_never_share_one_crm_contact(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
     crm_contact(rep, last_name="Twin", email="twin@x.test")
     mailbox.rep_create({"Surname": "Twin", "EmailAddress1": "twin@x.test"})
@@ -68,6 +76,7 @@ def test_two_exchange_duplicates_never_share_one_crm_contact(sync, rep, mailbox)
     assert len(mailbox.folder_items()) == 2
 
 
+@ALL_TRANSPORTS
 def test_reset_relinks_without_duplicates(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
     crm_contact(rep, first_name="Crm", last_name="Side", email="crm@x.test")
     mailbox.rep_create({"GivenName": "Ex", "Surname": "Side", "EmailAddress1": "ex@x.test"})
@@ -83,6 +92,7 @@ def test_reset_relinks_without_duplicates(sync, rep, mailbox) -> None:  # type: 
 
 
 # --- accounts -----------------------------------------------------------------------------
+@ALL_TRANSPORTS
 def test_company_resolves_to_an_account_case_insensitively(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
     acme = AccountFactory(name="Acme Corp")
     mailbox.rep_create({"Surname": "Worker", "CompanyName": "ACME corp"})
@@ -91,6 +101,7 @@ def test_company_resolves_to_an_account_case_insensitively(sync, rep, mailbox) -
     assert _errors() == []
 
 
+@ALL_TRANSPORTS
 def test_an_unknown_company_leaves_the_account_empty_and_reports_it(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
     item = mailbox.rep_create({"Surname": "Worker", "CompanyName": "Nowhere Ltd"})
     sync()
@@ -98,12 +109,13 @@ def test_an_unknown_company_leaves_the_account_empty_and_reports_it(sync, rep, m
     (error,) = _errors()
     assert (error.kind, error.exchange_item_id) == ("unresolved_account", item)
     assert "Nowhere Ltd" in error.message
-    assert mailbox.mailbox.items[item].fields["CompanyName"] == "Nowhere Ltd"  # not cleared
+    assert fields_of(mailbox, item)["CompanyName"] == "Nowhere Ltd"  # not cleared
     mailbox.reset_counters()
     sync()
     assert not mailbox.writes and _errors()[0].count == 1
 
 
+@ALL_TRANSPORTS
 def test_an_unresolved_account_entry_resolves_once_the_company_resolves(
         sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
     item = mailbox.rep_create({"Surname": "Worker", "EmailAddress1": "w@x.test",
@@ -117,7 +129,7 @@ def test_an_unresolved_account_entry_resolves_once_the_company_resolves(
     worker.title = "Clerk"
     worker.save()
     sync()
-    assert mailbox.mailbox.items[item].fields["JobTitle"] == "Clerk"
+    assert fields_of(mailbox, item)["JobTitle"] == "Clerk"
     assert not _errors("unresolved_account")[0].resolved
     # The rep edits the item again: still no such account, the entry stays open and counts.
     mailbox.rep_update(item, BusinessPhone="1")
@@ -136,12 +148,13 @@ def test_an_unresolved_account_entry_resolves_once_the_company_resolves(
 
 
 # --- the CRM id stamp -------------------------------------------------------------------------
+@ALL_TRANSPORTS
 def test_imported_items_are_stamped_once_and_relinked_by_their_stamp(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
     item_id = mailbox.rep_create({"Surname": "Ex", "EmailAddress1": "ex@x.test"})
     report = sync()
     assert report.contacts.crm_created == 1
     contact = Contact.objects.get()
-    item = mailbox.mailbox.items[item_id]
+    item = {i.id: i for i in mailbox.folder_items()}[item_id]
     assert (item.org_stamp, item.crm_stamp) == (mailbox.org_id, str(contact.pk))
     assert mailbox.writes == {"update": 1}  # the stamps alone
     mailbox.reset_counters()
@@ -157,6 +170,7 @@ def test_imported_items_are_stamped_once_and_relinked_by_their_stamp(sync, rep, 
 
 
 # --- changes ------------------------------------------------------------------------------
+@ALL_TRANSPORTS
 def test_a_change_key_bump_alone_writes_nothing(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
     item = mailbox.rep_create({"Surname": "Opened"})
     sync()
@@ -169,6 +183,7 @@ def test_a_change_key_bump_alone_writes_nothing(sync, rep, mailbox) -> None:  # 
     assert Contact.objects.get().updated_at == contact.updated_at
 
 
+@ALL_TRANSPORTS
 def test_edits_on_both_sides_to_different_fields_both_survive(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
     contact = crm_contact(rep, last_name="Merge", title="Buyer", phone="1")
     sync()
@@ -209,6 +224,7 @@ def test_a_conflict_follows_the_policy_and_keeps_the_losing_value(
 
 
 # --- deletes ------------------------------------------------------------------------------
+@ALL_TRANSPORTS
 @pytest.mark.parametrize("how", ["delete", "move_out"])
 def test_removed_from_salesforce_sync_unlinks_keeps_and_never_pushes_back(
         sync, rep, mailbox, how) -> None:  # type: ignore[no-untyped-def]
@@ -225,6 +241,7 @@ def test_removed_from_salesforce_sync_unlinks_keeps_and_never_pushes_back(
     assert ContactLink.objects.get().state == ContactLink.State.DETACHED
 
 
+@ALL_TRANSPORTS
 def test_a_deleted_crm_contact_goes_to_deleted_items(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
     contact = crm_contact(rep, last_name="Doomed")
     crm_contact(rep, last_name="Survivor")
@@ -244,6 +261,7 @@ def _an_hour_passes(rep) -> None:  # type: ignore[no-untyped-def]
         folder_checked_at=timezone.now() - FOLDER_CHECK_INTERVAL)
 
 
+@ALL_TRANSPORTS
 def test_a_crm_deleted_contact_never_comes_back_after_a_reset(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
     doomed = crm_contact(rep, last_name="Doomed")
     crm_contact(rep, last_name="Kept")
@@ -264,11 +282,11 @@ def test_a_crm_delete_after_a_crash_before_the_link_is_not_imported_back(  # typ
 ) -> None:
     from syncengine.cycle.runner import sync_user
 
-    from .test_crash_resume import CrashAfterWrite, SimulatedCrash
+    from .crash_harness import CrashAfterWrite, SimulatedCrash
 
     doomed = crm_contact(rep, last_name="Doomed")
     with pytest.raises(SimulatedCrash):  # the worker dies after CreateItem, before the link
-        sync_user(rep.pk, transport_factory=lambda settings: CrashAfterWrite(mailbox, 1),
+        sync_user(rep.pk, transport_factory=lambda settings: CrashAfterWrite(1)(mailbox),
                   sleep=lambda s: None)
     assert ContactLink.objects.count() == 0 and len(mailbox.folder_items()) == 1
     doomed.delete()
@@ -372,6 +390,7 @@ def test_a_quiet_cycle_is_one_listing_and_the_folder_is_checked_hourly_or_before
                                    "close": 1}
 
 
+@ALL_TRANSPORTS
 def test_below_the_guard_threshold_deletes_propagate(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
     for n in range(19):
         crm_contact(rep, last_name=f"Few{n:02}")
@@ -383,6 +402,7 @@ def test_below_the_guard_threshold_deletes_propagate(sync, rep, mailbox) -> None
     assert Contact.objects.count() == 19
 
 
+@ALL_TRANSPORTS
 def test_the_contact_limit_stops_new_contacts(sync, rep, mailbox, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(contacts_module, "MAX_SYNCED_CONTACTS", 3)
     for n in range(2):
@@ -397,6 +417,7 @@ def test_the_contact_limit_stops_new_contacts(sync, rep, mailbox, monkeypatch) -
     assert "3" in error.message
 
 
+@ALL_TRANSPORTS
 def test_the_contact_limit_counts_links_removed_in_the_same_cycle_once(
         sync, rep, mailbox, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(contacts_module, "MAX_SYNCED_CONTACTS", 3)
@@ -413,6 +434,7 @@ def test_the_contact_limit_counts_links_removed_in_the_same_cycle_once(
     assert len(_errors("limit")) == 1
 
 
+@ALL_TRANSPORTS
 def test_items_of_another_org_are_refused(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
     item = mailbox.rep_create({"Surname": "Foreign"}, org_stamp="other-org-id")
     sync()
@@ -423,6 +445,7 @@ def test_items_of_another_org_are_refused(sync, rep, mailbox) -> None:  # type: 
 
 
 # --- case-insensitive beyond ASCII ---------------------------------------------------------
+@ALL_TRANSPORTS
 @pytest.mark.parametrize(("crm_last", "exchange_last"), [
     ("MÜLLER", "Müller"),
     ("Strauß", "STRAUß"),  # the same spelling: LOWER() and casefold() disagree on "ß"
@@ -444,6 +467,7 @@ def test_names_match_whatever_their_case_beyond_ascii(  # type: ignore[no-untype
     assert ContactLink.objects.get().contact == existing and Contact.objects.count() == 1
 
 
+@ALL_TRANSPORTS
 @pytest.mark.parametrize("company", ["école ltd", "STRASSE GMBH", "Straße GmbH"])
 def test_company_names_resolve_whatever_their_case_beyond_ascii(  # type: ignore[no-untyped-def]
     sync, rep, mailbox, company

@@ -8,7 +8,10 @@ import pytest
 
 from lightningsync.models import Contact, LightningSyncError
 
-from .conftest import OnceAt, crm_contact, edit_contact
+from .conftest import OnceAt, crm_contact, edit_contact, fields_of
+from .mailbox_sides import ALL_TRANSPORTS
+
+pytestmark = ALL_TRANSPORTS
 
 
 def test_a_crm_edit_saved_during_the_pull_is_merged_not_overwritten(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
@@ -21,7 +24,7 @@ def test_a_crm_edit_saved_during_the_pull_is_merged_not_overwritten(sync, rep, m
     assert sync(checkpoint=checkpoint).outcome == "synced"
     assert checkpoint.done
     contact.refresh_from_db()
-    stored = mailbox.mailbox.items[item.id].fields
+    stored = fields_of(mailbox, item.id)
     # The title changed on both sides: CRM wins (the default), Exchange's value is kept.
     assert (contact.title, stored["JobTitle"]) == ("CRM title", "CRM title")
     (conflict,) = LightningSyncError.objects.filter(kind="conflict")
@@ -48,7 +51,7 @@ def test_second_crm_edit_during_page_is_not_a_conflict(sync, rep, mailbox, confi
     assert sync(checkpoint=checkpoint).outcome == "synced"
     assert checkpoint.done
     contact.refresh_from_db()
-    stored = mailbox.mailbox.items[item.id].fields
+    stored = fields_of(mailbox, item.id)
     conflicts = list(LightningSyncError.objects.filter(kind="conflict")
                      .values_list("message", flat=True))
     # Only the CRM ever changed the title: its newest value wins on both sides, no conflict.

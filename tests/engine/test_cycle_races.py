@@ -217,7 +217,7 @@ def test_a_contact_back_in_the_filters_is_pushed_again_even_after_a_crash(  # ty
     from lightningsync.models import ContactFilter
     from syncengine.cycle.runner import sync_user
 
-    from .test_crash_resume import CrashAfterWrite, SimulatedCrash
+    from .crash_harness import CrashAfterWrite, SimulatedCrash
 
     config.contacts_direction = "crm_to_exchange"
     config.save()
@@ -233,7 +233,7 @@ def test_a_contact_back_in_the_filters_is_pushed_again_even_after_a_crash(  # ty
     fickle.save()
     if crash:
         with pytest.raises(SimulatedCrash):
-            run(CrashAfterWrite(mailbox, 1))  # dies right after the removal's DeleteItem
+            run(CrashAfterWrite(1)(mailbox))  # dies right after the removal's DeleteItem
     run(mailbox)
     assert mailbox.folder_items() == [] and not ContactLink.objects.exists()
     fickle.title = "Buyer"  # back in the filters
@@ -254,7 +254,7 @@ class _CrashAfterDelete:
             return attr
 
         def call(*args: Any) -> Any:
-            from .test_crash_resume import SimulatedCrash
+            from .crash_harness import SimulatedCrash
 
             attr(*args)
             raise SimulatedCrash(name)
@@ -267,7 +267,7 @@ def test_back_in_the_filters_before_the_cycle_after_a_crash_following_our_remova
 ) -> None:
     from lightningsync.models import ContactFilter
 
-    from .test_crash_resume import SimulatedCrash
+    from .crash_harness import SimulatedCrash
 
     ContactFilter.objects.create(configuration=config, field="title", operator="equals",
                                  value="Buyer")

@@ -1,7 +1,7 @@
 """Event sync interrupted after every step (each page's listing and commit, each stamping
 chunk's write and commit) and after every single item Exchange wrote (inside a chunk):
 the next cycle resumes to the end state of an uninterrupted one, and another writes nothing.
-"""
+Over the wire, on EWS and on Microsoft Graph (`crash_harness`)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import transaction
 
-from lightningsync.models import Event, EventLink, FolderCursor
-from syncengine.cycle.runner import sync_user
+from lightningsync.models import Event, EventLink, FolderCursor, LightningSyncSetup
+from syncengine.cycle.runner import SyncReport
 from syncengine.events.state import EventCycle
-from syncengine.transports.memory import CALENDAR, MemoryTransport
-from syncengine.transports.protocol import CalendarItemType
+from tests.factories import SyncConfigurationFactory, UserFactory
 
-from .event_fixtures import add_event, at, events_on, item_stamps
-from .ews_fixtures import BOTH_TRANSPORTS, ews_fixture  # noqa: F401
-from .test_crash_resume import CrashAfterWrite, SimulatedCrash
+from .crash_harness import SideWorld, every_crash_resumes
+from .mailbox_sides import WIRE_TRANSPORTS, MailboxSide, point_setup
 
 SOON = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=2)
 
@@ -30,170 +27,78 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(EventCycle, "chunk_size", 2)
 
 
-@pytest.fixture
-def events_config(config):  # type: ignore[no-untyped-def]
-    config.contacts_direction = "none"
-    config.events_direction = "exchange_to_crm"
-    config.auto_remove_deleted_events = True
-    config.save()
-    return config
-
-
 def _when(n: int) -> dict[str, Any]:
     start = SOON + dt.timedelta(hours=n)
     return {"Start": start, "End": start + dt.timedelta(minutes=30)}
 
 
-def _initial(rep, mailbox: MemoryTransport) -> None:  # type: ignore[no-untyped-def]
+def _initial(rep, side: MailboxSide) -> None:  # type: ignore[no-untyped-def]
     for n in range(5):
-        mailbox.rep_create_event({"Subject": f"Call {n}", "Location": "Phone", **_when(n)})
+        side.create_event({"Subject": f"Call {n}", "Location": "Phone", **_when(n)})
     # A CRM event matched at first sight (a link without a write of its own: stamped).
     Event.objects.create(owner=rep, subject="Matched", start=_when(9)["Start"],
                          end=_when(9)["End"])
-    mailbox.rep_create_event({"Subject": "Matched", "Location": "HQ", **_when(9)})
-    mailbox.rep_create_event({"Subject": "Series", **_when(10)},
-                             item_type=CalendarItemType.RECURRING_MASTER)
-    mailbox.rep_create_event({"Subject": "Private", "Sensitivity": "Private", **_when(11)})
+    side.create_event({"Subject": "Matched", "Location": "HQ", **_when(9)})
+    side.create_event({"Subject": "Series", **_when(10)}, series=True)
+    side.create_event({"Subject": "Private", "Sensitivity": "Private", **_when(11)})
 
 
-def _changes(rep, mailbox: MemoryTransport) -> None:  # type: ignore[no-untyped-def]
-    items = {i.fields["Subject"]: i.id for i in mailbox.folder_items(CALENDAR)}
-    mailbox.rep_update(items["Call 0"], Location="Room 1")
-    mailbox.rep_delete(items["Call 1"])
+def _changes(side: MailboxSide) -> None:
+    items = {i.fields.get("Subject"): i.id for i in side.events()}
+    side.update_event(items["Call 0"], Location="Room 1")
+    side.delete(items["Call 1"])
     Event.objects.filter(subject="Call 2").delete()
-    mailbox.rep_update(items["Call 2"], Location="ignored")
+    side.update_event(items["Call 2"], Location="ignored")
     for n in range(3):
-        mailbox.rep_create_event({"Subject": f"Late {n}", **_when(20 + n)})
+        side.create_event({"Subject": f"Late {n}", **_when(20 + n)})
 
 
-def _cycle(rep, transport, checkpoint=None) -> Any:  # type: ignore[no-untyped-def]
-    return sync_user(rep.pk, transport_factory=lambda settings: transport, checkpoint=checkpoint,
-                     sleep=lambda s: None, page_size=3)
+class EventWorld(SideWorld):
+    def written(self, report: SyncReport) -> int:
+        assert report.events is not None
+        return report.events.written
+
+    def bookkeeping(self) -> tuple[Any, ...]:
+        links = sorted(EventLink.objects.values_list("state", "event__subject", "needs_stamp"),
+                       key=repr)
+        pending = list(FolderCursor.objects.values_list("stamps_pending", flat=True))
+        return links, pending
+
+    def end_state(self) -> tuple[Any, ...]:
+        events = sorted(Event.objects.values_list("subject", "start", "end", "location"))
+        names = dict(Event.objects.values_list("pk", "subject"))
+        stamps = sorted(
+            ((i.fields.get("Subject"), i.org_stamp == self.side.org_id,
+              names.get(int(i.crm_stamp)) if i.crm_stamp else None)
+             for i in self.side.events()), key=repr)
+        return events, stamps
 
 
-def _world(rep, org, phase: str) -> MemoryTransport:  # type: ignore[no-untyped-def]
-    mailbox = MemoryTransport(org_id=str(org.org_id))
-    _initial(rep, mailbox)
+def _world(new_side: Callable[[str], MailboxSide], phase: str) -> EventWorld:
+    side = new_side(str(LightningSyncSetup.load().org_id))
+    rep = UserFactory(username="crash-rep", email=side.smtp)
+    SyncConfigurationFactory(name="Crash", users=[rep], contacts_direction="none",
+                             events_direction="exchange_to_crm",
+                             auto_remove_deleted_events=True)
+    world = EventWorld(side, rep)
+    _initial(rep, side)
     if phase == "incremental":
-        assert _cycle(rep, mailbox).outcome == "synced"
-        _changes(rep, mailbox)
-    return mailbox
-
-
-def _end_state(mailbox: MemoryTransport) -> tuple[Any, ...]:
-    events = sorted(Event.objects.values_list("subject", "start", "end", "location"))
-    links = sorted(EventLink.objects.values_list("state", "event__subject", "needs_stamp"),
-                   key=repr)
-    names = dict(Event.objects.values_list("pk", "subject"))
-    stamps = sorted(
-        ((i.fields["Subject"], i.org_stamp == mailbox.org_id,
-          names.get(int(i.crm_stamp)) if i.crm_stamp else None)
-         for i in mailbox.folder_items(CALENDAR)), key=repr)
-    pending = list(FolderCursor.objects.values_list("stamps_pending", flat=True))
-    return events, links, stamps, pending
-
-
-def _in_rollback(fn: Callable[[], Any]) -> Any:
-    with transaction.atomic():
-        result = fn()
-        transaction.set_rollback(True)
-    return result
+        assert world.cycle().outcome == "synced"
+        _changes(side)
+    return world
 
 
 @pytest.mark.parametrize("phase", ["initial", "incremental"])
+@pytest.mark.parametrize("transport", WIRE_TRANSPORTS)
 def test_an_event_cycle_crashed_after_any_step_resumes_to_the_same_end_state(  # type: ignore[no-untyped-def]
-        rep, events_config, org, phase) -> None:
-    steps: list[str] = []
-
-    def reference() -> Any:
-        mailbox = _world(rep, org, phase)
-        counting = CrashAfterWrite(mailbox, at=0)
-        assert _cycle(rep, counting, checkpoint=steps.append).outcome == "synced"
-        return _end_state(mailbox), counting.writes
-
-    expected, write_calls = _in_rollback(reference)
+        db, session_sims, transport: str, phase: str) -> None:
+    new_side = point_setup(transport, session_sims)
+    # Graph's calendar view fixes a delta round's entries when it starts: stamps written
+    # just before a crash show in the next round, so a link may wait for them one cycle
+    # longer (its item carries them already, and that cycle writes nothing).
+    steps, writes = every_crash_resumes(lambda: _world(new_side, phase),
+                                        settles_late=transport == "graph")
     assert {"event_page_listed", "event_page_committed", "event_stamps_written",
             "event_stamped"} <= set(steps)
     assert steps.count("event_page_committed") >= 2 and steps.count("event_stamped") >= 2
-
-    def crash_at_step(n: int) -> None:
-        mailbox = _world(rep, org, phase)
-        seen = 0
-
-        def checkpoint(step: str) -> None:
-            nonlocal seen
-            seen += 1
-            if seen == n:
-                raise SimulatedCrash(step)
-
-        with pytest.raises(SimulatedCrash):
-            _cycle(rep, mailbox, checkpoint=checkpoint)
-        _assert_resumes(rep, mailbox, expected, f"step {n} ({steps[n - 1]})")
-
-    def crash_after_write(n: int) -> None:
-        mailbox = _world(rep, org, phase)
-        with pytest.raises(SimulatedCrash):
-            _cycle(rep, CrashAfterWrite(mailbox, n))
-        _assert_resumes(rep, mailbox, expected, f"write {n}")
-
-    for n in range(1, len(steps) + 1):
-        _in_rollback(lambda n=n: crash_at_step(n))
-    assert write_calls >= 3
-    for n in range(1, write_calls + 1):
-        _in_rollback(lambda n=n: crash_after_write(n))
-
-
-def _assert_resumes(rep, mailbox: MemoryTransport, expected: Any, where: str) -> None:  # type: ignore[no-untyped-def]
-    report = _cycle(rep, mailbox)
-    assert report.outcome == "synced", where
-    assert _end_state(mailbox) == expected, where
-    mailbox.reset_counters()
-    again = _cycle(rep, mailbox)
-    assert again.events.written == 0 and not mailbox.writes, where
-
-
-def _wire_state(ews, user) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
-    """A user's CRM events and links, and the stamps on their calendar items."""
-    events = sorted(Event.objects.filter(owner=user).values_list("subject", "start", "end"))
-    links = sorted(EventLink.objects.filter(user=user).values_list("state", "event__subject",
-                                                                   "needs_stamp"), key=repr)
-    names = dict(Event.objects.filter(owner=user).values_list("pk", "subject"))
-    stamps = sorted((i["Subject"], names.get(int(item_stamps(ews, i["id"], user.email).get(
-        "LightningSyncCrmId", 0)))) for i in ews.items("calendar", user.email))
-    return events, links, stamps
-
-
-@BOTH_TRANSPORTS
-def test_an_event_cycle_over_the_wire_crashed_at_any_step_resumes_without_duplicates(  # type: ignore[no-untyped-def]
-        ews) -> None:
-    """The same over EWS and over Microsoft Graph (real exchangelib, real msal): each crash
-    point on a mailbox of its own, seeded alike."""
-    events_on(ews, contacts_direction="none", auto_remove_deleted_events=True)
-
-    def seeded(name: str):  # type: ignore[no-untyped-def]
-        user = ews.add_user(name)
-        for n in range(7):
-            add_event(ews, f"Call {n}", at(1 + n), mailbox=user.email)
-        return user
-
-    steps: list[str] = []
-    reference = seeded("reference")
-    assert ews.sync(reference, checkpoint=steps.append, page_size=3).outcome == "synced"
-    expected = _wire_state(ews, reference)
-    assert steps.count("event_page_committed") >= 3 and "event_stamped" in steps
-    for n in range(1, len(steps) + 1):
-        user = seeded(f"crash{n}")
-        seen = 0
-
-        def checkpoint(step: str, n: int = n) -> None:
-            nonlocal seen
-            seen += 1
-            if seen == n:
-                raise SimulatedCrash(step)
-
-        with pytest.raises(SimulatedCrash):
-            ews.sync(user, checkpoint=checkpoint, page_size=3)
-        assert ews.sync(user, page_size=3).outcome == "synced", steps[n - 1]
-        assert _wire_state(ews, user) == expected, steps[n - 1]
-        again = ews.sync(user, page_size=3)
-        assert again.events is not None and again.events.written == 0, steps[n - 1]
+    assert writes >= 3

@@ -1,29 +1,38 @@
 """A state machine for event sync (SPEC §5): the rep edits the calendar and the CRM's
 relations, admins change the event settings, syncs run. After every sync: the CRM's linked
 events equal the filtered Exchange set under the mapping, no item is imported twice, a rep's
-relations are never lost, and another sync writes nothing."""
+relations are never lost, and another sync writes nothing. It runs on the memory transport,
+and over the wire on EWS and on Microsoft Graph against exchangesim (`mailbox_sides`)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.db import transaction
 from django.utils import timezone
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, rule
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    rule,
+    run_state_machine_as_test,
+)
 
 from lightningsync.configrules import event_window_start
 from lightningsync.fieldmaps import DEFAULT_EVENT_MAPPING
 from lightningsync.models import Event, EventLink, LightningSyncSetup
-from syncengine.cycle.runner import sync_user
+from syncengine.cycle.runner import SyncReport, sync_user
 from syncengine.events.rules import org_time_zone
 from syncengine.mapping import events as mapping
-from syncengine.transports.memory import CALENDAR, MemoryTransport
 from syncengine.transports.protocol import CalendarItemType
 from tests.factories import ContactFactory, SyncConfigurationFactory, UserFactory
+
+from .machine_settings import machine_settings
+from .mailbox_sides import TRANSPORTS, MailboxSide, point_setup
 
 TODAY = dt.datetime.now(dt.UTC).replace(hour=12, minute=0, second=0, microsecond=0)
 subjects = st.sampled_from(["Call", "Demo", "Lunch"])
@@ -37,18 +46,17 @@ class EventSyncMachine(RuleBasedStateMachine):
     items = Bundle("items")
     events = Bundle("events")
 
-    def __init__(self) -> None:
+    def __init__(self, new_side: Callable[[str], MailboxSide]) -> None:
         super().__init__()
         self._atomic = transaction.atomic()
         self._atomic.__enter__()
         setup = LightningSyncSetup.load()
-        setup.enabled = True
         setup.event_category = "Salesforce"
         setup.save()
-        self.rep = UserFactory(username="ev-rep", email="ev-rep@example.com")
+        self.mailbox = new_side(str(setup.org_id))
+        self.rep = UserFactory(username="ev-rep", email=self.mailbox.smtp)
         self.config = SyncConfigurationFactory(users=[self.rep], contacts_direction="none",
                                                events_direction="exchange_to_crm")
-        self.mailbox = MemoryTransport(org_id=str(setup.org_id))
         self.contact = ContactFactory(owner=self.rep, email="client@customer.test")
         self.relations: dict[int, int] = {}  # event pk -> contact pk the rep chose
         self.ever_synced: set[str] = set()
@@ -63,27 +71,26 @@ class EventSyncMachine(RuleBasedStateMachine):
     def exchange_create(self, subject: str, offset: int, sensitivity: str,
                         cats: tuple[str, ...], series: bool) -> str:
         start = TODAY + dt.timedelta(days=offset)
-        return self.mailbox.rep_create_event(
+        return self.mailbox.create_event(
             {"Subject": subject, "Start": start, "End": start + dt.timedelta(hours=1),
              "Sensitivity": sensitivity, "Location": "Room"},
-            categories=cats,
-            item_type=CalendarItemType.RECURRING_MASTER if series else CalendarItemType.SINGLE)
+            categories=cats, series=series)
 
     @rule(item=items, location=st.sampled_from(["Room", "Cafe", None]),
           sensitivity=sensitivities)
     def exchange_edit(self, item: str, location: str | None, sensitivity: str) -> None:
-        if self.mailbox.mailbox.items[item].folder == CALENDAR:
-            self.mailbox.rep_update(item, Location=location, Sensitivity=sensitivity)
+        if self.mailbox.holds(item, calendar=True):
+            self.mailbox.update_event(item, Location=location, Sensitivity=sensitivity)
 
     @rule(item=items, cats=categories)
     def exchange_categorise(self, item: str, cats: tuple[str, ...]) -> None:
-        if self.mailbox.mailbox.items[item].folder == CALENDAR:
-            self.mailbox.rep_set_categories(item, cats)
+        if self.mailbox.holds(item, calendar=True):
+            self.mailbox.set_categories(item, cats)
 
     @rule(item=consumes(items))
     def exchange_delete(self, item: str) -> None:
-        if self.mailbox.mailbox.items[item].folder == CALENDAR:
-            self.mailbox.rep_delete(item)
+        if self.mailbox.holds(item, calendar=True):
+            self.mailbox.delete(item)
 
     # --- the rep in the CRM ---------------------------------------------------------------
     @rule(target=events, subject=subjects, offset=offsets)
@@ -123,17 +130,19 @@ class EventSyncMachine(RuleBasedStateMachine):
     # --- syncs ----------------------------------------------------------------------------
     @rule()
     def sync(self) -> None:
-        report = sync_user(self.rep.pk, transport_factory=lambda s: self.mailbox,
-                           sleep=lambda s: None, page_size=3)
+        report = self._cycle()
         assert report.outcome == "synced", report.reason
         self._check()
         self.mailbox.reset_counters()
-        again = sync_user(self.rep.pk, transport_factory=lambda s: self.mailbox,
-                          sleep=lambda s: None, page_size=3)
+        again = self._cycle()
         assert again.events is not None and again.events.written == 0, again.summary()
-        assert not self.mailbox.writes, dict(self.mailbox.writes)
+        assert not self.mailbox.writes(), self.mailbox.writes()
 
-    def _passes(self, fields: dict) -> bool:  # type: ignore[type-arg]
+    def _cycle(self) -> SyncReport:
+        return sync_user(self.rep.pk, transport_factory=self.mailbox.transport_factory,
+                         sleep=lambda s: None, page_size=3)
+
+    def _passes(self, fields: dict[str, Any]) -> bool:
         """SPEC §5's filters, written out again here."""
         if fields.get("CalendarItemType") != CalendarItemType.SINGLE:
             return False
@@ -151,7 +160,8 @@ class EventSyncMachine(RuleBasedStateMachine):
         links = {lk.exchange_id: lk for lk in EventLink.objects.filter(
             exchange_id__isnull=False).select_related("event")}
         deleted_in_crm = {i for i, lk in links.items() if lk.event_id is None}
-        for item in self.mailbox.folder_items(CALENDAR):
+        calendar = self.mailbox.events()
+        for item in calendar:
             if not self._passes(item.fields) or item.id in deleted_in_crm:
                 continue
             link = links.get(item.id)
@@ -167,7 +177,7 @@ class EventSyncMachine(RuleBasedStateMachine):
         # No item imported twice; every linked item carries our stamps.
         ids = [lk.exchange_id for lk in links.values()]
         assert len(ids) == len(set(ids))
-        for item in self.mailbox.folder_items(CALENDAR):
+        for item in calendar:
             link = links.get(item.id)
             if link is not None and link.event_id is not None:
                 assert (item.org_stamp, item.crm_stamp) == (self.mailbox.org_id,
@@ -178,10 +188,8 @@ class EventSyncMachine(RuleBasedStateMachine):
                 assert event.who_contact_id == contact
 
 
-TestEventSyncMachine = EventSyncMachine.TestCase
-TestEventSyncMachine.settings = settings(
-    max_examples=int(os.environ.get("EVENT_MACHINE_EXAMPLES", "15")),
-    stateful_step_count=20, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-TestEventSyncMachine = pytest.mark.django_db(TestEventSyncMachine)
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_event_sync_machine(db, session_sims, transport: str) -> None:  # type: ignore[no-untyped-def]
+    new_side = point_setup(transport, session_sims)
+    run_state_machine_as_test(lambda: EventSyncMachine(new_side),
+                              settings=machine_settings(transport))

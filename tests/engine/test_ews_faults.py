@@ -13,8 +13,7 @@ from django.utils import timezone
 
 from lightningsync.models import ContactLink, LightningSyncSetup, UserSyncState
 from syncengine.cycle import runner
-from syncengine.transports.connect import ConnectionSettings
-from syncengine.transports.ews.transport import EwsTransport
+from syncengine.transports.connect import ConnectionSettings, transport_for
 
 from .ews_fixtures import (  # noqa: F401  (fixtures)
     BOTH_TRANSPORTS,
@@ -194,8 +193,8 @@ def _interleave(ews: EwsWorld, edit: Any) -> Any:
     """A transport factory whose first GetItem is followed by the rep's `edit()`."""
     pending = [edit]
 
-    def factory(settings: ConnectionSettings) -> EwsTransport:
-        transport = EwsTransport.open(settings)
+    def factory(settings: ConnectionSettings) -> Any:
+        transport = transport_for(settings)
         read = transport.get_items
 
         def get_items(*args: Any, **kwargs: Any) -> Any:
@@ -210,6 +209,7 @@ def _interleave(ews: EwsWorld, edit: Any) -> Any:
     return factory
 
 
+@BOTH_TRANSPORTS
 @pytest.mark.parametrize("same_field", [False, True])
 def test_a_rep_edit_between_our_read_and_our_write_is_merged_not_lost(ews, same_field) -> None:  # type: ignore[no-untyped-def]
     contact, item = _linked_pair(ews)
@@ -221,7 +221,9 @@ def test_a_rep_edit_between_our_read_and_our_write_is_merged_not_lost(ews, same_
     report = ews.sync(transport_factory=_interleave(
         ews, lambda: ews.outlook.update(item, **late)))
     assert report.outcome == "synced", report.summary()
-    assert ews.sim.request_count("GetItem", MAILBOX) == 2  # read again after the refusal
+    if ews.transport == "ews":  # UpdateItem refused the stale change key: read again once
+        assert ews.sim.request_count("GetItem", MAILBOX) == 2
+    # (Graph has no conditional PATCH: the transport reads the change key before it writes.)
     expected_crm = {"owner": "rep", "account": None, "last_name": "Pair",
                     "title": "Chief Buyer", "phone": "2"}
     expected_item = {"Surname": "Pair", "JobTitle": "Chief Buyer",

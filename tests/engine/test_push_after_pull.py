@@ -15,7 +15,10 @@ import pytest
 from lightningsync.models import Contact, ContactFilter, ContactLink
 from syncengine.contacts.push import ContactPush
 
-from .conftest import OnceAt, crm_contact, edit_contact
+from .conftest import OnceAt, crm_contact, edit_contact, fields_of
+from .mailbox_sides import ALL_TRANSPORTS
+
+pytestmark = ALL_TRANSPORTS
 
 
 def _examined(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
@@ -58,7 +61,7 @@ def test_a_crm_edit_made_after_the_pull_wrote_the_contact_is_pushed(sync, rep, m
     checkpoint = OnceAt("page_committed", head_buyer)
     sync(checkpoint=checkpoint)
     assert checkpoint.done
-    assert mailbox.mailbox.items[item].fields["JobTitle"] == "Head buyer"
+    assert fields_of(mailbox, item)["JobTitle"] == "Head buyer"
     link = ContactLink.objects.get()
     assert link.snapshot["title"] == "Head buyer"
 

@@ -14,7 +14,14 @@ from lightningsync.models import Contact, SyncConfiguration, UserSyncState
 from syncengine.cycle.retry import retry_errors
 
 from .conftest import a_day_passes
-from .ews_fixtures import MAILBOX, EwsWorld, crm_contact, errors, ews_fixture  # noqa: F401
+from .ews_fixtures import (  # noqa: F401
+    BOTH_TRANSPORTS,
+    MAILBOX,
+    EwsWorld,
+    crm_contact,
+    errors,
+    ews_fixture,
+)
 
 
 def _long_ago(*contacts: Contact) -> None:
@@ -23,12 +30,12 @@ def _long_ago(*contacts: Contact) -> None:
         updated_at=timezone.now() - dt.timedelta(hours=2))
 
 
-def _quiet_for_exchange(ews: EwsWorld) -> dict[str, int]:
-    """One more cycle; the write and read requests it sent to Exchange."""
+def _quiet_for_exchange(ews: EwsWorld, reads: bool = True) -> dict[str, int]:
+    """One more cycle; the write (and read) requests it sent to Exchange."""
     ews.sim.reset_counters()
     assert ews.sync().outcome == "synced"
-    counts = {op: ews.sim.request_count(op, MAILBOX) for op in ("CreateItem", "UpdateItem",
-                                                               "GetItem")}
+    ops = (ews.op("create"), ews.op("update"), *([ews.op("get_item")] if reads else []))
+    counts = {op: ews.sim.request_count(op, MAILBOX) for op in ops}
     return {op: n for op, n in counts.items() if n}
 
 
@@ -40,6 +47,7 @@ def _surnames(ews: EwsWorld) -> list[str]:
     return sorted(i["Surname"] for i in ews.items())
 
 
+@BOTH_TRANSPORTS
 def test_refused_creates_wait_for_retry_a_change_or_a_day(
         ews, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
     fits, retried, changed, daily = (crm_contact(ews.rep, last_name=n)
@@ -88,7 +96,7 @@ def _linked_item_refused(ews: EwsWorld) -> tuple[Contact, str]:
     assert ews.sync().outcome == "synced"
     (entry,) = errors("item_rejected")
     assert (entry.direction, entry.exchange_item_id, entry.contact_id) == (
-        "crm_to_exchange", item["id"], pat.pk)
+        "crm_to_exchange", ews.id_of(item), pat.pk)
     _long_ago(pat)
     assert _quiet_for_exchange(ews) == {}
     ews.sim.set_quota(MAILBOX, None)
@@ -111,6 +119,7 @@ def _crm_changes(ews: EwsWorld, item_id: str) -> None:
     pat.save()
 
 
+@BOTH_TRANSPORTS
 @pytest.mark.parametrize("rule", [_retry, _exchange_changes, _crm_changes, _a_day_passes])
 def test_a_refused_write_of_a_linked_item_is_tried_again_by_each_rule(ews, rule) -> None:  # type: ignore[no-untyped-def]
     pat, item_id = _linked_item_refused(ews)
@@ -123,9 +132,13 @@ def test_a_refused_write_of_a_linked_item_is_tried_again_by_each_rule(ews, rule)
         "Buyer", "+1 555 0100")
     assert (pat.title, pat.phone) == ("Buyer", "+1 555 0100")
     assert [e.resolved for e in errors("item_rejected")] == [True]
-    assert _quiet_for_exchange(ews) == {}
+    # Over Graph, the cycle after our write may read the contact's stamps once (the
+    # transport knows a contact's stamps at the change keys it wrote only when it read it
+    # before): a read of our own write, not a retry.
+    assert _quiet_for_exchange(ews, reads=ews.transport == "ews") == {}
 
 
+@BOTH_TRANSPORTS
 def test_rows_carry_the_failing_steps_direction(ews) -> None:  # type: ignore[no-untyped-def]
     ews.sim.create_folder(MAILBOX, "Salesforce_Sync", parent="contacts")
     ews.outlook.create({"Surname": "Imported", "CompanyName": "Nowhere Inc"})
@@ -138,6 +151,7 @@ def test_rows_carry_the_failing_steps_direction(ews) -> None:  # type: ignore[no
                      ("item_rejected", "crm_to_exchange")}  # the push's
 
 
+@BOTH_TRANSPORTS
 def test_selected_contacts_without_the_users_records_pause_as_a_filter_error(ews) -> None:  # type: ignore[no-untyped-def]
     crm_contact(ews.rep, last_name="Waiting")
     SyncConfiguration.objects.filter(pk=ews.config.pk).update(contacts_ownership="selected")
@@ -156,12 +170,13 @@ def test_selected_contacts_without_the_users_records_pause_as_a_filter_error(ews
     assert entry.resolved
 
 
+@BOTH_TRANSPORTS
 def test_retry_resumes_a_paused_user_and_leaves_other_rows_alone(ews) -> None:  # type: ignore[no-untyped-def]
-    ews.sim.add_fault("unauthorized", mailbox=MAILBOX, count=10)
+    ews.fault("refused", count=10)  # the service account's or the app's access
     assert ews.sync().outcome == "paused"
     ews.sim.clear_faults()  # fixed on the Exchange side; Setup unchanged
     assert ews.sync().outcome == "paused"
-    (auth,) = errors("authentication")
+    (auth,) = errors()
     outcome: Any = retry_errors([auth.pk])
     assert (outcome.users_resumed, outcome.not_retryable) == (1, 0)
     assert ews.sync().outcome == "synced"

@@ -74,10 +74,12 @@ class GraphTransport:
         """Sub-answers in order. A sub-request answered 429 (or 503) with Retry-After, or a
         server failure, fails the whole call: the engine keeps the back-off per mailbox, and
         what went through is recognised by its stamps and change keys when the cycle runs
-        again."""
+        again. A 5xx that is the item's own (507, a full mailbox) stays the item's answer."""
         answers = self.client.batch(requests_)
         busy = [
-            self.client.classify(a) for a in answers if a.status == 429 or a.status >= 500
+            c for c in (self.client.classify(a) for a in answers
+                        if a.status == 429 or a.status >= 500)
+            if c[0] in (ErrorKind.THROTTLED, ErrorKind.TRANSIENT)
         ]
         if busy:
             throttled = [b for b in busy if b[0] == ErrorKind.THROTTLED]
