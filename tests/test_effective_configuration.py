@@ -85,6 +85,21 @@ def test_it_lists_exactly_the_syncing_users(org):
     }
 
 
+def test_it_reads_each_configuration_once_for_all_the_users_it_governs(org):
+    """Who syncs is read for the whole org at every cycle: as ids, with one instance of each
+    configuration however many users it governs (not a row and an instance per user)."""
+    more = [UserFactory(profile=org["users"]["profile"].profile) for _ in range(5)]
+    with CaptureQueriesContext(connection) as queries:
+        result = syncing_users()
+    governed_by_east = [result[u.pk] for u in [org["users"]["profile"], *more]]
+    assert {c.name for c in governed_by_east} == {"East"}
+    assert all(c is governed_by_east[0] for c in governed_by_east)
+    config_reads = [q for q in queries if 'FROM "lightningsync_syncconfiguration"' in q["sql"]
+                    .split(" WHERE ")[0] and "lightningsync_configurationuser" not in q["sql"]]
+    assert len(config_reads) == 1
+    assert len(queries) == 4
+
+
 def test_it_keeps_a_direct_assignment_to_an_inactive_configuration_over_the_profile(org):
     """Direct beats profile even when the direct configuration is off: the user does not
     fall back to the profile's active configuration."""
