@@ -6,15 +6,58 @@ reaches it) means the user does not sync; inactive users never sync.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 
 from django.db.models import Q
 
-from lightningsync.models import ConfigurationProfile, ConfigurationUser, SyncConfiguration, User
+from lightningsync.models import (
+    ConfigurationProfile,
+    ConfigurationUser,
+    Profile,
+    SyncConfiguration,
+    User,
+)
+
+# The relations from a user to its assignments' configurations: a query that reads the user
+# with these (`select_related`) leaves `effective_configuration` nothing to read.
+ASSIGNMENTS = (
+    "configuration_assignment__configuration",
+    "profile__configuration_assignment__configuration",
+)
 
 
-def effective_configuration(user: User) -> SyncConfiguration | None:
-    return effective_configurations([user]).get(user.pk)
+def effective_configuration(user: User, *, read_with_assignments: bool = False
+                            ) -> SyncConfiguration | None:
+    """`read_with_assignments`: the user was just read with `ASSIGNMENTS`, and those are
+    used (an instance that merely was assigned once may hold an assignment since moved)."""
+    loaded = _loaded_assignments(user) if read_with_assignments else None
+    if loaded is None:
+        return effective_configurations([user]).get(user.pk)
+    if not user.is_active:
+        return None
+    return _governed([(user.pk, user.profile_id)], *loaded).get(user.pk)
+
+
+def _loaded_assignments(
+    user: User,
+) -> tuple[dict[int, SyncConfiguration], dict[int, SyncConfiguration]] | None:
+    """The user's direct and profile assignments as `_governed` takes them, when the user
+    was read with `ASSIGNMENTS`; None when they were not (a query is needed)."""
+    if not User.configuration_assignment.is_cached(user):
+        return None
+    by_user, by_profile = {}, {}
+    with contextlib.suppress(ConfigurationUser.DoesNotExist):
+        by_user[user.pk] = user.configuration_assignment.configuration
+    if user.profile_id is not None:
+        if not User.profile.is_cached(user):
+            return None
+        profile = user.profile
+        if profile is None or not Profile.configuration_assignment.is_cached(profile):
+            return None
+        with contextlib.suppress(ConfigurationProfile.DoesNotExist):
+            by_profile[user.profile_id] = profile.configuration_assignment.configuration
+    return by_user, by_profile
 
 
 def effective_configurations(users: Iterable[User]) -> dict[int, SyncConfiguration]:

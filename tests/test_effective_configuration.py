@@ -13,11 +13,12 @@ from lightningsync import configurations
 from lightningsync.configrules import event_window_start
 from lightningsync.configurations import ConfigurationSpec
 from lightningsync.effective import (
+    ASSIGNMENTS,
     effective_configuration,
     effective_configurations,
     syncing_users,
 )
-from lightningsync.models import SyncConfiguration
+from lightningsync.models import SyncConfiguration, User
 from tests.factories import ProfileFactory, SyncConfigurationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -65,6 +66,17 @@ def test_it_applies_the_precedence_rules_one_user_at_a_time(org):
         for key, user in org["users"].items()
     }
     assert found == EXPECTED
+
+
+def test_it_applies_the_same_rules_without_a_query_to_users_read_with_their_assignments(org):
+    """The cycle reads its user with `ASSIGNMENTS` (the claim's query): same rules, no query."""
+    users = {key: User.objects.select_related(*ASSIGNMENTS).get(pk=user.pk)
+             for key, user in org["users"].items()}
+    with CaptureQueriesContext(connection) as queries:
+        found = {key: (c.name if (c := effective_configuration(
+            user, read_with_assignments=True)) else None) for key, user in users.items()}
+    assert found == EXPECTED
+    assert len(queries) == 0
 
 
 def test_it_applies_the_same_rules_in_bulk_in_two_queries(org):
