@@ -219,8 +219,12 @@ def _steady(sync, rep, mailbox) -> None:  # type: ignore[no-untyped-def]
 def test_a_no_change_cycle_lists_once_in_nine_queries(
         sync, rep, mailbox, django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
     _steady(sync, rep, mailbox)
-    with django_assert_num_queries(NO_CHANGE_QUERIES):
+    with django_assert_num_queries(NO_CHANGE_QUERIES) as queries:
         report = sync()
+    # The refused items are looked at once (those due), the configuration with the claim.
+    tables = [q["sql"] for q in queries.captured_queries]
+    assert sum('"lightningsync_lightningsyncerror"' in sql for sql in tables) == 1
+    assert not any('FROM "lightningsync_configurationuser"' in sql for sql in tables)
     assert report.outcome == "synced" and report.contacts.written == 0
     assert mailbox.calls["changes"] == 1 and not mailbox.writes
     assert set(mailbox.calls) <= {"changes", "close"}
