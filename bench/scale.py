@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/scale.py [--users 1000] [--contacts-per-user 5]
                                     [--contacts-in-org 0] [--workers 1,2]
+                                    [--events] [--edited-minutes-ago 60]
                                     [--setups redis-pg,orm-pg,sqlite] [--no-loop]
                                     [--org-contacts 100000 | --no-org-ratio]
                                     [--org-ratio-on pg,sqlite]
@@ -21,7 +22,10 @@ from the environment (`CONN_MAX_AGE=0 bench/scale.py` …) applies to them:
 
 Each user owns `--contacts-per-user` CRM contacts, synced with its mailbox by a first cycle
 through the queue before anything is measured; `--contacts-in-org` adds contacts owned by
-users who do not sync. A measured cycle is the schedule's job (`enqueue_all_users`, run in a
+users who do not sync. Contacts only by default (`--events`: events too, one more listing
+per user); the contacts were last edited an hour before (`--edited-minutes-ago`), outside
+the push's watermark margin, so that the measured cycle is one with nothing to examine (at
+0 each cycle still examines them, as it does for a few minutes after an edit). A measured cycle is the schedule's job (`enqueue_all_users`, run in a
 process of its own whose enqueueing time is reported) followed by the workers' no-change
 cycles. CPU is read from /proc for each process of the cluster (its first workers, monitor
 and pusher told apart by birth order under the sentinel; a worker born later replaces one
