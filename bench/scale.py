@@ -24,14 +24,15 @@ Each user owns `--contacts-per-user` CRM contacts, synced with its mailbox by a 
 through the queue before anything is measured; `--contacts-in-org` adds contacts owned by
 users who do not sync. Contacts only by default (`--events`: events too, one more listing
 per user); the contacts were last edited an hour before (`--edited-minutes-ago`), outside
-the push's watermark margin, so that the measured cycle is one with nothing to examine (at
-0 each cycle still examines them, as it does for a few minutes after an edit). A measured cycle is the schedule's job (`enqueue_all_users`, run in a
-process of its own whose enqueueing time is reported) followed by the workers' no-change
-cycles. CPU is read from /proc for each process of the cluster (its first workers, monitor
-and pusher told apart by birth order under the sentinel; a worker born later replaces one
-that was recycled), from the moment the enqueue starts until every user has finished and
-the monitor is idle (the queue acknowledged, with the ORM broker). "In a loop" rows run the
-same cycle with `sync_user` called in a loop by one process, without the queue: the floor.
+the push's watermark margin, so that the measured cycle is one with nothing to examine (at 0
+each cycle still examines them, as it does for a few minutes after an edit). A measured
+cycle is the schedule's job (`enqueue_all_users`, run in a process of its own whose
+enqueueing time is reported) followed by the workers' no-change cycles. CPU is read from
+/proc for each process of the cluster (its first workers, monitor and pusher told apart by
+birth order under the sentinel; a worker born later replaces one that was recycled), from
+the moment the enqueue starts until every user has finished and the monitor is idle (the
+queue acknowledged, with the ORM broker). "In a loop" rows run the same cycle with
+`sync_user` called in a loop by one process, without the queue: the floor.
 
 The org-size ratio (`org_size_ratio`): a no-change cycle per user, in a loop, with 750
 contacts in the org and then with `--org-contacts` (150 users; `--org-ratio-on pg,sqlite`).
