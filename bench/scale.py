@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/scale.py [--users 1000] [--contacts-per-user 5]
                                     [--contacts-in-org 0] [--workers 1,2]
+                                    [--events] [--edited-minutes-ago 60]
                                     [--setups redis-pg,orm-pg,sqlite] [--no-loop]
                                     [--org-contacts 100000 | --no-org-ratio]
                                     [--org-ratio-on pg,sqlite]
@@ -21,13 +22,17 @@ from the environment (`CONN_MAX_AGE=0 bench/scale.py` …) applies to them:
 
 Each user owns `--contacts-per-user` CRM contacts, synced with its mailbox by a first cycle
 through the queue before anything is measured; `--contacts-in-org` adds contacts owned by
-users who do not sync. A measured cycle is the schedule's job (`enqueue_all_users`, run in a
-process of its own whose enqueueing time is reported) followed by the workers' no-change
-cycles. CPU is read from /proc for each process of the cluster (its first workers, monitor
-and pusher told apart by birth order under the sentinel; a worker born later replaces one
-that was recycled), from the moment the enqueue starts until every user has finished and
-the monitor is idle (the queue acknowledged, with the ORM broker). "In a loop" rows run the
-same cycle with `sync_user` called in a loop by one process, without the queue: the floor.
+users who do not sync. Contacts only by default (`--events`: events too, one more listing
+per user); the contacts were last edited an hour before (`--edited-minutes-ago`), outside
+the push's watermark margin, so that the measured cycle is one with nothing to examine (at 0
+each cycle still examines them, as it does for a few minutes after an edit). A measured
+cycle is the schedule's job (`enqueue_all_users`, run in a process of its own whose
+enqueueing time is reported) followed by the workers' no-change cycles. CPU is read from
+/proc for each process of the cluster (its first workers, monitor and pusher told apart by
+birth order under the sentinel; a worker born later replaces one that was recycled), from
+the moment the enqueue starts until every user has finished and the monitor is idle (the
+queue acknowledged, with the ORM broker). "In a loop" rows run the same cycle with
+`sync_user` called in a loop by one process, without the queue: the floor.
 
 The org-size ratio (`org_size_ratio`): a no-change cycle per user, in a loop, with 750
 contacts in the org and then with `--org-contacts` (150 users; `--org-ratio-on pg,sqlite`).
@@ -462,12 +467,13 @@ def measure(db: Database, setup: str, redis: PrivateRedis | None, workers: int,
 
 
 def prepare(db: Database, sim: SimProcess, per_user: int, in_org: int,
-            redis: PrivateRedis | None, log: Path) -> None:
-    """Seed the org and run its first cycle through the queue (two workers)."""
+            redis: PrivateRedis | None, log: Path, seed: dict[str, Any]) -> None:
+    """Seed the org (`seed`: `child_seed`'s options) and run its first cycle through the
+    queue (two workers)."""
     env = db.env(redis.url if redis else "")
     manage(env, "migrate", "--noinput", "-v", "0")
     run_child(env, "seed", db.log, ews_url=sim.ews_url, prefix=db.prefix, users=db.users,
-              per_user=per_user, in_org=in_org)
+              per_user=per_user, in_org=in_org, **seed)
     started = time.monotonic()
     probe = db.probe()
     try:
@@ -548,7 +554,11 @@ def org_size_ratio(db: Database, sim: SimProcess, big: int) -> dict[str, Any]:
 
 
 # --- work done inside a world's processes (`--child`) -----------------------------------------
-def child_seed(ews_url: str, prefix: str, users: int, per_user: int, in_org: int) -> dict[str, Any]:
+def child_seed(ews_url: str, prefix: str, users: int, per_user: int, in_org: int,
+               events: bool = True, edited_minutes_ago: float = 0) -> dict[str, Any]:
+    """The org: `users` syncing users with `per_user` contacts each, last edited
+    `edited_minutes_ago` (0: now, so that the first cycles after the seed still examine them:
+    they are within the push's watermark margin); events synced too when `events`."""
     from django.utils import timezone
     from django_q.models import Schedule
 
@@ -572,8 +582,10 @@ def child_seed(ews_url: str, prefix: str, users: int, per_user: int, in_org: int
     # The bench enqueues each cycle itself.
     Schedule.objects.filter(name=SCHEDULE_NAME).update(
         next_run=timezone.now() + timezone.timedelta(days=30))
-    config = SyncConfiguration.objects.create(name=f"Bench {prefix}", contacts_direction="both",
-                                              contacts_ownership="users_records")
+    config = SyncConfiguration.objects.create(
+        name=f"Bench {prefix}", contacts_direction="both", contacts_ownership="users_records",
+        events_direction=(SyncConfiguration.EventsDirection.EXCHANGE_TO_CRM if events
+                          else SyncConfiguration.EventsDirection.NONE))
     User.objects.bulk_create([User(username=f"{prefix}-{i}", email=mailbox(prefix, i))
                               for i in range(users)])
     made = list(User.objects.filter(username__startswith=f"{prefix}-").order_by("pk"))
@@ -583,6 +595,9 @@ def child_seed(ews_url: str, prefix: str, users: int, per_user: int, in_org: int
         Contact(owner=u, first_name=f"First{n}", last_name=f"Last{n} {u.username}",
                 email=f"c{n}@{u.username}.test", title="Buyer", phone="+1 555 0100")
         for u in made for n in range(per_user)], batch_size=2000)
+    if edited_minutes_ago:
+        Contact.objects.filter(owner__in=made).update(
+            updated_at=timezone.now() - timezone.timedelta(minutes=edited_minutes_ago))
     child_add_org_contacts(in_org)
     return {"users": len(made)}
 
@@ -734,6 +749,11 @@ def main() -> None:
     p.add_argument("--contacts-in-org", type=int, default=0,
                    help="contacts owned by users who do not sync, added to the org")
     p.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    p.add_argument("--events", action="store_true",
+                   help="sync events too (one more SyncFolderItems per user: the calendar)")
+    p.add_argument("--edited-minutes-ago", type=float, default=60,
+                   help="when the users' contacts were last edited (0: just before the first "
+                        "cycle, so that the measured cycle's push examines them again)")
     p.add_argument("--setups", default="redis-pg,orm-pg,sqlite")
     p.add_argument("--no-loop", action="store_true", help="skip the in-a-loop rows")
     p.add_argument("--enqueue-users", type=int, default=10_000,
@@ -744,11 +764,14 @@ def main() -> None:
                    help="databases the org-size ratio is measured on: pg, sqlite or both")
     args = p.parse_args()
     setups = [s for s in args.setups.split(",") if s]
+    seed = {"events": args.events, "edited_minutes_ago": args.edited_minutes_ago}
     workers = [int(w) for w in args.workers.split(",")]
     bench_started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     log = workdir / "qcluster.log"
-    print(f"scale bench: {args.users} users with {args.contacts_per_user} contacts each, "
+    print(f"scale bench: {args.users} users with {args.contacts_per_user} contacts each "
+          f"(last edited {args.edited_minutes_ago:g} minutes before), "
+          f"{'contacts and events' if args.events else 'contacts only'}, "
           f"{args.contacts_in_org} more contacts in the org; setups {setups}, workers "
           f"{workers}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
           f"log {log}")
@@ -774,7 +797,7 @@ def main() -> None:
             assert pg is not None
             db = Database("PostgreSQL", pg.create("ls_scale_bench"), "ls_scale_bench", "pg",
                           args.users, log, pg)
-            prepare(db, sim, args.contacts_per_user, args.contacts_in_org, redis, log)
+            prepare(db, sim, args.contacts_per_user, args.contacts_in_org, redis, log, seed)
             for setup, broker in (("Redis + PostgreSQL", redis), ("ORM + PostgreSQL", None)):
                 if (broker is redis and "redis-pg" in setups) or \
                         (broker is None and "orm-pg" in setups):
@@ -786,7 +809,7 @@ def main() -> None:
         if "sqlite" in setups:
             path = workdir / "org.sqlite3"
             db = Database("SQLite", f"sqlite:///{path}", str(path), "lite", args.users, log)
-            prepare(db, sim, args.contacts_per_user, args.contacts_in_org, None, log)
+            prepare(db, sim, args.contacts_per_user, args.contacts_in_org, None, log, seed)
             for w in workers:
                 runs.append(measure(db, "ORM + SQLite", None, w, log))
                 print(f"  ORM + SQLite, {w} worker(s): done")

@@ -17,12 +17,16 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django_q.brokers import get_broker
+from django_q.brokers.orm import ORM
+from django_q.brokers.redis_broker import Redis
 from django_q.conf import Conf
-from django_q.models import Schedule
+from django_q.models import OrmQ, Schedule
 from django_q.tasks import async_task
 
 from lightningsync import statuses
@@ -84,18 +88,48 @@ def enqueue_users(user_ids: Iterable[int]) -> int:
     """Enqueue a cycle for each user, in batches; the number of users."""
     ids = list(user_ids)
     size = settings.LIGHTNINGSYNC_SYNC_BATCH_SIZE
-    broker = get_broker()
+    broker = _Packages(get_broker())
     with _one_transaction():
         for start in range(0, len(ids), size):
             async_task(SYNC_TASK, ids[start : start + size], group=TASK_GROUP, save=False,
                        broker=broker)
+        broker.push()
     return len(ids)
+
+
+class _Packages:
+    """The broker of one enqueue: django-q builds and signs each task's package as always,
+    and they reach the queue together, in one statement (database broker) or one command
+    (Redis), instead of one round trip and, with the database, one model save each."""
+
+    def __init__(self, broker: Any) -> None:
+        self.broker = broker
+        self.list_key = broker.list_key  # django-q logs it
+        self.packages: list[str] = []
+
+    def enqueue(self, package: str) -> int:
+        self.packages.append(package)
+        return len(self.packages)
+
+    def push(self) -> None:
+        packages, self.packages = self.packages, []
+        if not packages:
+            return
+        if isinstance(self.broker, ORM):
+            key, now = self.broker.list_key or Conf.CLUSTER_NAME, timezone.now()
+            self.broker.get_connection().bulk_create(
+                [OrmQ(key=key, payload=p, lock=now) for p in packages], batch_size=500)
+        elif isinstance(self.broker, Redis):
+            self.broker.connection.rpush(self.broker.list_key, *packages)
+        else:
+            for package in packages:
+                self.broker.enqueue(package)
 
 
 @contextmanager
 def _one_transaction() -> Iterator[None]:
-    """With the database broker, the tasks of one enqueue are one transaction: one commit
-    instead of one per task. (Tasks run inline, as in tests, stay outside any transaction.)"""
+    """With the database broker, the tasks of one enqueue are one transaction. (Tasks run
+    inline, as in tests, stay outside any transaction.)"""
     if Conf.ORM and not Conf.SYNC:
         with transaction.atomic(using=Conf.ORM):
             yield

@@ -13,11 +13,12 @@ from lightningsync import configurations
 from lightningsync.configrules import event_window_start
 from lightningsync.configurations import ConfigurationSpec
 from lightningsync.effective import (
+    ASSIGNMENTS,
     effective_configuration,
     effective_configurations,
     syncing_users,
 )
-from lightningsync.models import SyncConfiguration
+from lightningsync.models import SyncConfiguration, User
 from tests.factories import ProfileFactory, SyncConfigurationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -67,6 +68,17 @@ def test_it_applies_the_precedence_rules_one_user_at_a_time(org):
     assert found == EXPECTED
 
 
+def test_it_applies_the_same_rules_without_a_query_to_users_read_with_their_assignments(org):
+    """The cycle reads its user with `ASSIGNMENTS` (the claim's query): same rules, no query."""
+    users = {key: User.objects.select_related(*ASSIGNMENTS).get(pk=user.pk)
+             for key, user in org["users"].items()}
+    with CaptureQueriesContext(connection) as queries:
+        found = {key: (c.name if (c := effective_configuration(
+            user, read_with_assignments=True)) else None) for key, user in users.items()}
+    assert found == EXPECTED
+    assert len(queries) == 0
+
+
 def test_it_applies_the_same_rules_in_bulk_in_two_queries(org):
     users = list(org["users"].values())
     with CaptureQueriesContext(connection) as queries:
@@ -83,6 +95,21 @@ def test_it_lists_exactly_the_syncing_users(org):
         users["direct"].pk: "West",
         users["profile"].pk: "East",
     }
+
+
+def test_it_reads_each_configuration_once_for_all_the_users_it_governs(org):
+    """Who syncs is read for the whole org at every cycle: as ids, with one instance of each
+    configuration however many users it governs (not a row and an instance per user)."""
+    more = [UserFactory(profile=org["users"]["profile"].profile) for _ in range(5)]
+    with CaptureQueriesContext(connection) as queries:
+        result = syncing_users()
+    governed_by_east = [result[u.pk] for u in [org["users"]["profile"], *more]]
+    assert {c.name for c in governed_by_east} == {"East"}
+    assert all(c is governed_by_east[0] for c in governed_by_east)
+    config_reads = [q for q in queries if 'FROM "lightningsync_syncconfiguration"' in q["sql"]
+                    .split(" WHERE ")[0] and "lightningsync_configurationuser" not in q["sql"]]
+    assert len(config_reads) == 1
+    assert len(queries) == 4
 
 
 def test_it_keeps_a_direct_assignment_to_an_inactive_configuration_over_the_profile(org):

@@ -89,7 +89,10 @@ def _parts(cycle: ContactCycle) -> list[Part]:
         parts.append((in_scope.filter(updated_at__gte=watermark), "pk"))
         parts.append((in_scope.filter(account__updated_at__gte=watermark), "pk"))
     # Refused by Exchange (a full mailbox, a failed removal...) and due for another try: a
-    # day later, or after an admin's Retry.
+    # day later, or after an admin's Retry. The pull looked for those due this cycle first:
+    # when it found none, neither would this part (no entry becomes due during a cycle).
+    if cycle.refusals_due is False:
+        return parts
     refused = Contact.objects.filter(pk__in=Subquery(
         due_refusals(cycle.user, cycle.started).filter(contact__isnull=False)
         .order_by().values("contact_id")))

@@ -49,10 +49,16 @@ class ContactPush:
         self.cycle.state.contacts_crm_watermark = started - WATERMARK_MARGIN
 
     def _remove_deleted_in_crm(self) -> None:
-        """A deleted CRM contact's copy goes to Deleted Items (recoverable)."""
-        links = list(ContactLink.objects.filter(
+        """A deleted CRM contact's copy goes to Deleted Items (recoverable), unless Exchange
+        refused its removal and it waits for another try."""
+        orphans = ContactLink.objects.filter(
             user=self.cycle.user, contact__isnull=True, exchange_id__isnull=False,
-        ).exclude(state=ContactLink.State.DETACHED).exclude(exchange_id__in=Subquery(
+        ).exclude(state=ContactLink.State.DETACHED)
+        # Most cycles find none: the refusals they wait on are looked at only when some are
+        # found (one short query per cycle instead of one with a subquery).
+        if not orphans.exists():
+            return
+        links = list(orphans.exclude(exchange_id__in=Subquery(
             waiting_refusals(self.cycle.user, self.cycle.started).values("exchange_item_id"))))
         for start in range(0, len(links), self.cycle.chunk_size):
             self._delete_copies(links[start : start + self.cycle.chunk_size])

@@ -107,7 +107,9 @@ class ContactCycle:
     pulled: dict[int, tuple[dt.datetime | None, dt.datetime | None]] = field(
         default_factory=dict)
     reserved: int = 0  # first-sight links `live` counts ahead of their page's commit
-    refusals_due: bool = False  # refused items were due for another try this cycle
+    # Refused items were due for another try this cycle (None: not looked at yet). No entry
+    # becomes due during a cycle (new ones wait a day, and due means due at `started`).
+    refusals_due: bool | None = None
     stale: list[str] = field(default_factory=list)  # items the push leaves to a fresh read
     # The pull's stamps on the items its pages linked, while it walks the listing: left out
     # when the listing shows them again (`ownwrites`). None between listings.

@@ -36,6 +36,7 @@ from django.db import DatabaseError, connection
 from django.db.models import Q
 from django.utils import timezone
 
+from lightningsync.effective import ASSIGNMENTS
 from lightningsync.models import UserSyncState
 
 log = logging.getLogger(__name__)
@@ -62,9 +63,11 @@ def claim(user_id: int, now: dt.datetime | None = None) -> tuple[UserSyncState, 
             return None
         UserSyncState.objects.get_or_create(user_id=user_id)
         return claim(user_id, now)
-    # With the user's last connection result, which the cycle rewrites only when it changes.
-    state = UserSyncState.objects.select_related("user", "user__connection_result").get(
-        user_id=user_id)
+    # With the user's last connection result, which the cycle rewrites only when it changes,
+    # and its assignments' configurations (its effective configuration, without a query).
+    state = UserSyncState.objects.select_related(
+        "user", "user__connection_result", *(f"user__{path}" for path in ASSIGNMENTS),
+    ).get(user_id=user_id)
     return state, token
 
 

@@ -203,7 +203,7 @@ def _run(cycle: _Cycle, factory: TransportFactory, checkpoint: Checkpoint | None
     state, now = cycle.state, cycle.now
     user = state.user
     setup = LightningSyncSetup.load()
-    config = effective_configuration(user)
+    config = effective_configuration(user, read_with_assignments=True)  # by the claim
     held = _why_not(state, setup, config, now)
     if held:
         report = SyncReport(user.pk, held[0], held[1])

@@ -168,6 +168,34 @@ def test_it_asks_only_for_ids_and_stamps_when_listing(sim):  # type: ignore[no-u
     assert pages[0].changes[0].crm_stamp == "1"
 
 
+def test_a_session_reads_the_proxy_environment_once_for_its_requests(sim, monkeypatch):  # type: ignore[no-untyped-def]
+    import requests.sessions
+
+    read = []
+    real = requests.sessions.get_environ_proxies
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies",
+                        lambda url, **kw: (read.append(url), real(url, **kw))[1])
+    # Settings of their own: a protocol and a session of their own.
+    transport = ews_transport(sim, timeout_seconds=41)
+    folder = transport.ensure_contact_folder()  # three requests
+    for _ in range(5):
+        assert [page.changes for page in transport.changes(folder, None)] == [[]]
+    assert read == [sim.ews_url]
+
+
+def test_the_proxy_environment_still_routes_the_requests(sim, monkeypatch):  # type: ignore[no-untyped-def]
+    from .http_doubles import RecordingServer
+
+    with RecordingServer() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        transport = ews_transport(sim, timeout_seconds=43)
+        with pytest.raises(TransportError):
+            transport.ensure_contact_folder()
+    assert [r.path for r in proxy.requests][:1] == [sim.ews_url]  # a proxy sees the full URL
+
+
 @pytest.mark.parametrize(
     ("fault", "kind"),
     [
