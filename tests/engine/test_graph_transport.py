@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 
 from syncengine.transports.contract import FIELDS, ORG_ID, TransportContract
+from syncengine.transports.graph import contact_json as cj
 from syncengine.transports.graph import versions
 from syncengine.transports.graph.transport import GraphTransport
 from syncengine.transports.protocol import (
@@ -184,6 +185,11 @@ def _event(sim, subject: str, start: dt.datetime, **fields):  # type: ignore[no-
     return ews_id, str(sim.sim.graph_id(ews_id))
 
 
+def _stamp_as_another_org(sim, ews_id: str) -> None:  # type: ignore[no-untyped-def]
+    sim.sim.set_extended_property(MAILBOX, ews_id, "00Dother", PropertySetId=cj.PROPERTY_SET_ID,
+                                  PropertyName="LightningSyncOrgId")
+
+
 def _calendar_listing(transport, cursor, since):  # type: ignore[no-untyped-def]
     changes, last = [], None
     for page in transport.changes(transport.calendar_folder(), cursor, 512, since=since):
@@ -268,19 +274,41 @@ def test_an_app_granted_calendars_read_only_is_told_what_stamping_needs(sim):  #
     assert "LightningSyncOrgId" not in str(sim.sim.item(MAILBOX, ews_id))  # nothing written
 
 
-def test_a_large_calendar_listing_reads_the_stamps_a_thousand_at_a_time(sim):  # type: ignore[no-untyped-def]
+def test_a_large_calendar_listing_lists_only_the_stamped_events(sim):  # type: ignore[no-untyped-def]
     grant_app_roles(sim)
     transport = GraphTransport.open(graph_settings(sim, MAILBOX))
-    ids = [_event(sim, f"Call {n}", _at(1 + n % 9))[1] for n in range(150)]
+    made = [_event(sim, f"Call {n}", _at(1 + n % 9)) for n in range(150)]
+    ids = [item_id for _, item_id in made]
     stamped = ids[7]
     (listed,) = [c for c in _calendar_listing(transport, None, _at(-1, 0))[0] if c.id == stamped]
     assert transport.update_items([ItemUpdate(ItemRef(stamped, listed.change_key or ""), {},
                                               crm_stamp="9", kind=FolderKind.CALENDAR)])[0].ok
+    _stamp_as_another_org(sim, made[30][0])
+    sim.sim.backdate(MAILBOX, 3600)  # the calendar was not just filled
     versions.forget_all()  # another process: nothing known
     sim.sim.reset_counters()
     changes, _ = _calendar_listing(transport, None, _at(-1, 0))
     assert len(changes) == 150
-    assert {c.id: (c.org_stamp, c.crm_stamp) for c in changes if c.crm_stamp} == {
-        stamped: (ORG_ID, "9")}
+    assert {c.id: (c.org_stamp, c.crm_stamp) for c in changes if c.org_stamp} == {
+        stamped: (ORG_ID, "9"), ids[30]: ("00Dother", None)}
     assert [sim.sim.request_count(op) for op in (
         "graph:calendarViewDelta", "graph:listEvents", "graph:batch")] == [1, 1, 0]
+    # the list held the two stamped events only, a thousand at most per request
+    assert sim.sim.request_count("graph:getEvent") == 0
+
+
+def test_events_changed_as_the_calendar_is_listed_are_read_not_assumed_unstamped(sim):  # type: ignore[no-untyped-def]
+    grant_app_roles(sim)
+    transport = GraphTransport.open(graph_settings(sim, MAILBOX))
+    made = [_event(sim, f"Call {n}", _at(1 + n % 9)) for n in range(120)]
+    sim.sim.backdate(MAILBOX, 3600)
+    # edited by the rep just now: its change may postdate the list of stamped events
+    sim.sim.update_item(MAILBOX, made[5][0], Subject="Moved")
+    _stamp_as_another_org(sim, made[9][0])
+    sim.sim.reset_counters()
+    changes, _ = _calendar_listing(transport, None, _at(-1, 0))
+    assert len(changes) == 120
+    assert {c.id: c.org_stamp for c in changes if c.org_stamp} == {made[9][1]: "00Dother"}
+    # one read, 1 per `$batch`, for the event changed within the clock margin
+    assert [sim.sim.request_count(op) for op in (
+        "graph:listEvents", "graph:batch", "graph:getEvent")] == [1, 1, 1]
