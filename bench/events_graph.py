@@ -63,6 +63,15 @@ def run(bench: Any, data: Path, events: int, users: int) -> dict[str, dict[str, 
             # HTTP requests: the reads and writes inside a `$batch` are not requests of their own.
             "requests_per_1000": sum(n for op, n in ops.items() if op not in IN_BATCH) * per_k,
         }
+        # A calendar view round's state is taken as it starts, so the stamps written during
+        # the initial listing come back in the next round: in the same cycle when the last
+        # page was stamped, else in the next cycle. Both are counted.
+        sim.reset_counters()
+        report, seconds, cpu = cb.timed_sync_cpu(user.pk, None)
+        after = _per_op(sim)
+        print(f"  the next cycle: {seconds:.2f} s ({cpu:.2f} s CPU); requests {after}")
+        results["initial"]["next_pages_per_1000"] = (
+            after.get("graph:calendarViewDelta", 0) * per_k)
         print(f"G2. no-change cycle over Graph (contacts and events), {users} users")
         idle = bench.bench_idle(sim, users)
         counts = sim.counts()
@@ -89,6 +98,8 @@ def rows(row: Any, results: dict[str, dict[str, float]]) -> list[str]:
                        None))
         out.append(row("Graph: calendar view pages / 1000 events",
                        f"{r['delta_per_1000']:.1f}", "≤ 5", r["delta_per_1000"] <= 5))
+        out.append(row("Graph: … and in the next cycle / 1000 events",
+                       f"{r['next_pages_per_1000']:.1f}", "", None))
         out.append(row("Graph: $batch requests / 1000 events", f"{r['batch_per_1000']:.1f}",
                        "≤ 50", r["batch_per_1000"] <= 50))
         out.append(row("Graph: HTTP requests / 1000 events", f"{r['requests_per_1000']:.1f}",
