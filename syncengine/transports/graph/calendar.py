@@ -245,8 +245,9 @@ class GraphCalendar:
 
     def _stamps(self, entries: list[dict[str, Any]]) -> dict[str, versions.Version]:
         """The stamps of the page's single events, by id: known ones cost nothing; many
-        unknown ones (an initial listing, a reset) read the calendar's stamps 1,000 per
-        request, once per listing; a few, 20 per `$batch`."""
+        unknown ones (an initial listing, a reset) list the calendar's stamped events, once
+        per listing (one request while they are fewer than 1,000); the rest, 20 per
+        `$batch`."""
         found, unknown = self._known(entries)
         if len(unknown) >= SCAN_FROM and self._stamped is None:
             self._stamped = self._scan()
