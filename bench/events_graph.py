@@ -67,9 +67,12 @@ def run(bench: Any, data: Path, events: int, users: int) -> dict[str, dict[str, 
         # the initial listing come back in the next round: in the same cycle when the last
         # page was stamped, else in the next cycle. Both are counted.
         sim.reset_counters()
+        server = process.cpu_seconds()
         report, seconds, cpu = cb.timed_sync_cpu(user.pk, None)
+        server = process.cpu_seconds() - server
         after = _per_op(sim)
-        print(f"  the next cycle: {seconds:.2f} s ({cpu:.2f} s CPU); requests {after}")
+        print(f"  the next cycle: {seconds:.2f} s ({cpu:.2f} s CPU in this process, "
+              f"{server:.2f} s in the simulator's); requests {after}")
         results["initial"]["next_pages_per_1000"] = (
             after.get("graph:calendarViewDelta", 0) * per_k)
         print(f"G2. no-change cycle over Graph (contacts and events), {users} users")
