@@ -4,6 +4,7 @@ real msal acquiring its token."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 
@@ -94,6 +95,33 @@ def test_writes_go_twenty_per_batch_and_a_listing_reads_stamps_the_same_way(sim)
     assert sorted(i.fields["Surname"] for i in got if isinstance(i, ExchangeItem)) == [
         f"N{n}" for n in sorted(range(40, 45), key=str)]
     assert sim.sim.counts() == {}
+
+
+def test_a_delta_page_fetched_ahead_fails_when_asked_for_and_the_listing_resumes(sim):  # type: ignore[no-untyped-def]
+    transport = GraphTransport.open(graph_settings(sim, MAILBOX))
+    folder = transport.ensure_contact_folder()
+    made = transport.create_items(folder, [NewItem(str(n), {"Surname": f"N{n}"})
+                                           for n in range(70)])
+    sim.sim.reset_counters()
+    pages = transport.changes(folder, None, 20)
+    first = next(pages)
+    # the next page is asked for as the first arrives (while the engine writes the first);
+    # once it has been, a fault meets the third
+    deadline = time.monotonic() + 30
+    while sim.sim.request_count("graph:contactsDelta", MAILBOX) < 2:
+        assert time.monotonic() < deadline, "the second page was never asked for"
+        time.sleep(0.01)
+    sim.sim.add_fault("graph_throttled", operation="graph:contactsDelta", mailbox=MAILBOX,
+                      back_off_ms=30_000, count=1)
+    second = next(pages)
+    assert (len(first.changes), len(second.changes), second.more) == (20, 20, True)
+    with pytest.raises(TransportError) as caught:
+        next(pages)
+    assert caught.value.kind == ErrorKind.THROTTLED and caught.value.back_off_seconds == 30
+    # the engine keeps the second page's link: listing again from it loses nothing
+    rest = list(transport.changes(folder, second.cursor, 20))
+    listed = [c.id for p in (first, second, *rest) for c in p.changes]
+    assert sorted(listed) == sorted(r.id for r in made) and not rest[-1].more
 
 
 def test_a_stamp_only_update_of_a_contact_just_read_sends_no_read(sim):  # type: ignore[no-untyped-def]
