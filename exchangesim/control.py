@@ -415,6 +415,16 @@ class Simulator(GraphControl):
             self.store.touch(mbx, master, {"DeletedOccurrences"})
             return master.changekey()
 
+    def backdate(self, mailbox: str, seconds: int) -> None:
+        """As if every item of the mailbox had been created and last written `seconds`
+        earlier (what a listing sees of a mailbox that was not just filled)."""
+        with self.store.lock:
+            for it in self.store.mailbox(mailbox).items.values():
+                for name in ("created", "modified"):
+                    moment = dt.datetime.fromisoformat(getattr(it, name).replace("Z", "+00:00"))
+                    earlier = moment - dt.timedelta(seconds=seconds)
+                    setattr(it, name, earlier.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
     # -- inspection ----------------------------------------------------------------------
     def _item_dict(self, mbx: Mailbox, it: Item) -> dict[str, Any]:
         d: dict[str, Any] = {

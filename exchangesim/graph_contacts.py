@@ -132,15 +132,19 @@ def get_folder(ctx: Ctx) -> GraphResponse:
 
 # -- contacts --------------------------------------------------------------------------------
 def _list(ctx: Ctx, folder: Folder) -> GraphResponse:
-    if "$filter" in ctx.req.query or "$orderby" in ctx.req.query:
+    holds = graph_extprops.any_filter(ctx.req.query.get("$filter"))
+    if ("$filter" in ctx.req.query and holds is None) or "$orderby" in ctx.req.query:
         raise GraphError(
             400,
             "ErrorInvalidUrlQuery",
-            "exchangesim lists contacts with $select, $top and $skip only.",
+            "exchangesim lists contacts with $select, $top, $skip and a $filter on an "
+            "extended property only.",
         )
     select = select_list(ctx.req)
     check_select(select, PROPERTIES, "contact")
     contacts = [ctx.mbx.items[i] for i in folder.items if ctx.mbx.items[i].type == CONTACT]
+    if holds is not None:
+        contacts = [it for it in contacts if holds(it.ext)]
     top, skip = top_skip(ctx.req)
     more = None
     if skip + top < len(contacts):

@@ -27,7 +27,7 @@ from .graph import (
     selected,
     top_skip,
 )
-from .graph_errors import not_found
+from .graph_errors import GraphError, not_found
 from .graph_event_json import event_changes, event_json, zone
 from .graph_ids import etag, parse, rest_id
 from .ids import KIND_ITEM, KIND_OCCURRENCE
@@ -170,13 +170,23 @@ def get_calendar(ctx: Ctx) -> GraphResponse:
 @route("GET", "users/{user}/calendar/events", "graph:listEvents", "calendar")
 def list_events(ctx: Ctx) -> GraphResponse:
     """The default calendar's events: single instances and series masters (never their
-    occurrences), `$top` at most 1,000, `$select` and `$expand` of extended properties."""
+    occurrences), `$top` at most 1,000, `$select`, `$expand` of extended properties and a
+    `$filter` on one (`graph_extprops.any_filter`)."""
     refuse_options(ctx.req, ("$search",), "Events")
+    holds = graph_extprops.any_filter(ctx.req.query.get("$filter"))
+    if "$filter" in ctx.req.query and holds is None:
+        raise GraphError(
+            400,
+            "ErrorInvalidUrlQuery",
+            "exchangesim filters events on an extended property only.",
+        )
     select = select_list(ctx.req)
     check_select(select, EVENT_PROPERTIES, "event")
     tz_name, body_type, headers = render_options(ctx)
     calendar = ctx.mbx.folder("calendar")
     events = [ctx.mbx.items[i] for i in calendar.items if ctx.mbx.items[i].type == EVENT]
+    if holds is not None:
+        events = [it for it in events if holds(it.ext)]
     top, skip = top_skip(ctx.req)
     more = None
     if skip + top < len(events):

@@ -8,12 +8,16 @@ The GUID compares without regard to case; the name is case-sensitive.
 
 Graph returns them only through `$expand=singleValueExtendedProperties($filter=id eq
 '...')` and writes them from the item JSON (`"singleValueExtendedProperties": [{"id",
-"value"}]`), values always as strings.
+"value"}]`), values always as strings. A collection can be narrowed to the items holding a
+string property (`$filter=singleValueExtendedProperties/Any(ep: ep/id eq '...' and ep/value
+eq|ne '...')`, or `contains(ep/value, '...')`, `startswith(ep/value, '...')`): the value
+compares without regard to case ("Get singleValueLegacyExtendedProperty").
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from .graph_errors import GraphError, bad_request
@@ -42,6 +46,11 @@ _ID = re.compile(
     r"(?:Id\s+(?P<pid>0x[0-9A-Fa-f]{1,4})))|(?P<tag>0x[0-9A-Fa-f]{1,4}))$"
 )
 _FILTER = re.compile(r"^\s*id\s+eq\s+'((?:[^']|'')*)'\s*$", re.IGNORECASE)
+_ANY = re.compile(
+    r"^\s*singleValueExtendedProperties\s*/\s*any\s*\(\s*(?P<var>\w+)\s*:\s*(?P<body>.*)\)\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_QUOTED = r"'((?:[^']|'')*)'"
 _EXPAND = re.compile(r"^\s*singleValueExtendedProperties\s*\(\s*\$filter\s*=\s*(.*)\)\s*$")
 
 
@@ -179,3 +188,68 @@ def expanded(
             continue
         out.append({"id": graph_id(prop["uri"]), "value": str(prop["value"])})
     return out
+
+
+def any_filter(text: str | None) -> Callable[[dict[str, dict[str, Any]]], bool] | None:
+    """`$filter=singleValueExtendedProperties/Any(ep: ep/id eq '{id}' and {value test})` ->
+    a test of an item's extended properties; None when `text` filters on something else.
+
+    The value tests Microsoft documents for string properties: `ep/value eq|ne '{v}'`,
+    `contains(ep/value, '{v}')`, `startswith(ep/value, '{v}')`, case-insensitive. An item
+    without the property never matches (`Any` over no property). Numeric comparisons
+    (`cast(ep/value, Edm.Int32) ...`) are refused: exchangesim stores no numeric stamps.
+    """
+    m = _ANY.match(text or "")
+    if m is None:
+        return None
+    var = re.escape(m.group("var"))
+    body = m.group("body")
+    id_clause = rf"{var}\s*/\s*id\s+eq\s+{_QUOTED}"
+    tests = {
+        "eq": rf"{var}\s*/\s*value\s+eq\s+{_QUOTED}",
+        "ne": rf"{var}\s*/\s*value\s+ne\s+{_QUOTED}",
+        "contains": rf"contains\s*\(\s*{var}\s*/\s*value\s*,\s*{_QUOTED}\s*\)",
+        "startswith": rf"startswith\s*\(\s*{var}\s*/\s*value\s*,\s*{_QUOTED}\s*\)",
+    }
+    for op, test in tests.items():
+        found = re.fullmatch(rf"\s*{id_clause}\s+and\s+{test}\s*", body, re.IGNORECASE)
+        if found is not None:
+            uri = parse_id(found.group(1).replace("''", "'"))
+            wanted = found.group(2).replace("''", "'").lower()
+            return _value_test(uri, op, wanted)
+    raise GraphError(
+        400,
+        "ErrorInvalidUrlQueryFilter",
+        "The filter on singleValueExtendedProperties must be ep/id eq '{id}' and one of "
+        "ep/value eq '{value}', ep/value ne '{value}', contains(ep/value, '{value}') or "
+        "startswith(ep/value, '{value}').",
+    )
+
+
+def _value_test(
+    uri: dict[str, str], op: str, wanted: str
+) -> Callable[[dict[str, dict[str, Any]]], bool]:
+    if uri["PropertyType"] != "String":
+        raise GraphError(
+            400,
+            "ErrorInvalidUrlQueryFilter",
+            f"'{graph_id(uri)}' is not string-typed: compare it with cast(ep/value, Edm.…).",
+        )
+    key = ext_key(uri)
+
+    def test(ext: dict[str, dict[str, Any]]) -> bool:
+        prop = ext.get(key)
+        if prop is None or isinstance(prop["value"], list):
+            return False
+        if prop["uri"].get("PropertyType", "String") != "String":
+            return False
+        value = str(prop["value"]).lower()
+        if op == "eq":
+            return value == wanted
+        if op == "ne":
+            return value != wanted
+        if op == "contains":
+            return wanted in value
+        return value.startswith(wanted)
+
+    return test

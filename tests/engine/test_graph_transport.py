@@ -4,10 +4,12 @@ real msal acquiring its token."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 
 from syncengine.transports.contract import FIELDS, ORG_ID, TransportContract
+from syncengine.transports.graph import contact_json as cj
 from syncengine.transports.graph import versions
 from syncengine.transports.graph.transport import GraphTransport
 from syncengine.transports.protocol import (
@@ -93,6 +95,33 @@ def test_writes_go_twenty_per_batch_and_a_listing_reads_stamps_the_same_way(sim)
     assert sorted(i.fields["Surname"] for i in got if isinstance(i, ExchangeItem)) == [
         f"N{n}" for n in sorted(range(40, 45), key=str)]
     assert sim.sim.counts() == {}
+
+
+def test_a_delta_page_fetched_ahead_fails_when_asked_for_and_the_listing_resumes(sim):  # type: ignore[no-untyped-def]
+    transport = GraphTransport.open(graph_settings(sim, MAILBOX))
+    folder = transport.ensure_contact_folder()
+    made = transport.create_items(folder, [NewItem(str(n), {"Surname": f"N{n}"})
+                                           for n in range(70)])
+    sim.sim.reset_counters()
+    pages = transport.changes(folder, None, 20)
+    first = next(pages)
+    # the next page is asked for as the first arrives (while the engine writes the first);
+    # once it has been, a fault meets the third
+    deadline = time.monotonic() + 30
+    while sim.sim.request_count("graph:contactsDelta", MAILBOX) < 2:
+        assert time.monotonic() < deadline, "the second page was never asked for"
+        time.sleep(0.01)
+    sim.sim.add_fault("graph_throttled", operation="graph:contactsDelta", mailbox=MAILBOX,
+                      back_off_ms=30_000, count=1)
+    second = next(pages)
+    assert (len(first.changes), len(second.changes), second.more) == (20, 20, True)
+    with pytest.raises(TransportError) as caught:
+        next(pages)
+    assert caught.value.kind == ErrorKind.THROTTLED and caught.value.back_off_seconds == 30
+    # the engine keeps the second page's link: listing again from it loses nothing
+    rest = list(transport.changes(folder, second.cursor, 20))
+    listed = [c.id for p in (first, second, *rest) for c in p.changes]
+    assert sorted(listed) == sorted(r.id for r in made) and not rest[-1].more
 
 
 def test_a_stamp_only_update_of_a_contact_just_read_sends_no_read(sim):  # type: ignore[no-untyped-def]
@@ -184,6 +213,11 @@ def _event(sim, subject: str, start: dt.datetime, **fields):  # type: ignore[no-
     return ews_id, str(sim.sim.graph_id(ews_id))
 
 
+def _stamp_as_another_org(sim, ews_id: str) -> None:  # type: ignore[no-untyped-def]
+    sim.sim.set_extended_property(MAILBOX, ews_id, "00Dother", PropertySetId=cj.PROPERTY_SET_ID,
+                                  PropertyName="LightningSyncOrgId")
+
+
 def _calendar_listing(transport, cursor, since):  # type: ignore[no-untyped-def]
     changes, last = [], None
     for page in transport.changes(transport.calendar_folder(), cursor, 512, since=since):
@@ -268,19 +302,41 @@ def test_an_app_granted_calendars_read_only_is_told_what_stamping_needs(sim):  #
     assert "LightningSyncOrgId" not in str(sim.sim.item(MAILBOX, ews_id))  # nothing written
 
 
-def test_a_large_calendar_listing_reads_the_stamps_a_thousand_at_a_time(sim):  # type: ignore[no-untyped-def]
+def test_a_large_calendar_listing_lists_only_the_stamped_events(sim):  # type: ignore[no-untyped-def]
     grant_app_roles(sim)
     transport = GraphTransport.open(graph_settings(sim, MAILBOX))
-    ids = [_event(sim, f"Call {n}", _at(1 + n % 9))[1] for n in range(150)]
+    made = [_event(sim, f"Call {n}", _at(1 + n % 9)) for n in range(150)]
+    ids = [item_id for _, item_id in made]
     stamped = ids[7]
     (listed,) = [c for c in _calendar_listing(transport, None, _at(-1, 0))[0] if c.id == stamped]
     assert transport.update_items([ItemUpdate(ItemRef(stamped, listed.change_key or ""), {},
                                               crm_stamp="9", kind=FolderKind.CALENDAR)])[0].ok
+    _stamp_as_another_org(sim, made[30][0])
+    sim.sim.backdate(MAILBOX, 3600)  # the calendar was not just filled
     versions.forget_all()  # another process: nothing known
     sim.sim.reset_counters()
     changes, _ = _calendar_listing(transport, None, _at(-1, 0))
     assert len(changes) == 150
-    assert {c.id: (c.org_stamp, c.crm_stamp) for c in changes if c.crm_stamp} == {
-        stamped: (ORG_ID, "9")}
+    assert {c.id: (c.org_stamp, c.crm_stamp) for c in changes if c.org_stamp} == {
+        stamped: (ORG_ID, "9"), ids[30]: ("00Dother", None)}
     assert [sim.sim.request_count(op) for op in (
         "graph:calendarViewDelta", "graph:listEvents", "graph:batch")] == [1, 1, 0]
+    # the list held the two stamped events only, a thousand at most per request
+    assert sim.sim.request_count("graph:getEvent") == 0
+
+
+def test_events_changed_as_the_calendar_is_listed_are_read_not_assumed_unstamped(sim):  # type: ignore[no-untyped-def]
+    grant_app_roles(sim)
+    transport = GraphTransport.open(graph_settings(sim, MAILBOX))
+    made = [_event(sim, f"Call {n}", _at(1 + n % 9)) for n in range(120)]
+    sim.sim.backdate(MAILBOX, 3600)
+    # edited by the rep just now: its change may postdate the list of stamped events
+    sim.sim.update_item(MAILBOX, made[5][0], Subject="Moved")
+    _stamp_as_another_org(sim, made[9][0])
+    sim.sim.reset_counters()
+    changes, _ = _calendar_listing(transport, None, _at(-1, 0))
+    assert len(changes) == 120
+    assert {c.id: c.org_stamp for c in changes if c.org_stamp} == {made[9][1]: "00Dother"}
+    # one read, 1 per `$batch`, for the event changed within the clock margin
+    assert [sim.sim.request_count(op) for op in (
+        "graph:listEvents", "graph:batch", "graph:getEvent")] == [1, 1, 1]

@@ -12,17 +12,19 @@ Graph tells neither why an entry is `@removed` (deleted, or moved out of the win
 event's stamps in a delta page. A removed event is looked up in the calendar: gone, it is a
 delete; still there, it is an update with its deciding fields (the engine keeps the CRM copy
 of an event that left the window, as over EWS). Stamps come from what this process knows at
-that change key (`versions`), from the calendar's list 1,000 per request when a page holds
-many unknown ones, else from a read, 20 per `$batch`; a page's events are kept, so that the
-engine's read of them sends nothing.
+that change key (`versions`), from the list of the calendar's stamped events when a page
+holds many unknown ones (`StampedEvents`), else from a read, 20 per `$batch`; a page's
+events are kept, so that the engine's read of them sends nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..protocol import (
@@ -39,19 +41,23 @@ from ..protocol import (
     TransportError,
     WriteResult,
 )
+from . import contact_json as cj
 from . import errors, versions
 from . import event_json as ej
-from .client import Answer, GraphClient, SubRequest
+from .client import Answer, GraphClient, SubRequest, page_of_whole_batches
 
 SLACK = dt.timedelta(days=1)  # all-day events in zones ahead of the org's
 YEARS_AHEAD = 2
 YEAR = dt.timedelta(days=365)
 # Without `since` (the whole calendar): this far back.
 YEARS_BACK = 10
-# A page with this many events of unknown stamps reads the calendar's stamps in full
-# (1,000 per request) rather than 20 per `$batch`.
+# A page with this many events of unknown stamps lists the calendar's stamped events
+# (1,000 per request) rather than reading them 20 per `$batch`.
 SCAN_FROM = 100
 SCAN_PAGE = 1000
+# Beyond the request's own duration: how far the clock that dates a change may run ahead of
+# the one that dates an answer (Exchange's servers keep time within a second).
+CLOCK_MARGIN = dt.timedelta(seconds=5)
 
 
 def window_for(since: dt.datetime | None, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
@@ -88,6 +94,40 @@ def covers(window: tuple[dt.datetime, dt.datetime], since: dt.datetime | None,
     return window[0] <= wanted_start and window[1] >= now + YEAR
 
 
+def _answered_at(answer: Answer, took: float) -> dt.datetime | None:
+    """The earliest moment the server can have read its answer at, by its own clock (its
+    `Date` header, less the request's duration and `CLOCK_MARGIN`)."""
+    date = next((v for k, v in answer.headers.items() if k.lower() == "date"), None)
+    try:
+        said = email.utils.parsedate_to_datetime(date) if date else None
+    except (TypeError, ValueError):
+        return None
+    if said is None or said.tzinfo is None:
+        return None
+    return said - dt.timedelta(seconds=took) - CLOCK_MARGIN
+
+
+@dataclass
+class StampedEvents:
+    """The ids of the events a listing of the calendar's stamped ones returned, and when.
+
+    An event of a calendar view page absent from it, and last modified before it was taken,
+    held no stamp then and has not changed since: its stamps are known (none) without a read.
+    Only a list of one page says so: a later page of a list that changed meanwhile may have
+    shifted past an event (Outlook pages by `$skip`), which is then merely unknown.
+    """
+
+    ids: set[str] = field(default_factory=set)
+    taken: dt.datetime | None = None
+    pages: int = 0
+
+    def unstamped(self, entry: dict[str, Any]) -> bool:
+        if self.pages != 1 or self.taken is None or str(entry.get("id")) in self.ids:
+            return False
+        modified = cj.moment(entry.get("lastModifiedDateTime"))
+        return modified is not None and modified < self.taken
+
+
 class GraphCalendar:
     """The calendar half of `GraphTransport` (one mailbox, one cycle)."""
 
@@ -100,8 +140,9 @@ class GraphCalendar:
         self.mailbox = client.settings.mailbox
         self._batch = batch
         self._failure = failure
-        self._listed: dict[str, ExchangeItem] = {}  # the last page's events, by id
-        self._scanned = False  # the calendar's stamps were read in full in this listing
+        # The last page's events, by id: as listed, with their stamps (parsed when read).
+        self._listed: dict[str, tuple[dict[str, Any], versions.Version]] = {}
+        self._stamped: StampedEvents | None = None  # listed once per listing, when needed
 
     def _event_path(self, item_id: str) -> str:
         return f"{self.user}/calendar/events/{urllib.parse.quote(item_id, safe='')}"
@@ -125,9 +166,9 @@ class GraphCalendar:
                 {"startDateTime": _iso(window[0]), "endDateTime": _iso(window[1])})
             url = f"{root}?{query}"
         initial = not cursor
-        headers = {"Prefer": f"odata.maxpagesize={min(page_size, 1000)}, {ej.PREFER}"}
+        headers = {"Prefer": f"odata.maxpagesize={page_of_whole_batches(page_size)}, {ej.PREFER}"}
         series_seen: set[str] = set()
-        self._scanned = False
+        self._stamped = None
         for values, link, more in self.client.delta_pages(
                 url, headers, "The calendar no longer exists."):
             entries = [e for e in values if isinstance(e, dict) and "id" in e]
@@ -161,9 +202,8 @@ class GraphCalendar:
             version = found.get(item_id)
             if version is None:  # gone since the page was made: the next round says so
                 continue
-            item = ej.read_event(entry, EVENT_FIELDS, (version.org_stamp, version.crm_stamp))
-            if item.change_key == version.change_key:
-                self._listed[item_id] = item
+            if str(entry.get("changeKey") or "") == version.change_key:
+                self._listed[item_id] = (entry, version)
             changes.append(Change(kind, item_id, version.change_key, version.org_stamp,
                                   version.crm_stamp, ej.read_meta(entry)))
         return changes
@@ -196,17 +236,21 @@ class GraphCalendar:
                 found[item_id] = known
             elif "singleValueExtendedProperties" in entry:
                 found[item_id] = self._remember(ej.read_event(entry, ()))
+            elif self._stamped is not None and self._stamped.unstamped(entry):
+                found[item_id] = self._remember(ExchangeItem(
+                    item_id, str(entry.get("changeKey") or ""), None, None, None, {}))
             else:
                 unknown.append(item_id)
         return found, unknown
 
     def _stamps(self, entries: list[dict[str, Any]]) -> dict[str, versions.Version]:
         """The stamps of the page's single events, by id: known ones cost nothing; many
-        unknown ones (an initial listing, a reset) read the calendar's stamps 1,000 per
-        request, once per listing; a few, 20 per `$batch`."""
+        unknown ones (an initial listing, a reset) list the calendar's stamped events, once
+        per listing (one request while they are fewer than 1,000); the rest, 20 per
+        `$batch`."""
         found, unknown = self._known(entries)
-        if len(unknown) >= SCAN_FROM and not self._scanned:
-            self._scan()
+        if len(unknown) >= SCAN_FROM and self._stamped is None:
+            self._stamped = self._scan()
             found, unknown = self._known(entries)
         query = urllib.parse.urlencode({"$select": "id,changeKey",
                                         "$expand": ej.stamps_expand()})
@@ -218,22 +262,29 @@ class GraphCalendar:
                 raise self.client.error(answer)
         return found
 
-    def _scan(self) -> None:
-        """Every event of the calendar (single instances and series masters) with its stamps:
-        a list, unlike a calendar view, expands extended properties."""
-        self._scanned = True
-        query = urllib.parse.urlencode({"$select": "id,changeKey",
-                                        "$expand": ej.stamps_expand(), "$top": str(SCAN_PAGE)})
+    def _scan(self) -> StampedEvents:
+        """The calendar's stamped events (single instances and series masters) with their
+        stamps: a list, unlike a calendar view, filters and expands extended properties."""
+        query = urllib.parse.urlencode({
+            "$filter": cj.stamped_filter(), "$select": "id,changeKey",
+            "$expand": ej.stamps_expand(), "$top": str(SCAN_PAGE)})
         url: str | None = f"{self.user}/calendar/events?{query}"
+        stamped = StampedEvents()
         while url:
+            sent = time.monotonic()
             answer = self.client.send("GET", url)
             if not answer.ok:
                 raise self.client.error(answer)
             body = answer.body or {}
             for entry in body.get("value", []):
                 if isinstance(entry, dict) and "id" in entry:
+                    stamped.ids.add(str(entry["id"]))
                     self._remember(ej.read_event(entry, ()))
             url = body.get("@odata.nextLink")
+            if stamped.pages == 0:
+                stamped.taken = _answered_at(answer, time.monotonic() - sent)
+            stamped.pages += 1
+        return stamped
 
     def _remember(self, item: ExchangeItem) -> versions.Version:
         version = versions.Version(item.change_key, item.org_stamp, item.crm_stamp)
@@ -247,9 +298,9 @@ class GraphCalendar:
         for item_id in ids:
             kept = self._listed.pop(item_id, None)
             if kept is not None:
-                out[item_id] = ExchangeItem(
-                    kept.id, kept.change_key, kept.org_stamp, kept.crm_stamp,
-                    kept.last_modified, {f: kept.fields[f] for f in fields}, kept.addresses)
+                entry, version = kept
+                out[item_id] = ej.read_event(entry, fields,
+                                             (version.org_stamp, version.crm_stamp))
         missing = [i for i in dict.fromkeys(ids) if i not in out]
         query = urllib.parse.urlencode({"$select": ",".join(ej.select_for(fields)),
                                         "$expand": ej.stamps_expand()})

@@ -13,6 +13,7 @@ import json
 import threading
 import urllib.parse
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,16 @@ from . import auth, errors
 from .tls import session_for
 
 BATCH_LIMIT = 20  # Graph's most requests per $batch
+PAGE_LIMIT = 1000  # Outlook's largest page (`$top`, `Prefer: odata.maxpagesize`)
+
+
+def page_of_whole_batches(size: int) -> int:
+    """The page size to ask for instead of `size`: a whole number of `$batch`es (a page's
+    items are stamped together: a page of 512 would cost 26 batches where 500 cost 25).
+    Pages smaller than a batch stay as asked."""
+    if size < BATCH_LIMIT:
+        return max(1, size)
+    return min(size, PAGE_LIMIT) // BATCH_LIMIT * BATCH_LIMIT
 
 
 @dataclass
@@ -197,21 +208,37 @@ class GraphClient:
                     ) -> Iterator[tuple[list[Any], str, bool]]:
         """The pages of a delta listing from `url`: (entries, the link to keep, more to come).
         A 404 means the folder is gone (`gone` says which); a page without a next or delta
-        link is a transient fault."""
-        while True:
+        link is a transient fault.
+
+        The next page is asked for as soon as a page arrives, so that the server prepares it
+        while the engine writes this one (a delta GET changes nothing: asked early or late,
+        it is the same request). Its failure is raised when the engine asks for that page.
+        """
+        prefetch: ThreadPoolExecutor | None = None
+        try:
             answer = self.send("GET", url, headers=headers)
-            if answer.status == 404:
-                raise TransportError(ErrorKind.NOT_FOUND, gone)
-            if not answer.ok:
-                raise self.error(answer)
-            body = answer.body or {}
-            next_link = body.get("@odata.nextLink")
-            link = next_link or body.get("@odata.deltaLink")
-            if not link:
-                raise TransportError(
-                    ErrorKind.TRANSIENT, "Microsoft Graph answered a delta page without a link."
-                )
-            yield body.get("value", []), str(link), bool(next_link)
-            if not next_link:
-                return
-            url = str(next_link)
+            while True:
+                if answer.status == 404:
+                    raise TransportError(ErrorKind.NOT_FOUND, gone)
+                if not answer.ok:
+                    raise self.error(answer)
+                body = answer.body or {}
+                next_link = body.get("@odata.nextLink")
+                link = next_link or body.get("@odata.deltaLink")
+                if not link:
+                    raise TransportError(
+                        ErrorKind.TRANSIENT,
+                        "Microsoft Graph answered a delta page without a link.",
+                    )
+                coming: Future[Answer] | None = None
+                if next_link:
+                    if prefetch is None:
+                        prefetch = ThreadPoolExecutor(1, thread_name_prefix="graph-delta")
+                    coming = prefetch.submit(self.send, "GET", str(next_link), headers=headers)
+                yield body.get("value", []), str(link), bool(next_link)
+                if coming is None:
+                    return
+                answer = coming.result()
+        finally:
+            if prefetch is not None:
+                prefetch.shutdown(wait=False, cancel_futures=True)

@@ -90,6 +90,12 @@ def expand_for(fields: Iterable[str]) -> str:
     return f"singleValueExtendedProperties($filter={clauses})"
 
 
+def stamped_filter() -> str:
+    """`$filter` of the items holding an org stamp, whoever's: stamps are never empty, and
+    `ne` on a string value is what Microsoft documents for these filters."""
+    return f"singleValueExtendedProperties/Any(ep: ep/id eq '{ORG_PROPERTY}' and ep/value ne '')"
+
+
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value != "" else None
 
@@ -118,7 +124,7 @@ def _birthday(value: Any) -> dt.date | None:
         return None
 
 
-def _moment(value: Any) -> dt.datetime | None:
+def moment(value: Any) -> dt.datetime | None:
     if not isinstance(value, str):
         return None
     try:
@@ -157,7 +163,7 @@ def read_item(data: dict[str, Any], fields: Sequence[str]) -> ExchangeItem:
         change_key=str(data.get("changeKey") or ""),
         org_stamp=ext.get(ORG_PROPERTY.lower()),
         crm_stamp=ext.get(CRM_PROPERTY.lower()),
-        last_modified=_moment(data.get("lastModifiedDateTime")),
+        last_modified=moment(data.get("lastModifiedDateTime")),
         fields=values,
     )
 

@@ -163,9 +163,7 @@ def read_event(data: dict[str, Any], names: Sequence[str],
     return ExchangeItem(
         id=str(data["id"]), change_key=str(data.get("changeKey") or ""),
         org_stamp=stamps[0], crm_stamp=stamps[1],
-        last_modified=cj.read_item({"id": data["id"],
-                                    "lastModifiedDateTime": data.get("lastModifiedDateTime")},
-                                   ()).last_modified,
+        last_modified=cj.moment(data.get("lastModifiedDateTime")),
         fields=read_fields(data, names), addresses=addresses(data),
     )
 

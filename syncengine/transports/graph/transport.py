@@ -37,12 +37,13 @@ from ..protocol import (
 from . import contact_json as cj
 from . import versions
 from .calendar import GraphCalendar
-from .client import Answer, GraphClient, SubRequest
+from .client import Answer, GraphClient, SubRequest, page_of_whole_batches
 from .stamps import StampLookup
 
 CONTACT_FOLDER_NAME = "Salesforce_Sync"
 # The fields a change listing reads (the engine then asks for its mapped fields).
 _LISTED_FIELDS = (*cj.SIMPLE, *cj.LISTED, *cj.ADDRESSES, "Birthday")
+_LISTABLE = frozenset(_LISTED_FIELDS)
 
 
 class GraphTransport:
@@ -53,8 +54,9 @@ class GraphTransport:
         self.org_id = org_id
         self.user = client.user
         self.mailbox = client.settings.mailbox
-        # Items of the last listed page, by id, with the fields they were read with.
-        self._listed: dict[str, ExchangeItem] = {}
+        # Items of the last listed page, by id: the entry as listed and its stamps (parsed
+        # only when the engine reads it: most of a listing's echo of our own writes is not).
+        self._listed: dict[str, tuple[dict[str, Any], versions.Version]] = {}
         self.stamps = StampLookup(client, self._batch)
         self.calendar = GraphCalendar(client, org_id, self._batch, self._failure)
 
@@ -168,7 +170,7 @@ class GraphTransport:
         else:
             select = ",".join(cj.select_for(_LISTED_FIELDS))
             url = f"{self._delta_path(folder)}?{urllib.parse.urlencode({'$select': select})}"
-        headers = {"Prefer": f"odata.maxpagesize={page_size}"}
+        headers = {"Prefer": f"odata.maxpagesize={page_of_whole_batches(page_size)}"}
         self.stamps.scanned.discard(self._folder_path(folder))
         for entries, link, more in self.client.delta_pages(
                 url, headers, "Salesforce_Sync no longer exists."):
@@ -191,15 +193,25 @@ class GraphTransport:
             fresh = found.get(item_id)
             if fresh is None:  # gone since the page was made: its removal comes next round
                 continue
-            listed = cj.read_item(entry, _LISTED_FIELDS)
-            if fresh.change_key == listed.change_key:
-                self._listed[item_id] = ExchangeItem(
-                    item_id, fresh.change_key, fresh.org_stamp, fresh.crm_stamp,
-                    listed.last_modified, {**listed.fields, **fresh.extended},
-                )
+            if fresh.change_key == str(entry.get("changeKey") or ""):
+                self._listed[item_id] = (entry, fresh)
             changes.append(Change(kind, item_id, fresh.change_key, fresh.org_stamp,
                                   fresh.crm_stamp))
         return changes
+
+    def _kept(self, item_id: str, fields: Sequence[str]) -> ExchangeItem | None:
+        """A contact of the last page with `fields`, when the listing holds them all."""
+        kept = self._listed.pop(item_id, None)
+        if kept is None:
+            return None
+        entry, fresh = kept
+        listed = [f for f in fields if f not in fresh.extended]
+        if not _LISTABLE.issuperset(listed):
+            return None
+        item = cj.read_item(entry, listed)
+        values = {f: fresh.extended[f] if f in fresh.extended else item.fields[f] for f in fields}
+        return ExchangeItem(item_id, fresh.change_key, fresh.org_stamp, fresh.crm_stamp,
+                            item.last_modified, values)
 
     def _item_path(self, folder: FolderRef, item_id: str) -> str:
         return f"{self._folder_path(folder)}/contacts/{self._quote(item_id)}"
@@ -211,14 +223,10 @@ class GraphTransport:
         if folder.kind is FolderKind.CALENDAR:
             return self.calendar.get_items(ids, fields)
         out: dict[str, ExchangeItem | ItemFailure] = {}
-        wanted = set(fields)
         for item_id in ids:
-            kept = self._listed.pop(item_id, None)
-            if kept is not None and wanted <= set(kept.fields):
-                out[item_id] = ExchangeItem(
-                    kept.id, kept.change_key, kept.org_stamp, kept.crm_stamp, kept.last_modified,
-                    {f: kept.fields[f] for f in fields},
-                )
+            kept = self._kept(item_id, fields)
+            if kept is not None:
+                out[item_id] = kept
         missing = [i for i in dict.fromkeys(ids) if i not in out]
         query = urllib.parse.urlencode(
             {"$select": ",".join(cj.select_for(fields)), "$expand": cj.expand_for(fields)}
