@@ -424,11 +424,10 @@ def _folder_refused(cycle: _Cycle, exc: TransportError, folder: FolderKind) -> S
     contacts = folder is FolderKind.CONTACTS
     cycle.connection = Connection(ok=True, contacts_folder_found=False if contacts else None,
                                   calendar_folder_found=None if contacts else False)
-    message = (f"Exchange opened {cycle.state.user.email}'s mailbox but refused its {name} "
-               f"folder: {exc.message}")
-    suggestion = (f"Check that the user's {name} folder exists and that its permissions let "
-                  "Lightning Sync read it, then run the connection test for the user or "
-                  "choose Retry.")
+    message = (f"Exchange refused the {name} folder of {cycle.state.user.email}'s mailbox: "
+               f"{exc.message}")
+    suggestion = (f"Give Lightning Sync access to the user's {name} folder as the message "
+                  "says, then run the connection test for the user or choose Retry.")
     return _pause(cycle, UserSyncState.PauseReason.CONFIGURATION,
                   Entry(Kind.IMPERSONATION, direction, message, suggestion,
                         detail=f"folder:{folder.value}", object=obj))

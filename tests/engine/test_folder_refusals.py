@@ -10,7 +10,7 @@ from lightningsync import statuses
 from lightningsync.models import Event, LightningSyncError, UserSyncState
 from syncengine.cycle.retry import retry_errors
 from tests.engine.event_fixtures import add_event, events_on
-from tests.engine.ews_fixtures import MAILBOX, EwsWorld, ews_fixture  # noqa: F401
+from tests.engine.ews_fixtures import BOTH_TRANSPORTS, MAILBOX, EwsWorld, ews_fixture  # noqa: F401
 
 CHECK, CROSS = "✓", "✗"
 
@@ -19,6 +19,7 @@ def user_values(user) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return {r.key: r.value for t in statuses.user_tables(user) for r in t.rows}
 
 
+@BOTH_TRANSPORTS
 @pytest.mark.parametrize("refusal", ["access_denied", "not_found"])
 def test_a_refused_calendar_pauses_the_user_naming_the_calendar(ews: EwsWorld, refusal) -> None:  # type: ignore[no-untyped-def]
     events_on(ews)
@@ -33,12 +34,17 @@ def test_a_refused_calendar_pauses_the_user_naming_the_calendar(ews: EwsWorld, r
     assert report.outcome == "paused"
     [row] = LightningSyncError.objects.filter(resolved=False)
     assert (row.kind, row.object, row.direction) == ("impersonation", "event", "exchange_to_crm")
-    assert row.message.startswith(f"Exchange opened {MAILBOX}'s mailbox but refused its "
-                                  "Calendar folder: ")
-    code = "ErrorAccessDenied" if refusal == "access_denied" else "ErrorFolderNotFound"
+    assert row.message.startswith(f"Exchange refused the Calendar folder of {MAILBOX}'s "
+                                  "mailbox: ")
+    code = {("ews", "access_denied"): "ErrorAccessDenied",
+            ("ews", "not_found"): "ErrorFolderNotFound",
+            ("graph", "access_denied"): "403 ErrorAccessDenied",
+            ("graph", "not_found"): "404 ErrorItemNotFound"}[ews.transport, refusal]
     assert code in row.message
     assert "impersonate" not in row.message + row.suggestion
-    assert "Calendar folder exists" in row.suggestion
+    if (ews.transport, refusal) == ("graph", "access_denied"):
+        assert "Application Calendars.ReadWrite" in row.message  # the role the scope lacks
+    assert "access to the user's Calendar folder" in row.suggestion
     values = user_values(ews.rep)
     assert values["calendar_folder"] == CROSS
     assert values["recognized"] == CHECK  # the mailbox itself answered
@@ -55,13 +61,14 @@ def test_a_refused_calendar_pauses_the_user_naming_the_calendar(ews: EwsWorld, r
     assert not LightningSyncError.objects.filter(resolved=False).exists()
 
 
+@BOTH_TRANSPORTS
 def test_a_calendar_refused_before_the_first_event_sync(ews: EwsWorld) -> None:
     ews.sync()  # contacts only, so far
     events_on(ews)
     ews.sim.refuse_folder(MAILBOX, "calendar", "not_found")
     assert ews.sync().outcome == "paused"
     [row] = LightningSyncError.objects.filter(resolved=False)
-    assert row.object == "event" and "refused its Calendar folder" in row.message
+    assert row.object == "event" and "refused the Calendar folder" in row.message
     values = user_values(ews.rep)
     assert (values["calendar_folder"], values["recognized"]) == (CROSS, CHECK)
 
@@ -71,7 +78,8 @@ def test_a_refused_contacts_folder_before_salesforce_sync_exists(ews: EwsWorld) 
     assert ews.sync().outcome == "paused"
     [row] = LightningSyncError.objects.filter(resolved=False)
     assert (row.object, row.direction) == ("contact", "both")
-    assert "refused its Contacts folder: ErrorAccessDenied" in row.message
+    assert "refused the Contacts folder of rep@example.com's mailbox: ErrorAccessDenied" in (
+        row.message)
     values = user_values(ews.rep)
     assert (values["contacts_folder"], values["recognized"]) == (CROSS, CHECK)
     ews.sim.refuse_folder(MAILBOX, "contacts", None)

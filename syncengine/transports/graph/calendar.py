@@ -170,7 +170,7 @@ class GraphCalendar:
         series_seen: set[str] = set()
         self._stamped = None
         for values, link, more in self.client.delta_pages(
-                url, headers, "The calendar no longer exists."):
+                url, headers, "The calendar no longer exists.", self.client.calendar_error):
             entries = [e for e in values if isinstance(e, dict) and "id" in e]
             changes = self._page_changes(entries, initial, series_seen)
             yield ChangePage(changes, pack_cursor(window, link), more=more)

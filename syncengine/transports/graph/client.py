@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +23,7 @@ from lightningsync.outbound import excerpt
 
 from .. import guarded_http
 from ..connect import ConnectionSettings
-from ..protocol import ErrorKind, TransportError
+from ..protocol import ErrorKind, FolderKind, TransportError
 from . import auth, errors
 from .tls import session_for
 
@@ -204,7 +204,25 @@ class GraphClient:
         kind, message, wait = self.classify(answer)
         return TransportError(kind, message, back_off_seconds=wait)
 
-    def delta_pages(self, url: str, headers: dict[str, str], gone: str
+    def calendar_error(self, answer: Answer) -> TransportError:
+        """The error of a failed request on the rep's calendar: a refusal of the calendar
+        itself names that folder (the mailbox may still be reachable); anything else is
+        classified as any answer."""
+        roles: list[str] | None = None
+        if answer.status == 403:
+            try:
+                roles = self.roles()
+            except TransportError:
+                roles = None
+        refused = errors.calendar_refusal(answer.status, answer.body,
+                                          mailbox=self.settings.mailbox,
+                                          client_id=self.settings.client_id, roles=roles)
+        if refused is None:
+            return self.error(answer)
+        return TransportError(ErrorKind.CONFIGURATION, refused, folder=FolderKind.CALENDAR)
+
+    def delta_pages(self, url: str, headers: dict[str, str], gone: str,
+                    refused: Callable[[Answer], TransportError] | None = None,
                     ) -> Iterator[tuple[list[Any], str, bool]]:
         """The pages of a delta listing from `url`: (entries, the link to keep, more to come).
         A 404 means the folder is gone (`gone` says which); a page without a next or delta
@@ -221,7 +239,7 @@ class GraphClient:
                 if answer.status == 404:
                     raise TransportError(ErrorKind.NOT_FOUND, gone)
                 if not answer.ok:
-                    raise self.error(answer)
+                    raise (refused or self.error)(answer)
                 body = answer.body or {}
                 next_link = body.get("@odata.nextLink")
                 link = next_link or body.get("@odata.deltaLink")

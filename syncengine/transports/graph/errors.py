@@ -49,6 +49,25 @@ def scope_fix(client_id: str, mailbox: str) -> str:
     )
 
 
+def calendar_refusal(status: int, body: Any, *, mailbox: str, client_id: str,
+                     roles: list[str] | None) -> str | None:
+    """What a refusal of the rep's calendar says (None: the answer is not one). The mailbox
+    may be in the app's scope for contacts and not for calendars: the role assignment and
+    the consent are per permission."""
+    code, _ = error_of(body)
+    said = said_of(status, body)
+    if status == 404 and code in ("ErrorItemNotFound", "ErrorFolderNotFound"):
+        return f"Exchange Online found no Calendar in {mailbox} ({said})."
+    if status != 403:
+        return None
+    if roles is not None and not any(r.startswith("Calendars.") for r in roles):
+        return (f"The app has no permission to mailboxes' calendars: admin consent for "
+                f"{CALENDAR_WRITE_ROLE} is missing ({said}). {CONSENT_FIX}")
+    return (f"Microsoft Graph refused {mailbox}'s calendar ({said}): the app's RBAC for "
+            "Applications role assignments covering this mailbox must include \"Application "
+            f"Calendars.ReadWrite\", not only contacts. {scope_fix(client_id, mailbox)}")
+
+
 def outside_scope(mailbox: str, said: str) -> str:
     """What a 403 for one mailbox says when the token carries the permissions."""
     return f"The mailbox {mailbox} is outside the app's scope ({said})."

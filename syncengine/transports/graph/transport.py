@@ -132,8 +132,10 @@ class GraphTransport:
         return found is not None and found.id == folder.id
 
     def calendar_folder(self) -> FolderRef:
-        body = self._get(f"{self.user}/calendar?$select=id")
-        return FolderRef(FolderKind.CALENDAR, str(body["id"]))
+        answer = self.client.send("GET", f"{self.user}/calendar?$select=id")
+        if not answer.ok:
+            raise self.client.calendar_error(answer)
+        return FolderRef(FolderKind.CALENDAR, str((answer.body or {})["id"]))
 
     def count_items(self, folder: FolderRef) -> int:
         url: str | None = (
