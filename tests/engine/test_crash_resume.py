@@ -14,6 +14,7 @@ from syncengine.contacts.state import ContactCycle
 from syncengine.cycle.reset import mark_for_reset
 from syncengine.cycle.runner import sync_user
 from syncengine.transports.memory import MemoryTransport
+from syncengine.transports.protocol import sent_now
 from tests.factories import UserFactory
 
 from .conftest import OnceAt, crm_contact, crm_state, exchange_state
@@ -32,6 +33,9 @@ class CrashAfterWrite:
         self.inner, self.at, self.writes = inner, at, 0
 
     def __getattr__(self, name: str) -> Any:
+        if name == "start_update_items":
+            # Sent at once, the crash handed over with the answer, as from a thread.
+            return lambda updates: sent_now(lambda: self.update_items(updates))
         attr = getattr(self.inner, name)
         if name not in ("create_items", "update_items", "delete_items"):
             return attr

@@ -1,22 +1,31 @@
 """Event sync interrupted after every step (each page's listing and commit, each stamping
-chunk's write and commit) and after every single item Exchange wrote (inside a chunk):
-the next cycle resumes to the end state of an uninterrupted one, and another writes nothing.
+chunk's write and commit), after every single item Exchange wrote (inside a chunk), and
+while stamps are in flight (sent with the next page's listing, landed or not when the
+process died): the next cycle resumes to the end state of an uninterrupted one, and another
+writes nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
 from django.db import transaction
 
-from lightningsync.models import Event, EventLink, FolderCursor
+from lightningsync.models import Event, EventLink, FolderCursor, LightningSyncError, UserSyncState
 from syncengine.cycle.runner import sync_user
 from syncengine.events.state import EventCycle
 from syncengine.transports.memory import CALENDAR, MemoryTransport
-from syncengine.transports.protocol import CalendarItemType
+from syncengine.transports.protocol import (
+    CalendarItemType,
+    ErrorKind,
+    ItemUpdate,
+    TransportError,
+    WriteResult,
+)
 
 from .event_fixtures import add_event, at, events_on, item_stamps
 from .ews_fixtures import BOTH_TRANSPORTS, ews_fixture  # noqa: F401
@@ -150,6 +159,122 @@ def _assert_resumes(rep, mailbox: MemoryTransport, expected: Any, where: str) ->
     mailbox.reset_counters()
     again = _cycle(rep, mailbox)
     assert again.events.written == 0 and not mailbox.writes, where
+
+
+class _HeldWrite(Future[list[WriteResult]]):
+    """A stamping call in flight until the engine asks for its answer. Cancelled (the
+    process died) it either had gone out and lands, or had not and never does."""
+
+    def __init__(self, send: Callable[[], list[WriteResult]], lands: bool) -> None:
+        super().__init__()
+        self._send, self._lands = send, lands
+
+    def _deliver(self) -> None:
+        if not self.done():
+            try:
+                self.set_result(self._send())
+            except Exception as exc:
+                self.set_exception(exc)
+
+    def result(self, timeout: float | None = None) -> list[WriteResult]:
+        self._deliver()
+        return super().result(timeout)
+
+    def cancel(self) -> bool:
+        if self._lands:
+            self._deliver()
+            return False
+        return super().cancel() and not self.set_running_or_notify_cancel()
+
+
+class HeldStamps:
+    """The mailbox, its stamps held in flight (`start_update_items`) until asked for."""
+
+    def __init__(self, inner: MemoryTransport, *, lands: bool) -> None:
+        self.inner, self.lands = inner, lands
+        self.writes: list[_HeldWrite] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def start_update_items(self, updates: Sequence[ItemUpdate]) -> Future[list[WriteResult]]:
+        updates = list(updates)
+        write = _HeldWrite(lambda: self.inner.update_items(updates), self.lands)
+        self.writes.append(write)
+        return write
+
+    def in_flight(self) -> int:
+        return sum(not w.done() for w in self.writes)
+
+
+@pytest.mark.parametrize("lands", [True, False], ids=["landed", "never-sent"])
+@pytest.mark.parametrize("phase", ["initial", "incremental"])
+def test_a_cycle_that_died_with_stamps_in_flight_resumes_to_the_same_end_state(  # type: ignore[no-untyped-def]
+        rep, events_config, org, phase, lands) -> None:
+    """Stamps are sent after a page's commit and answered after the next page is listed:
+    the process dies at each step in between (and everywhere else), the stamps then in
+    flight having reached Exchange or not. Nothing is left in flight after the cycle."""
+    steps: list[str] = []
+
+    def reference() -> Any:
+        mailbox = _world(rep, org, phase)
+        held = HeldStamps(mailbox, lands=lands)
+        assert _cycle(rep, held, checkpoint=steps.append).outcome == "synced"
+        assert held.writes and held.in_flight() == 0
+        return _end_state(mailbox)
+
+    expected = _in_rollback(reference)
+    died_in_flight = 0
+
+    def crash_at_step(n: int) -> None:
+        nonlocal died_in_flight
+        mailbox = _world(rep, org, phase)
+        held = HeldStamps(mailbox, lands=lands)
+        seen = 0
+
+        def checkpoint(step: str) -> None:
+            nonlocal seen, died_in_flight
+            seen += 1
+            if seen == n:
+                died_in_flight += held.in_flight() > 0
+                raise SimulatedCrash(step)
+
+        with pytest.raises(SimulatedCrash):
+            _cycle(rep, held, checkpoint=checkpoint)
+        assert held.in_flight() == 0
+        _assert_resumes(rep, mailbox, expected, f"step {n} ({steps[n - 1]}), in flight")
+
+    for n in range(1, len(steps) + 1):
+        _in_rollback(lambda n=n: crash_at_step(n))
+    assert died_in_flight >= 2
+
+
+def test_a_stamping_call_refused_while_the_next_page_is_listed_ends_the_cycle_as_its_own(  # type: ignore[no-untyped-def]
+        rep, events_config, org) -> None:
+    """Exchange throttles the second stamping call, sent with the listing of the next page,
+    which fails too: the stamping call came first, so its answer is the cycle's (a back-off,
+    recorded as throttling); what was committed stays, and the next cycle ends where an
+    uninterrupted one would."""
+
+    def reference() -> Any:
+        mailbox = _world(rep, org, "initial")
+        assert _cycle(rep, mailbox).outcome == "synced"
+        return _end_state(mailbox)
+
+    expected = _in_rollback(reference)
+    mailbox = _world(rep, org, "initial")
+    mailbox.fail_on("update_items", TransportError(ErrorKind.THROTTLED, "Server busy",
+                                                   back_off_seconds=60), skip=1)
+    mailbox.fail_on("page", TransportError(ErrorKind.TRANSIENT, "timeout"), skip=2)
+    held = HeldStamps(mailbox, lands=True)
+    report = _cycle(rep, held)
+    assert report.outcome == "backing_off"
+    assert held.in_flight() == 0
+    assert list(LightningSyncError.objects.values_list("kind", flat=True)) == ["throttled"]
+    assert Event.objects.exists()  # the pages before stay committed
+    mailbox.clear_faults()
+    UserSyncState.objects.filter(user=rep).update(backoff_until=None)
+    _assert_resumes(rep, mailbox, expected, "after the throttled stamps")
 
 
 def _wire_state(ews, user) -> tuple[Any, ...]:  # type: ignore[no-untyped-def]
