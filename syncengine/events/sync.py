@@ -107,9 +107,9 @@ def _walk(cycle: EventCycle) -> None:
     for _attempt in range(3):
         try:
             for page in _pages(cycle):
-                # The previous page's stamps were in flight while this page was listed.
-                settle_stamps(cycle)
-                # Our own stamps, listed back: nothing to read or write for them.
+                # Our own stamps, listed back: nothing to read or write for them. (The
+                # previous page's, still in flight, are settled within the page, before it
+                # moves the cursor; one listed back before that is read again, harmlessly.)
                 apply_page(cycle, without_own_writes(page, cycle.own_writes))
             settle_stamps(cycle)
             return
