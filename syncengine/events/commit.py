@@ -19,12 +19,13 @@ from django.utils import timezone
 
 from lightningsync.models import Event, EventLink
 
+from ..bulkinsert import insert_returning_pks
 from ..linkstore import insert_links
 from ..mapping import events as m
 from ..mapping.normal import Normalized, content_hash
 from ..transports.protocol import ChangePage, ExchangeItem
 from .relate import candidates, relate
-from .state import EventCycle
+from .state import EventCycle, Stamp
 
 
 @dataclass
@@ -35,9 +36,6 @@ class Work:
     values: Normalized
     private: bool  # the item is private (auto-relate never touches it)
     link: EventLink | None
-
-
-Stamp = tuple[str, str, int]  # (item id, change key, CRM event id) of an item to stamp
 
 
 def commit_page(cycle: EventCycle, page: ChangePage, works: list[Work],
@@ -74,7 +72,7 @@ def commit_page(cycle: EventCycle, page: ChangePage, works: list[Work],
                 report.linked += 1  # an existing CRM event, found at first sight
             link.event = event
             links.append((link, work))
-        Event.objects.bulk_create(new_events)
+        insert_returning_pks(Event, new_events, now)
         report.created += len(new_events)
         if changed:
             Event.objects.bulk_update(list(changed.values()), [*cycle.mapping, "updated_at"])

@@ -23,7 +23,7 @@ from ..transports.protocol import (
 )
 from .commit import Work, commit_page
 from .rules import Verdict
-from .stamps import stamp_page
+from .stamps import settle_stamps, stamp_page
 from .state import EventCycle
 
 WINDOW_SLACK = dt.timedelta(days=1)
@@ -34,16 +34,24 @@ def apply_page(cycle: EventCycle, page: ChangePage) -> None:
     full_end = cycle.cursor.full_listing and not page.more
     if not page.changes and not full_end:
         if page.cursor != cycle.cursor.cursor:  # nothing to apply: just move on
+            settle_stamps(cycle)
             cycle.ensure_claimed()
             cycle.cursor.cursor = page.cursor
             FolderCursor.objects.filter(pk=cycle.cursor.pk).update(cursor=page.cursor)
         return
     ids = [c.id for c in page.changes]
+    verdicts = {c.id: cycle.rules.verdict(c.event) for c in page.changes
+                if c.event is not None and c.kind != ChangeKind.DELETE}
+    # Only what may be read, counted or removed needs its link: not the items outside the
+    # set (most of a calendar), which are left alone whatever their link.
+    look_up = [c.id for c in page.changes
+               if verdicts.get(c.id) not in _LEFT_ALONE or c.kind == ChangeKind.DELETE
+               or _foreign(cycle, c)]
     links = {
         link.exchange_id or "": link
-        for link in EventLink.objects.filter(user=cycle.user, exchange_id__in=ids)
+        for link in EventLink.objects.filter(user=cycle.user, exchange_id__in=look_up)
         .select_related("event")
-    } if ids else {}
+    } if look_up else {}
     gone: list[EventLink] = []
     to_fetch: list[Change] = []
     for change in page.changes:
@@ -51,11 +59,15 @@ def apply_page(cycle: EventCycle, page: ChangePage) -> None:
         if change.kind == ChangeKind.DELETE:
             if link is not None and link.state == EventLink.State.ACTIVE:
                 gone.append(link)
-        elif _wanted(cycle, change, link):
+        elif _wanted(cycle, change, verdicts.get(change.id), link):
             to_fetch.append(change)
     if full_end:
         gone += _unseen_links(cycle, ids)
     works = _fetch(cycle, to_fetch, links, gone)
+    # The previous page's stamps were in flight while this page was listed and read; their
+    # change keys are committed before this page moves the cursor past where the listing
+    # might show them.
+    settle_stamps(cycle)
     if not (works or gone or cycle.cursor.full_listing or cycle.errors.pending):
         # Nothing to write (our own stamps, items outside the set): just move on.
         cycle.ensure_claimed()
@@ -69,18 +81,26 @@ def apply_page(cycle: EventCycle, page: ChangePage) -> None:
     cycle.checkpoint("event_page_committed")
 
 
-def _wanted(cycle: EventCycle, change: Change, link: EventLink | None) -> bool:
-    """Should this listed create or update be read in full?"""
-    if change.org_stamp and change.org_stamp != cycle.org_id:
+# Verdicts that leave an item alone whatever its link (None: not a calendar item's).
+_LEFT_ALONE = frozenset({Verdict.OUTSIDE, Verdict.UNSELECTED, None})
+
+
+def _foreign(cycle: EventCycle, change: Change) -> bool:
+    return bool(change.org_stamp) and change.org_stamp != cycle.org_id
+
+
+def _wanted(cycle: EventCycle, change: Change, verdict: Verdict | None,
+            link: EventLink | None) -> bool:
+    """Should this listed create or update be read in full? (`verdict`: the rules' on its
+    deciding fields, None when it has none.)"""
+    if change.org_stamp and _foreign(cycle, change):
         if link is None or link.event_id is not None:
             _other_org(cycle, change.id, change.org_stamp)
         return False
     if link is not None and link.event_id is None:
         return False  # deleted in the CRM by the rep: never imported again
-    meta = change.event
-    if meta is None:
+    if verdict is None:
         return False
-    verdict = cycle.rules.verdict(meta)
     if verdict == Verdict.SERIES:
         cycle.report.skipped_series += 1
         return False

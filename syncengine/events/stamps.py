@@ -1,10 +1,17 @@
 """Our stamps on the calendar items the engine links (SPEC §8): the org ID, so that another
 org refuses them, and the CRM event id, so that matching finds them again after a crash or
-a Reset Sync. A page's links are stamped right after its commit (chunks, several requests
-in flight), and the listing leaves those stamps out when it shows them again
-(`ownwrites`); links waiting for theirs (a crash in between, a refused stamp) are stamped
-by the next cycle before its listing. Stamping is the only write the event sync makes in
-Exchange.
+a Reset Sync. A page's links are stamped right after its commit: the stamps are sent at
+once and are in flight while the next page is listed (`start_update_items`); they are
+settled (their new change keys committed) before that page is applied, and the listing
+leaves them out when it shows them again (`ownwrites`). Links waiting for their stamps (a
+crash before they were settled, a refused stamp) are stamped by the next cycle before its
+listing. Stamping is the only write the event sync makes in Exchange.
+
+Only the cycle's own thread touches the database: a transport's thread only talks to
+Exchange. Whatever is in flight when the process dies is found again as for a crash in a
+sequential write: a link still waiting, stamped again (a stamp that had landed is refused
+for its old change key, and the listing, which never passed over it, shows the stamped item
+again, read at its new change key).
 """
 
 from __future__ import annotations
@@ -12,9 +19,8 @@ from __future__ import annotations
 from lightningsync.models import EventLink, FolderCursor
 
 from ..linkstore import set_change_keys
-from ..transports.protocol import FolderKind, ItemRef, ItemUpdate
-from .commit import Stamp
-from .state import EventCycle
+from ..transports.protocol import FolderKind, ItemRef, ItemUpdate, WriteResult
+from .state import EventCycle, Stamp
 
 
 def _awaiting(cycle: EventCycle, after: int, limit: int) -> list[tuple[int, Stamp]]:
@@ -27,12 +33,34 @@ def _awaiting(cycle: EventCycle, after: int, limit: int) -> list[tuple[int, Stam
 
 
 def stamp_page(cycle: EventCycle, todo: list[Stamp]) -> None:
-    """Stamp the items a page linked, right after its commit; the listing, further on,
-    shows each stamp again, and leaves it out (`EventCycle.own_writes`)."""
-    keys = _stamp(cycle, todo)
-    if cycle.own_writes is not None:
-        cycle.own_writes.update(keys)
-    cycle.stamped_after_listing = cycle.stamped_after_listing or bool(keys)
+    """Send the stamps of the items a page linked, right after its commit, a chunk at a
+    time, without waiting for the answers (`settle_stamps` reads them)."""
+    for start in range(0, len(todo), cycle.chunk_size):
+        chunk = todo[start : start + cycle.chunk_size]
+        cycle.ensure_claimed()
+        cycle.in_flight.append((chunk, cycle.transport.start_update_items(_updates(chunk))))
+
+
+def settle_stamps(cycle: EventCycle) -> None:
+    """The answers of the stamps in flight, in the order sent, each chunk's new change keys
+    committed before the next is read; then the listing leaves them out when it shows them
+    (`EventCycle.own_writes`). A stamping call's error is raised here, as it came first."""
+    while cycle.in_flight:
+        chunk, answer = cycle.in_flight.pop(0)
+        keys = _settle(cycle, chunk, answer.result())
+        if cycle.own_writes is not None:
+            cycle.own_writes.update(keys)
+        cycle.stamped_after_listing = cycle.stamped_after_listing or bool(keys)
+
+
+def abandon_stamps(cycle: EventCycle) -> None:
+    """After a failure: what is not sent yet is not sent; wait for what is, and keep nothing
+    of the answers (the next cycle finds those links waiting, as after a crash)."""
+    answers = [answer for _chunk, answer in cycle.in_flight]
+    cycle.in_flight.clear()
+    for answer in answers:
+        if not answer.cancel():
+            answer.exception()  # waits; whatever it was is left to the next cycle
 
 
 def stamp_leftovers(cycle: EventCycle) -> None:
@@ -58,23 +86,27 @@ def stamps_settled(cycle: EventCycle) -> None:
     FolderCursor.objects.filter(pk=cycle.cursor.pk).update(stamps_pending=False)
 
 
-def _stamp(cycle: EventCycle, todo: list[Stamp]) -> dict[str, str]:
-    """Write our stamps, a chunk at a time, each chunk's new change keys committed before
-    the next. Returns {item id: new change key} of the items stamped."""
-    stamped: dict[str, str] = {}
+def _stamp(cycle: EventCycle, todo: list[Stamp]) -> None:
+    """Write our stamps, a chunk at a time, waiting for each chunk's answer."""
     for start in range(0, len(todo), cycle.chunk_size):
         chunk = todo[start : start + cycle.chunk_size]
         cycle.ensure_claimed()
-        results = cycle.transport.update_items([
-            ItemUpdate(ItemRef(item_id, key), {}, crm_stamp=str(event_id),
+        _settle(cycle, chunk, cycle.transport.update_items(_updates(chunk)))
+
+
+def _updates(chunk: list[Stamp]) -> list[ItemUpdate]:
+    return [ItemUpdate(ItemRef(item_id, key), {}, crm_stamp=str(event_id),
                        kind=FolderKind.CALENDAR)
-            for item_id, key, event_id in chunk
-        ])
-        cycle.checkpoint("event_stamps_written")
-        keys = {item_id: r.change_key for (item_id, _, _), r in
-                zip(chunk, results, strict=True) if r.ok and r.change_key}
-        with cycle.transaction():
-            set_change_keys(EventLink, cycle.user.pk, keys)
-        cycle.checkpoint("event_stamped")
-        stamped.update(keys)
-    return stamped
+            for item_id, key, event_id in chunk]
+
+
+def _settle(cycle: EventCycle, chunk: list[Stamp], results: list[WriteResult]) -> dict[str, str]:
+    """Commit the new change keys of a chunk's stamps; {item id: new change key}. A refused
+    stamp leaves its link waiting."""
+    cycle.checkpoint("event_stamps_written")
+    keys = {item_id: r.change_key for (item_id, _, _), r in
+            zip(chunk, results, strict=True) if r.ok and r.change_key}
+    with cycle.transaction():
+        set_change_keys(EventLink, cycle.user.pk, keys)
+    cycle.checkpoint("event_stamped")
+    return keys

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -18,11 +19,12 @@ from lightningsync.models import FolderCursor, SyncConfiguration, User, UserSync
 
 from ..errorlog import ErrorLog
 from ..ownwrites import OwnWrites
-from ..transports.protocol import FolderRef, MailboxTransport
+from ..transports.protocol import FolderRef, MailboxTransport, WriteResult
 from .rules import EventRules
 
 STAMP_CHUNK = 1000  # items per stamping call (the transport sends them in chunks)
 
+Stamp = tuple[str, str, int]  # (item id, change key, CRM event id) of an item to stamp
 Checkpoint = Callable[[str], None]
 Progress = Callable[[str, int], None]
 
@@ -80,6 +82,9 @@ class EventCycle:
     # Stamps were written after the listing's last request: one more request passes over
     # them, so that the next cycle without changes lists nothing.
     stamped_after_listing: bool = False
+    # Stamping chunks sent and not yet settled, in the order sent (stamps.py).
+    in_flight: list[tuple[list[Stamp], Future[list[WriteResult]]]] = field(
+        default_factory=list)
     cursor: FolderCursor = field(init=False)
     folder: FolderRef = field(init=False)
     chunk_size: ClassVar[int] = STAMP_CHUNK

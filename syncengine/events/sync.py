@@ -3,9 +3,10 @@
 The calendar's change listing is walked page by page with only the fields that decide
 (rules.py); the items that pass and changed are read in full and each page's CRM writes,
 links, entries and cursor are committed in one transaction (page.py, commit.py), so a crash
-resumes at the first unfinished page; each page's links are stamped right after it (stamps.py).
-A configuration change that widens the set re-lists
-the calendar; matching prevents duplicates. Runs in the same cycle as contacts, after them.
+resumes at the first unfinished page; each page's links are stamped right after it, the
+stamps in flight while the next page is listed and read (stamps.py). A configuration change
+that widens the set re-lists the calendar; matching prevents duplicates. Runs in the same
+cycle as contacts, after them.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from ..transports.protocol import (
 from .page import apply_page
 from .relate import own_domains
 from .rules import EventRules, rules_fingerprint
-from .stamps import stamp_leftovers, stamps_settled
+from .stamps import abandon_stamps, settle_stamps, stamp_leftovers, stamps_settled
 from .state import Checkpoint, EventCycle, EventReport, Progress
 
 
@@ -87,12 +88,33 @@ class EventSync:
 
 
 def _listing(cycle: EventCycle) -> None:
+    try:
+        _walk(cycle)
+    except TransportError:
+        # The stamps in flight were sent before the call that failed: settled as they would
+        # have been had they been waited for (their own failure, the earlier one, wins).
+        try:
+            settle_stamps(cycle)
+        finally:
+            abandon_stamps(cycle)
+        raise
+    except BaseException:
+        abandon_stamps(cycle)
+        raise
+
+
+def _walk(cycle: EventCycle) -> None:
     for _attempt in range(3):
         try:
             for page in _pages(cycle):
-                apply_page(cycle, page)
+                # Our own stamps, listed back: nothing to read or write for them. (The
+                # previous page's, still in flight, are settled within the page, before it
+                # moves the cursor; one listed back before that is read again, harmlessly.)
+                apply_page(cycle, without_own_writes(page, cycle.own_writes))
+            settle_stamps(cycle)
             return
         except _Restart:
+            settle_stamps(cycle)
             if cycle.own_writes is not None:
                 cycle.own_writes.clear()  # a listing from another cursor
             continue
@@ -145,5 +167,4 @@ def _pages(cycle: EventCycle) -> Iterator[ChangePage]:
         cycle.report.listed += len(page.changes)
         cycle.progress("listed", len(page.changes))
         cycle.stamped_after_listing = False
-        # Our own stamps, listed back: nothing to read or write for them.
-        yield without_own_writes(page, cycle.own_writes)
+        yield page

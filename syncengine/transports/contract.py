@@ -212,6 +212,31 @@ class CalendarContract:
         assert (read.org_stamp, read.crm_stamp) == (ORG_ID, "77")
 
 
+    def test_stamps_started_while_the_calendar_is_listed_are_answered_in_order(
+        self, transport: MailboxTransport, rep: RepActions
+    ) -> None:
+        """`start_update_items` gives the answers `update_items` would (a stale change key
+        refused per item), while the caller lists and reads meanwhile."""
+        calendar = self._calendar(transport)
+        ids = [rep.create_event(_event()) for _ in range(3)]
+        listed, cursor = _listing(transport, calendar, None)
+        keys = {c.id: c.change_key or "" for c in listed}
+        first = transport.start_update_items([ItemUpdate(
+            ItemRef(i, keys[i]), {}, crm_stamp=str(n), kind=FolderKind.CALENDAR)
+            for n, i in enumerate(ids[:2])])
+        stale = transport.start_update_items([ItemUpdate(
+            ItemRef(ids[2], keys[ids[0]]), {}, crm_stamp="9", kind=FolderKind.CALENDAR)])
+        read = transport.get_items(calendar, ids, EVENT_FIELDS)
+        assert all(isinstance(r, ExchangeItem) for r in read)
+        a, b = first.result()
+        (refused,) = stale.result()
+        assert a.ok and b.ok and a.change_key != keys[ids[0]]
+        assert refused.error is not None and refused.error.kind == ErrorKind.CONFLICT
+        again, _ = _listing(transport, calendar, cursor)
+        assert {(c.id, c.change_key, c.crm_stamp) for c in again} == {
+            (ids[0], a.change_key, "0"), (ids[1], b.change_key, "1")}
+
+
 class TransportContract(CalendarContract):
     # Whether a change listing tells an item created since the cursor from one updated.
     # Graph's delta does not: after the initial listing it reports both as updates (the

@@ -15,6 +15,7 @@ import datetime as dt
 import itertools
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,7 @@ from .protocol import (
     NewItem,
     TransportError,
     WriteResult,
+    sent_now,
 )
 
 CONTACT_FOLDER_NAME = "Salesforce_Sync"
@@ -342,6 +344,10 @@ class MemoryTransport:
                 self.writes["update"] += 1
                 results.append(WriteResult(stored.id, stored.change_key))
         return results
+
+    def start_update_items(self, updates: Sequence[ItemUpdate]) -> Future[list[WriteResult]]:
+        updates = list(updates)
+        return sent_now(lambda: self.update_items(updates))
 
     def delete_items(self, refs: Sequence[ItemRef]) -> list[WriteResult]:
         self._enter("delete_items")

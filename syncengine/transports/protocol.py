@@ -14,16 +14,18 @@ decides what to retry; a transport never retries on its own beyond one HTTP requ
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 EVENT_FIELDS = (
     "Subject", "Start", "End", "IsAllDayEvent", "Location", "Body", "LegacyFreeBusyStatus",
     "Sensitivity",
 )
 PRIVATE_SENSITIVITIES = frozenset({"Private", "Confidential"})
+_T = TypeVar("_T")
 
 
 class FolderKind(StrEnum):
@@ -212,6 +214,17 @@ class ItemUpdate:
     kind: FolderKind = FolderKind.CONTACTS
 
 
+def sent_now(call: Callable[[], _T]) -> Future[_T]:
+    """`call` made at once, its answer (or its error) as a finished future: the simple way
+    to provide a `start_...` call of the protocol."""
+    future: Future[_T] = Future()
+    try:
+        future.set_result(call())
+    except Exception as exc:  # handed over: raised by `.result()`, as from a thread
+        future.set_exception(exc)
+    return future
+
+
 @runtime_checkable
 class MailboxTransport(Protocol):
     """One user's mailbox. Instances are per user and per cycle; not shared across threads."""
@@ -283,6 +296,17 @@ class MailboxTransport(Protocol):
 
     def update_items(self, updates: Sequence[ItemUpdate]) -> list[WriteResult]:
         """Returns the new change keys; a stale change key is a per-item CONFLICT."""
+        ...
+
+    def start_update_items(self, updates: Sequence[ItemUpdate]) -> Future[list[WriteResult]]:
+        """`update_items`, sent while the caller goes on with other calls (its next listing
+        request, its reads): `.result()` is that call's answer, or raises its error.
+
+        The caller asks for every result before it writes anything else and before the
+        cycle ends; writes started this way are sent one after the other, in order. A
+        transport that cannot send while another call is in progress sends at once and
+        returns the answer done (`sent_now`). EWS sends from a thread of its own.
+        """
         ...
 
     def delete_items(self, refs: Sequence[ItemRef]) -> list[WriteResult]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from exchangelib import Account, Contact
@@ -67,6 +67,9 @@ class EwsTransport:
         self.read_concurrency = read_concurrency
         self._root = Root(account=account)
         self._contacts_parent: Folder | None = None
+        # Writes sent while the caller goes on (`start_update_items`): one thread, which
+        # only talks to Exchange, started by the first such write, stopped by `close`.
+        self._writer: ThreadPoolExecutor | None = None
 
     @classmethod
     def open(cls, settings: ConnectionSettings) -> EwsTransport:
@@ -379,6 +382,13 @@ class EwsTransport:
         sent = [r for results in self._in_flight(send, chunks) for r in results]
         return in_order(left_out, sent)
 
+    def start_update_items(self, updates: Sequence[ItemUpdate]) -> Future[list[WriteResult]]:
+        """`update_items` from the writer thread, in the order they were started (the
+        session pool is shared with the caller's own requests, as `_in_flight` shares it)."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="ews-writes")
+        return self._writer.submit(self.update_items, list(updates))
+
     def _update_target(self, update: ItemUpdate) -> tuple[Contact, list[str]]:
         contact = Contact(account=self.account, id=update.ref.id, changekey=update.ref.change_key)
         names = apply_fields(contact, dict(update.fields))
@@ -421,7 +431,11 @@ class EwsTransport:
         return out
 
     def close(self) -> None:
-        """Connections are pooled per Configuration and shared; nothing to release per user."""
+        """Connections are pooled per Configuration and shared; only the writer thread is
+        the user's (a write still in flight is waited for: the cycle has ended)."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
 
 
 connect.register(connect.SERVICE_ACCOUNT, EwsTransport.open)

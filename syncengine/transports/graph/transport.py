@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 from .. import connect
@@ -33,6 +34,7 @@ from ..protocol import (
     NewItem,
     TransportError,
     WriteResult,
+    sent_now,
 )
 from . import contact_json as cj
 from . import versions
@@ -305,6 +307,12 @@ class GraphTransport:
             results[n] = result = self._written(answer, update.ref.id)
             self.stamps.remember_update(update, result, self.org_id, before[update.ref.id])
         return [results[n] for n in range(len(updates))]
+
+    def start_update_items(self, updates: Sequence[ItemUpdate]) -> Future[list[WriteResult]]:
+        """Sent at once: the transport's stamp and version caches are not shared with a
+        thread."""
+        updates = list(updates)
+        return sent_now(lambda: self.update_items(updates))
 
     def _current(self, updates: Sequence[ItemUpdate]) -> dict[str, Answer]:
         """Each contact's change key and the lists the updates rewrite, by id."""
