@@ -44,7 +44,7 @@ from lightningsync.models import (
 from .autodiscovery import autodiscover_settings
 from .mailbox import settings_for
 from .transports.connect import SERVICE_ACCOUNT, ConnectionSettings
-from .transports.probing import ProbeFailed
+from .transports.probing import NO_ANSWER, ProbeFailed
 from .transports.protocol import TransportError
 
 T = TypeVar("T")
@@ -132,7 +132,7 @@ def within_limit(fn: Callable[[], T], seconds: float) -> T:
     try:
         return pool.submit(fn).result(timeout=seconds)
     except FutureTimeout:
-        raise StepFailed(f"No answer within {seconds:g} s.", _probe().NO_ANSWER) from None
+        raise StepFailed(f"No answer within {seconds:g} s.", NO_ANSWER) from None
     finally:
         pool.shutdown(wait=False)
 

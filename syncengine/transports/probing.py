@@ -5,6 +5,9 @@ from __future__ import annotations
 ADD_CA = ("If the server's certificate comes from your own certificate authority, paste that "
           "CA's certificate (PEM) into Trusted CA bundle in Lightning Sync Setup.")
 
+NO_ANSWER = ("Check that the Exchange server is up and answering, and that nothing between "
+             "this server and Exchange holds the connection open.")
+
 FOLDER_FIX = ("The mailbox opened but Exchange refused this folder: check in Exchange (or "
               "Exchange Online) that the rep's default folder exists and that its permissions "
               "do not deny the account Lightning Sync uses, then test again.")

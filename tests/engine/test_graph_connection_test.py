@@ -200,6 +200,17 @@ def test_a_step_without_an_answer_fails_at_its_time_limit(org, settings):
     assert failed["detail"] == "No answer within 1 s."
 
 
+def test_a_request_that_times_out_first_reads_as_the_step_without_an_answer(org, settings):
+    """The request's own time limit may fire before the step's: the step says the same."""
+    settings.LIGHTNINGSYNC_CONNECTION_TEST_STEP_SECONDS = 10
+    settings.LIGHTNINGSYNC_EWS_TIMEOUT_SECONDS = 1
+    org.sim.create_folder(REP, "Salesforce_Sync", parent="contacts")
+    org.sim.add_fault("delay", operation="graph:getCalendar", delay=3)
+    failed = failed_at(run_test(), "calendar")
+    assert failed["detail"] == "No answer within 1 s."
+    assert "up and answering" in failed["suggestion"]
+
+
 def test_the_analyzer_under_oauth_names_the_app_and_counts_the_calendar(org, capsys):
     from django.core.management import call_command
 

@@ -21,7 +21,7 @@ from lightningsync.outbound import excerpt
 
 from ..connect import ConnectionSettings
 from ..guarded_http import RefusedDestination, checked_addresses
-from ..probing import ADD_CA, FOLDER_FIX, ProbeFailed
+from ..probing import ADD_CA, FOLDER_FIX, NO_ANSWER, ProbeFailed
 from ..protocol import FolderKind, FolderRef, TransportError
 from .client import EWS_VERSION, forget_probe, probe_account
 from .errors import EXTERNAL_ERRORS, ntlm_refused, to_transport_error
@@ -37,8 +37,6 @@ _PRODUCTS = {
     (15, 1): "Exchange 2016", (15, 2): "Exchange 2019",
 }
 
-NO_ANSWER = ("Check that the Exchange server is up and answering, and that nothing between "
-             "this server and Exchange holds the connection open.")
 CHECK_PASSWORD = ("Check the service account user name (user@domain.tld or DOMAIN\\user), its "
                   "password and the authentication type (Basic or NTLM, as the EWS site "
                   "allows) in Lightning Sync Setup.")

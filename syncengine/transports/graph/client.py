@@ -136,6 +136,11 @@ class GraphClient:
             )
         except guarded_http.RefusedDestination as exc:
             raise TransportError(ErrorKind.CONFIGURATION, str(exc)) from None
+        except requests.Timeout as exc:
+            raise TransportError(
+                ErrorKind.TRANSIENT, "Microsoft Graph did not answer within "
+                f"{self.settings.timeout_seconds:g} s."
+            ) from exc  # the cause tells a timeout from other failures (the probe's words)
         except requests.RequestException as exc:
             said = excerpt(str(exc)) or type(exc).__name__
             raise TransportError(

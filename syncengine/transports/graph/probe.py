@@ -11,8 +11,10 @@ import urllib.parse
 from collections.abc import Callable
 from typing import TypeVar
 
+import requests
+
 from ..connect import ConnectionSettings
-from ..probing import FOLDER_FIX, ProbeFailed
+from ..probing import FOLDER_FIX, NO_ANSWER, ProbeFailed
 from ..protocol import ErrorKind, FolderRef, TransportError
 from .auth import TokenRefused, token_roles
 from .client import Answer, GraphClient
@@ -125,6 +127,10 @@ class GraphProbe:
         try:
             return fn()
         except TransportError as exc:
+            if isinstance(exc.__cause__, requests.Timeout):
+                # Said as the step's own time limit says it: whichever fires first.
+                raise ProbeFailed(f"No answer within {self.settings.timeout_seconds:g} s.",
+                                  NO_ANSWER) from exc
             raise ProbeFailed(exc.message, _fix(exc, self.settings)) from exc
 
 
