@@ -8,11 +8,38 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 from django.db import connection, models
 from django.db.models import Field
 
 from .bulkinsert import row_values
+
+
+class StampingCycle(Protocol):
+    """What committing a chunk of stamps needs of a cycle (contacts or events)."""
+
+    user: Any
+
+    def checkpoint(self, step: str) -> None: ...
+    def transaction(self) -> AbstractContextManager[Any]: ...
+
+
+def commit_stamps(cycle: StampingCycle, model: type[models.Model],
+                  chunk: Sequence[tuple[str, str, int]], results: Sequence[Any],
+                  steps: tuple[str, str]) -> dict[str, str]:
+    """Commit the new change keys of a chunk of stamps (item id, change key, CRM id) that
+    Exchange answered `results` for; {item id: new change key}. A refused stamp leaves its
+    link waiting. `steps`: the checkpoints before and after the commit."""
+    written, stamped = steps
+    cycle.checkpoint(written)
+    keys = {item_id: r.change_key for (item_id, _, _), r in
+            zip(chunk, results, strict=True) if r.ok and r.change_key}
+    with cycle.transaction():
+        set_change_keys(model, cycle.user.pk, keys)
+    cycle.checkpoint(stamped)
+    return keys
 
 
 def set_change_keys(model: type[models.Model], user_id: int, keys: dict[str, str]) -> None:

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 
 from lightningsync.models import ContactLink, FolderCursor
 
-from ..linkstore import set_change_keys
+from ..linkstore import commit_stamps
 from ..transports.protocol import ExchangeItem, ItemRef, ItemUpdate
 from .folder import before_exchange_write
 from .state import ContactCycle
@@ -67,13 +67,8 @@ def _stamp(cycle: ContactCycle, todo: list[tuple[str, str, int]], *,
             ItemUpdate(ItemRef(item_id, key), {}, crm_stamp=str(contact_id))
             for item_id, key, contact_id in chunk
         ])
-        cycle.checkpoint("stamps_written")
-        keys = {item_id: r.change_key for (item_id, _, _), r in
-                zip(chunk, results, strict=True) if r.ok and r.change_key}
-        with cycle.transaction():
-            set_change_keys(ContactLink, cycle.user.pk, keys)
-        cycle.checkpoint("stamped")
-        stamped.update(keys)
+        stamped.update(commit_stamps(cycle, ContactLink, chunk, results,
+                                     ("stamps_written", "stamped")))
     if settle:
         stamps_settled(cycle)
     return stamped

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from lightningsync.models import EventLink, FolderCursor
 
-from ..linkstore import set_change_keys
+from ..linkstore import commit_stamps
 from ..transports.protocol import FolderKind, ItemRef, ItemUpdate, WriteResult
 from .state import EventCycle, Stamp
 
@@ -101,12 +101,5 @@ def _updates(chunk: list[Stamp]) -> list[ItemUpdate]:
 
 
 def _settle(cycle: EventCycle, chunk: list[Stamp], results: list[WriteResult]) -> dict[str, str]:
-    """Commit the new change keys of a chunk's stamps; {item id: new change key}. A refused
-    stamp leaves its link waiting."""
-    cycle.checkpoint("event_stamps_written")
-    keys = {item_id: r.change_key for (item_id, _, _), r in
-            zip(chunk, results, strict=True) if r.ok and r.change_key}
-    with cycle.transaction():
-        set_change_keys(EventLink, cycle.user.pk, keys)
-    cycle.checkpoint("event_stamped")
-    return keys
+    return commit_stamps(cycle, EventLink, chunk, results,
+                         ("event_stamps_written", "event_stamped"))

@@ -11,7 +11,7 @@ the cycle gets, the memory one or the engine's own over the wire.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from django.db import transaction
 
@@ -165,3 +165,25 @@ class SideWorld:
 
     def reset_counters(self) -> None:
         self.side.reset_counters()
+
+
+W = TypeVar("W", bound="SideWorld")
+
+
+def seeded_world(world: type[W], new_side: Callable[[str], Any], phase: str, *,
+                 seed: Callable[[Any, Any], None], change: Callable[[Any, Any], None],
+                 **config: Any) -> W:
+    """A crash rep syncing a fresh side under a configuration of `config`, seeded
+    (`seed(rep, side)`); for `incremental`, synced once and then changed (`change(rep, side)`)."""
+    from lightningsync.models import LightningSyncSetup
+    from tests.factories import SyncConfigurationFactory, UserFactory
+
+    side = new_side(str(LightningSyncSetup.load().org_id))
+    rep = UserFactory(username="crash-rep", email=side.smtp)
+    SyncConfigurationFactory(name="Crash", users=[rep], **config)
+    made = world(side, rep)
+    seed(rep, side)
+    if phase == "incremental":
+        assert made.cycle().outcome == "synced"
+        change(rep, side)
+    return made

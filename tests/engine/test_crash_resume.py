@@ -10,15 +10,21 @@ from typing import Any
 
 import pytest
 
-from lightningsync.models import Contact, ContactLink, FolderCursor, LightningSyncSetup
+from lightningsync.models import Contact, ContactLink, FolderCursor
 from syncengine.contacts.state import ContactCycle
 from syncengine.cycle.reset import mark_for_reset
 from syncengine.cycle.runner import SyncReport, sync_user
 from syncengine.transports.memory import MemoryTransport
-from tests.factories import SyncConfigurationFactory, UserFactory
+from tests.factories import UserFactory
 
 from .conftest import OnceAt, crm_contact, crm_state
-from .crash_harness import CrashAfterWrite, SideWorld, SimulatedCrash, every_crash_resumes
+from .crash_harness import (
+    CrashAfterWrite,
+    SideWorld,
+    SimulatedCrash,
+    every_crash_resumes,
+    seeded_world,
+)
 from .mailbox_sides import ALL_TRANSPORTS, WIRE_TRANSPORTS, MailboxSide, point_setup
 
 
@@ -82,16 +88,8 @@ class ContactWorld(SideWorld):
 
 def _world(new_side: Callable[[str], MailboxSide], phase: str) -> ContactWorld:
     """The seed on a fresh mailbox, synced once and changed on both sides (`incremental`)."""
-    side = new_side(str(LightningSyncSetup.load().org_id))
-    rep = UserFactory(username="crash-rep", email=side.smtp)
-    SyncConfigurationFactory(name="Crash", users=[rep], contacts_direction="both",
-                             events_direction="none")
-    world = ContactWorld(side, rep)
-    _initial(rep, side)
-    if phase == "incremental":
-        assert world.cycle().outcome == "synced"
-        _changes(rep, side)
-    return world
+    return seeded_world(ContactWorld, new_side, phase, seed=_initial, change=_changes,
+                        contacts_direction="both", events_direction="none")
 
 
 @pytest.mark.parametrize("phase", ["initial", "incremental"])

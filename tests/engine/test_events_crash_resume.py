@@ -20,15 +20,19 @@ from lightningsync.models import (
     EventLink,
     FolderCursor,
     LightningSyncError,
-    LightningSyncSetup,
     UserSyncState,
 )
 from syncengine.cycle.runner import SyncReport
 from syncengine.events.state import EventCycle
 from syncengine.transports.protocol import ErrorKind, ItemUpdate, TransportError, WriteResult
-from tests.factories import SyncConfigurationFactory, UserFactory
 
-from .crash_harness import SideWorld, SimulatedCrash, every_crash_resumes, in_rollback
+from .crash_harness import (
+    SideWorld,
+    SimulatedCrash,
+    every_crash_resumes,
+    in_rollback,
+    seeded_world,
+)
 from .mailbox_sides import WIRE_TRANSPORTS, MailboxSide, point_setup
 
 SOON = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=2)
@@ -87,17 +91,9 @@ class EventWorld(SideWorld):
 
 
 def _world(new_side: Callable[[str], MailboxSide], phase: str) -> EventWorld:
-    side = new_side(str(LightningSyncSetup.load().org_id))
-    rep = UserFactory(username="crash-rep", email=side.smtp)
-    SyncConfigurationFactory(name="Crash", users=[rep], contacts_direction="none",
-                             events_direction="exchange_to_crm",
-                             auto_remove_deleted_events=True)
-    world = EventWorld(side, rep)
-    _initial(rep, side)
-    if phase == "incremental":
-        assert world.cycle().outcome == "synced"
-        _changes(side)
-    return world
+    return seeded_world(EventWorld, new_side, phase, seed=_initial,
+                        change=lambda rep, side: _changes(side), contacts_direction="none",
+                        events_direction="exchange_to_crm", auto_remove_deleted_events=True)
 
 
 @pytest.mark.parametrize("phase", ["initial", "incremental"])

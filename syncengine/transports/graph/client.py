@@ -193,16 +193,19 @@ class GraphClient:
         return entry
 
     # -- failures -----------------------------------------------------------------------
+    def _roles_if_refused(self, answer: Answer) -> list[str] | None:
+        """The token's roles when a 403 needs them to say why (None: unknown or not asked)."""
+        if answer.status != 403:
+            return None
+        try:
+            return self.roles()
+        except TransportError:
+            return None
+
     def classify(self, answer: Answer) -> tuple[ErrorKind, str, float | None]:
-        roles: list[str] | None = None
-        if answer.status == 403:
-            try:
-                roles = self.roles()
-            except TransportError:
-                roles = None
         return errors.classify(
-            answer.status, answer.headers, answer.body,
-            mailbox=self.settings.mailbox, client_id=self.settings.client_id, roles=roles,
+            answer.status, answer.headers, answer.body, mailbox=self.settings.mailbox,
+            client_id=self.settings.client_id, roles=self._roles_if_refused(answer),
         )
 
     def error(self, answer: Answer) -> TransportError:
@@ -213,15 +216,10 @@ class GraphClient:
         """The error of a failed request on the rep's calendar: a refusal of the calendar
         itself names that folder (the mailbox may still be reachable); anything else is
         classified as any answer."""
-        roles: list[str] | None = None
-        if answer.status == 403:
-            try:
-                roles = self.roles()
-            except TransportError:
-                roles = None
         refused = errors.calendar_refusal(answer.status, answer.body,
                                           mailbox=self.settings.mailbox,
-                                          client_id=self.settings.client_id, roles=roles)
+                                          client_id=self.settings.client_id,
+                                          roles=self._roles_if_refused(answer))
         if refused is None:
             return self.error(answer)
         return TransportError(ErrorKind.CONFIGURATION, refused, folder=FolderKind.CALENDAR)
